@@ -1,0 +1,170 @@
+"""Diagnostics as data: one registry of codes and messages, reported together.
+
+Every problem pipec finds in its input is a `Diagnostic` (path, line, col,
+severity, code, message).  Codes and message templates are defined once, in
+`CODES`; code elsewhere raises nothing for input mistakes, it calls
+`Diagnostics.error(code, span, **fields)` and goes on, so that one run reports
+every problem at once.  `render()` prints them sorted, compiler style:
+
+    pipeline.py:12:5: error: step 'train' takes input 'X_tran', which no step produces; did you mean 'X_train'?  [PC103]
+        def train(X_tran, y_train):
+            ^
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from pipec.ir import Span
+
+ERROR = "error"
+WARNING = "warning"
+NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: str
+    template: str
+
+
+# The registry.  Keep codes stable: users grep for them and tests name them.
+# PC0xx: reading the input; PC1xx: the pipeline graph; PC2xx: step options and
+# bindings; PC3xx: context and pipeline options; PC4xx: static resolution;
+# PC5xx: command line; PC6xx: targets (backends).
+_REGISTRY: list[Code] = [
+    Code("PC001", ERROR, "syntax error: {detail}"),
+    Code("PC002", ERROR, "cannot read '{path}': {detail}"),
+    Code("PC003", ERROR, "module '{module}' is not in the source tree; pipec cannot follow this import"),
+    Code("PC101", ERROR, "steps form a cycle: {cycle}"),
+    Code("PC102", ERROR, "output '{output}' is produced by both step '{first}' and step '{second}'; each output must come from exactly one step"),
+    Code("PC103", ERROR, "step '{step}' takes input '{name}', which no step of pipeline '{pipeline}' produces{hint}"),
+    Code("PC104", ERROR, "pipeline '{pipeline}' has two steps named '{step}'; step names must be unique"),
+    Code("PC105", ERROR, "pipeline '{pipeline}' has no steps"),
+    Code("PC201", ERROR, "unknown option '{option}' for @{decorator}{hint}"),
+    Code("PC202", ERROR, "option '{option}' of @{decorator} must be {expected}, not {got}"),
+    Code("PC203", ERROR, "parameter '{param}' of step '{step}' is bound to nothing: it is no input, no context key and has no default"),
+    Code("PC204", ERROR, "`when` predicate of step '{step}' names '{name}', which is no upstream output and no context key{hint}"),
+    Code("PC205", ERROR, "foreach='{name}' of step '{step}' names no parameter of '{function}'"),
+    Code("PC206", ERROR, "foreach parameter '{name}' of step '{step}' is bound to {what}, which is not a list"),
+    Code("PC207", ERROR, "declared input '{name}' is not a parameter of step function '{function}'"),
+    Code("PC208", ERROR, "@{decorator} must be applied to a module-level function"),
+    Code("PC209", ERROR, "@{decorator} is placed above @step; put it below @step"),
+    Code("PC210", ERROR, "{what} passed to @{decorator} cannot be resolved statically: {detail}"),
+    Code("PC211", ERROR, "step '{step}' is not decorated with @step"),
+    Code("PC301", ERROR, "context value for '{key}' is not a literal (str, int, float, bool, None, or a list or dict of those)"),
+    Code("PC302", ERROR, "invalid schedule '{schedule}': {detail}"),
+    Code("PC303", ERROR, "unknown option '{option}' for Pipeline{hint}"),
+    Code("PC304", ERROR, "option '{option}' of Pipeline must be {expected}, not {got}"),
+    Code("PC305", ERROR, "two pipelines are named '{pipeline}'"),
+    Code("PC306", ERROR, "unknown context key '{key}' in {where}; the context has: {known}"),
+    Code("PC401", ERROR, "{what} cannot be resolved statically: {detail}"),
+    Code("PC402", ERROR, "pipeline '{pipeline}' is not defined in '{path}'{hint}"),
+    Code("PC403", ERROR, "'{path}' defines no pipeline"),
+    Code("PC404", ERROR, "'{name}' used by step '{step}' cannot be carried into the task: {detail}"),
+    Code("PC501", ERROR, "unknown target '{target}'; choose one of: {known}"),
+    Code("PC502", ERROR, "invalid --set '{text}': expected KEY=VALUE"),
+    Code("PC503", ERROR, "invalid configuration file: {detail}"),
+    Code("PC601", ERROR, "step '{step}' uses {feature}, which target '{target}' cannot express"),
+    Code("PC602", WARNING, "step '{step}' uses {feature}, which target '{target}' cannot express; {consequence}"),
+    Code("PC603", NOTE, "{what} has no place in the {target} output; it is kept in the file's header comment"),
+]
+
+CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    path: str
+    line: int
+    col: int
+    severity: str
+    code: str
+    message: str
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.col, self.code, self.message)
+
+    def format(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}  [{self.code}]"
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest candidate, or ""."""
+    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+class Diagnostics:
+    """A collector: add problems as they are found, check `has_errors`."""
+
+    def __init__(self) -> None:
+        self._items: list[Diagnostic] = []
+
+    def add(self, code: str, span: Span | None, **fields: object) -> Diagnostic:
+        entry = CODES[code]
+        message = entry.template.format(**fields)
+        span = span or Span("<command line>", 0, 0)
+        diagnostic = Diagnostic(span.path, span.line, span.col, entry.severity, code, message)
+        if diagnostic not in self._items:
+            self._items.append(diagnostic)
+        return diagnostic
+
+    error = add
+
+    def extend(self, other: "Diagnostics | Iterable[Diagnostic]") -> None:
+        for item in other:
+            if item not in self._items:
+                self._items.append(item)
+
+    def __iter__(self):
+        return iter(sorted(self._items, key=Diagnostic.sort_key))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == ERROR for d in self._items)
+
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self if d.severity == ERROR]
+
+
+def render(diagnostics: Iterable[Diagnostic], root: Path | None = None) -> str:
+    """Sorted compiler-style text, with each source line and a caret.
+    `root` is the source root the diagnostics' paths are relative to."""
+    lines: list[str] = []
+    for d in sorted(diagnostics, key=Diagnostic.sort_key):
+        lines.append(d.format())
+        source_line = _source_line(root, d.path, d.line) if root is not None else None
+        if source_line is not None:
+            lines.append("    " + source_line)
+            lines.append("    " + " " * max(d.col - 1, 0) + "^")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _source_line(root: Path, path: str, line: int) -> str | None:
+    if line <= 0:
+        return None
+    try:
+        text = (root / path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    all_lines = text.splitlines()
+    if line > len(all_lines):
+        return None
+    return all_lines[line - 1].rstrip().expandtabs(4)
+
+
+class CompileError(Exception):
+    """Raised by library entry points when the input has errors; carries them."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], root: Path | None = None):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.root = root
+        super().__init__(render(self.diagnostics, root).rstrip("\n"))

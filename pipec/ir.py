@@ -1,0 +1,370 @@
+"""The neutral intermediate representation that every backend consumes.
+
+The frontend builds it from source with libcst; backends read nothing else.
+Every node is a frozen dataclass and carries the `Span` it came from, so any
+layer can report a located diagnostic.  References between steps are typed
+(`OutputRef`, `ContextRef`, `DefaultValue`), never strings parsed back.
+
+`to_json()` dumps the whole tree as stable, sorted JSON (`pipec compile
+--target ir`); `from_json()` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+IR_VERSION = 1
+
+# A context value or parameter default: str, int, float, bool, None, and
+# lists / dicts of those (JSON-compatible, dict keys are strings).
+Literal = Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """A source location. `path` is relative to the source root, POSIX style;
+    lines are 1-based, columns 1-based (as printed in diagnostics)."""
+
+    path: str
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+
+# --------------------------------------------------------------------------
+# References: where a step parameter (or a predicate parameter) gets its value
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """The output `output` of the step named `step` of the same pipeline."""
+
+    step: str
+    output: str
+    kind: str = "output"
+
+
+@dataclass(frozen=True)
+class ContextRef:
+    """The run-time value of context key `key` (a pipeline parameter)."""
+
+    key: str
+    kind: str = "context"
+
+
+@dataclass(frozen=True)
+class DefaultValue:
+    """The parameter's own default value, a literal evaluated statically.
+    `source` is the default's source text, for defaults that are not literals
+    (they are evaluated by the step's own code, never by pipec)."""
+
+    value: Literal = None
+    is_literal: bool = True
+    source: str = ""
+    kind: str = "default"
+
+
+Ref = Union[OutputRef, ContextRef, DefaultValue]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One parameter of a step function (or of a `when` predicate) and the
+    value bound to it.  `annotation` is the parameter's annotation source text
+    ("" when none)."""
+
+    param: str
+    ref: Ref
+    span: Span
+    annotation: str = ""
+
+
+# --------------------------------------------------------------------------
+# Code carried by a step
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """Self-contained Python module source for one step.
+
+    `source` holds, in this order: the imports the step's code uses
+    (absolute, rewritten from relative), the module-level constants, classes
+    and helper functions it uses (followed into other pipeline modules of the
+    source tree), then the step function without pipec's decorators, its
+    fallback and its predicate.  Executing `source` as a module defines
+    `function`, `fallback` and `predicate` by those names; it imports no pipec.
+
+    `helper_modules` lists the modules of the source tree that `source`
+    imports (helper modules that import no pipec): the workers need the
+    source root on their path for them.  `requirements` are the top-level
+    distributions-or-modules imported (for information)."""
+
+    source: str
+    function: str
+    fallback: str | None = None
+    predicate: str | None = None
+    helper_modules: tuple[str, ...] = ()
+    imported_modules: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------
+# Steps
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`max_attempts` counts the first try (retries + 1).  The delay before
+    retry k (k = 1, 2, ...) is `delay * backoff ** (k - 1)` seconds."""
+
+    max_attempts: int = 1
+    delay: float = 1.0
+    backoff: float = 1.0
+
+    @property
+    def retries(self) -> int:
+        return self.max_attempts - 1
+
+    def delay_before(self, retry: int) -> float:
+        return self.delay * self.backoff ** (retry - 1)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int | None = None
+
+    def is_empty(self) -> bool:
+        return self.cpu is None and self.memory is None and not self.gpu
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A `when` condition: the function named `CodeBlock.predicate`, called
+    with `params` bound; the step is skipped when it returns a false value."""
+
+    params: tuple[Binding, ...]
+    source: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`on_failure(fn)`: called with the step's own arguments when the last
+    attempt failed; its return value becomes the step's outputs."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    function: str
+    params: tuple[Binding, ...]
+    outputs: tuple[str, ...]
+    code: CodeBlock
+    span: Span
+    # Steps whose outputs this step (or its predicate) consumes, in pipeline
+    # order, without duplicates.
+    upstream: tuple[str, ...] = ()
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None
+    cache: bool = True
+    image: str | None = None
+    packages: tuple[str, ...] = ()
+    resources: Resources = Resources()
+    foreach: str | None = None
+    when: Predicate | None = None
+    fallback: Fallback | None = None
+    # Where each option was written, by option name ("retries", "timeout",
+    # "when", "foreach", ...), for located diagnostics from backends.
+    option_spans: tuple[tuple[str, Span], ...] = ()
+
+    def option_span(self, option: str) -> Span:
+        for name, span in self.option_spans:
+            if name == option:
+                return span
+        return self.span
+
+    def param(self, name: str) -> Binding | None:
+        for binding in self.params:
+            if binding.param == name:
+                return binding
+        return None
+
+    def input_refs(self) -> tuple[OutputRef, ...]:
+        """Every upstream output this step or its predicate reads, in order."""
+        refs: list[OutputRef] = []
+        bindings = list(self.params) + (list(self.when.params) if self.when else [])
+        for binding in bindings:
+            if isinstance(binding.ref, OutputRef) and binding.ref not in refs:
+                refs.append(binding.ref)
+        return tuple(refs)
+
+
+# --------------------------------------------------------------------------
+# Pipelines
+
+
+@dataclass(frozen=True)
+class ContextParam:
+    """A context key: a run-time parameter with a literal default.
+    `type` is one of str, int, float, bool, null, list, dict."""
+
+    name: str
+    default: Literal
+    type: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    # Steps in execution order: dependency order, ties in `add_step` order.
+    steps: tuple[Step, ...]
+    context: tuple[ContextParam, ...]
+    span: Span
+    # The module's path relative to the source root (POSIX), and its dotted
+    # module name from the source root.
+    source_path: str
+    module: str
+    schedule: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    enable_cache: bool = True
+    version: str | None = None
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def producer(self, output: str) -> Step | None:
+        for step in self.steps:
+            if output in step.outputs:
+                return step
+        return None
+
+    def context_param(self, key: str) -> ContextParam | None:
+        for param in self.context:
+            if param.name == key:
+                return param
+        return None
+
+
+@dataclass(frozen=True)
+class Module:
+    """Everything compiled from one pipeline module."""
+
+    source_path: str
+    module: str
+    pipelines: tuple[Pipeline, ...]
+    version: int = IR_VERSION
+
+
+# --------------------------------------------------------------------------
+# Literal typing and context overrides
+
+
+def literal_type(value: Literal) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    raise TypeError(f"not a literal: {type(value).__name__}")
+
+
+def with_context(pipeline: Pipeline, overrides: dict[str, Literal]) -> Pipeline:
+    """The pipeline with the defaults of the given context keys replaced.
+    Keys that the pipeline's context does not have are ignored here (the
+    caller reports them)."""
+    params = []
+    for param in pipeline.context:
+        if param.name in overrides:
+            value = overrides[param.name]
+            param = dataclasses.replace(param, default=value, type=literal_type(value))
+        params.append(param)
+    return dataclasses.replace(pipeline, context=tuple(params))
+
+
+# --------------------------------------------------------------------------
+# JSON
+
+
+def _to_data(node: Any) -> Any:
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        data = {"node": type(node).__name__}
+        for f in dataclasses.fields(node):
+            data[f.name] = _to_data(getattr(node, f.name))
+        return data
+    if isinstance(node, tuple):
+        return [_to_data(item) for item in node]
+    if isinstance(node, list):
+        return {"literal_list": [_to_data(item) for item in node]}
+    return node
+
+
+def to_data(module: Module) -> dict:
+    return _to_data(module)
+
+
+def to_json(module: Module) -> str:
+    """Stable, sorted JSON for `module` (ends with a newline)."""
+    return json.dumps(to_data(module), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+_NODES: dict[str, type] = {}
+
+
+def _register(*classes: type) -> None:
+    for cls in classes:
+        _NODES[cls.__name__] = cls
+
+
+_register(
+    Span, OutputRef, ContextRef, DefaultValue, Binding, CodeBlock, RetryPolicy,
+    Resources, Predicate, Fallback, Step, ContextParam, Pipeline, Module,
+)
+
+
+def _from_data(data: Any) -> Any:
+    if isinstance(data, dict):
+        if "node" in data and data["node"] in _NODES:
+            cls = _NODES[data["node"]]
+            kwargs = {k: _from_data(v) for k, v in data.items() if k != "node"}
+            return cls(**kwargs)
+        if set(data) == {"literal_list"}:
+            return [_from_data(item) for item in data["literal_list"]]
+        return {k: _from_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return tuple(_from_data(item) for item in data)
+    return data
+
+
+def from_json(text: str) -> Module:
+    return _from_data(json.loads(text))
+
+
+__all__ = [
+    "IR_VERSION", "Span", "OutputRef", "ContextRef", "DefaultValue", "Ref", "Binding",
+    "CodeBlock", "RetryPolicy", "Resources", "Predicate", "Fallback", "Step",
+    "ContextParam", "Pipeline", "Module", "literal_type", "with_context", "to_json",
+    "from_json", "to_data",
+]
