@@ -109,6 +109,11 @@ class CodeBlock:
     predicate: str | None = None
     helper_modules: tuple[str, ...] = ()
     imported_modules: tuple[str, ...] = ()
+    # (dotted module name, source text) of each helper module in
+    # `helper_modules` and of the helper modules those import, for targets
+    # whose workers have no copy of the source tree (KFP containers): they
+    # can embed them.  Package `__init__` modules of those are included.
+    helper_sources: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""A package whose pipelines import their steps from a sibling module."""

@@ -1,0 +1,134 @@
+"""The differential-testing spine: every scenario runs locally (the reference)
+and on every target, and the outcomes must be the same.
+
+A target's test module provides `run(scenario, workdir) -> Outcome` and
+compares it with `local_outcome(scenario, workdir)` through `assert_same`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+SCENARIO_DIR = REPO / "tests" / "scenarios"
+NO_PIPEC = REPO / "tests" / "no_pipec"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    file: Path
+    pipeline: str
+    # Context overrides for the run; the string "{tmp}" in a value is replaced
+    # by a fresh folder of the run (state that must survive retries).
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def context(self, workdir: Path) -> dict[str, Any]:
+        state = workdir / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        return {
+            key: value.replace("{tmp}", state.as_posix()) if isinstance(value, str) else value
+            for key, value in self.overrides
+        }
+
+    @property
+    def source_root(self) -> Path:
+        folder = self.file.parent
+        while (folder / "__init__.py").exists():
+            folder = folder.parent
+        return folder
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("etl", EXAMPLES / "etl.py", "etl"),
+    Scenario("gate_open", EXAMPLES / "training.py", "ml_training", (("threshold", 0.5),)),
+    Scenario("gate_closed", EXAMPLES / "training.py", "ml_training", (("threshold", 0.99),)),
+    Scenario("fanout_context", EXAMPLES / "fanout.py", "model_selection"),
+    Scenario("fanout_upstream", EXAMPLES / "fanout.py", "shard_processing"),
+    Scenario("retries_fallback", EXAMPLES / "resilient.py", "resilient", (("state_dir", "{tmp}"),)),
+    Scenario("failure", SCENARIO_DIR / "failing.py", "failing"),
+    Scenario("multi_module", EXAMPLES / "shop" / "pipelines.py", "orders"),
+    Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
+)
+
+SCENARIO_IDS = [s.id for s in SCENARIOS]
+
+
+@dataclass
+class Outcome:
+    """What a run did: overall success, each step's status (succeeded,
+    skipped, failed, upstream_failed) and every output produced."""
+
+    success: bool
+    statuses: dict[str, str]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:
+    """Run the scenario with pipec's local runner, in `workdir`."""
+    from pipec.runner import run_pipeline
+    from pipec.runner.loader import load_pipelines
+
+    pipelines = load_pipelines(scenario.file)
+    pipeline = pipelines[scenario.pipeline]
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        result = run_pipeline(pipeline, context=scenario.context(workdir), store=workdir / ".pipec")
+    finally:
+        os.chdir(cwd)
+    statuses = {}
+    for name, step_result in result.step_results.items():
+        status = step_result.status
+        statuses[name] = "succeeded" if status == "cached" else status
+    return Outcome(result.success, statuses, dict(result.outputs))
+
+
+def strict_equal(a: Any, b: Any) -> bool:
+    """Equality that also compares types: 1 != 1.0 != True, list != tuple."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(strict_equal(a[k], b[k]) for k in a) or (
+            sorted(a) == sorted(b) and all(strict_equal(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def assert_same(expected: Outcome, actual: Outcome, target: str) -> None:
+    assert actual.statuses == expected.statuses, f"{target}: step statuses differ from the local run"
+    assert actual.success == expected.success, f"{target}: run success differs from the local run"
+    assert sorted(actual.outputs) == sorted(expected.outputs), f"{target}: different outputs produced"
+    for name, value in expected.outputs.items():
+        assert strict_equal(actual.outputs[name], value), (
+            f"{target}: output {name!r} is {actual.outputs[name]!r} "
+            f"({type(actual.outputs[name]).__name__}); the local run gave {value!r} ({type(value).__name__})"
+        )
+
+
+def no_pipec_env(extra_paths: list[Path] = (), base: dict | None = None) -> dict[str, str]:
+    """An environment in which `import pipec` fails, with `extra_paths`
+    (e.g. the scenario's source root, for its helper modules) on the path."""
+    env = dict(os.environ if base is None else base)
+    paths = [str(NO_PIPEC)] + [str(p) for p in extra_paths]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def assert_pipec_blocked(python: str = sys.executable, env: dict | None = None) -> None:
+    """The blocker works: a subprocess with `no_pipec_env()` cannot import pipec."""
+    import subprocess
+
+    proc = subprocess.run(
+        [python, "-c", "import pipec"], env=env or no_pipec_env(), capture_output=True, text=True, cwd=NO_PIPEC
+    )
+    assert proc.returncode != 0 and "must not be imported" in proc.stderr, proc.stderr
