@@ -27,4 +27,4 @@ def count(numbers: list) -> int:
 
 
 pipeline = Pipeline("failing", context=ctx)
-pipeline.add_step(numbers).add_step(divide).add_step(total).add_step(count)
+pipeline.add_step(numbers).add_step(count).add_step(divide).add_step(total)
