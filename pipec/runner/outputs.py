@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from pipec.templates.task_runtime import _pipec_collect, _pipec_outputs
+from pipec.templates.task_runtime import _pipec_outputs
 
 
 def normalize_outputs(step_name: str, output_names: Sequence[str], value: Any) -> dict[str, Any]:
@@ -25,7 +25,8 @@ def normalize_outputs(step_name: str, output_names: Sequence[str], value: Any) -
     return _pipec_outputs(step_name, list(output_names), value)
 
 
-def collect_foreach(step_name: str, output_names: Sequence[str], values: Sequence[Any]) -> dict[str, list]:
-    """The outputs of a foreach step from its per-element return values: each
-    declared output becomes the list of the per-element results, in order."""
-    return _pipec_collect(step_name, list(output_names), list(values))
+def gather_foreach(output_names: Sequence[str], per_element: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """The outputs of a foreach step from the normalised outputs of each
+    element: each declared output becomes the list of the per-element
+    results, in element order (as `_pipec_collect` does on the targets)."""
+    return {name: [outputs[name] for outputs in per_element] for name in output_names}

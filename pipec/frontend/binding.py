@@ -1,0 +1,230 @@
+"""From declarations to IR: binding parameters, ordering steps, checking
+the graph (CONTRACT §1).
+
+Binding of a step parameter, in order: a declared input (or, when `inputs`
+is omitted, an output of another step) → `OutputRef`; a context key →
+`ContextRef`; the parameter's default → `DefaultValue`; else PC203.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipec import ir
+from pipec.diagnostics import Diagnostics, did_you_mean
+from pipec.frontend.declarations import Callee, Param, StepDecl
+from pipec.frontend.literals import LiteralEvaluator, NotLiteral
+from pipec.frontend.pipelines import PipelineDecl, StepUse
+from pipec.language import RETRY_OPTIONS, STEP_OPTIONS
+
+# The order in which option spans are recorded (the order of STEP_OPTIONS,
+# then the decorators).
+_DECORATOR_OPTIONS = ("when", "on_failure", "retry")
+
+
+@dataclass
+class Graph:
+    """The steps of one pipeline and who produces which output."""
+
+    pipeline: PipelineDecl
+    uses: list[StepUse]
+    producers: dict[str, StepUse]  # output name -> first producer, add order
+
+    def outputs(self) -> list[str]:
+        return list(self.producers)
+
+
+def step_name(decl: StepDecl) -> str:
+    return decl.option("name", decl.function)
+
+
+def step_outputs(decl: StepDecl) -> list[str]:
+    return list(decl.option("outputs", []))
+
+
+def check_graph(pipeline: PipelineDecl, diagnostics: Diagnostics) -> Graph:
+    """PC104 (duplicate step names) and PC102 (an output produced twice)."""
+    uses: list[StepUse] = []
+    names: list[str] = []
+    producers: dict[str, StepUse] = {}
+    for use in pipeline.steps:
+        name = step_name(use.decl)
+        if name in names:
+            diagnostics.error("PC104", use.span, pipeline=pipeline.name, step=name)
+            continue
+        names.append(name)
+        uses.append(use)
+        for output in step_outputs(use.decl):
+            first = producers.get(output)
+            if first is None:
+                producers[output] = use
+            elif first is not use:
+                span = use.decl.options["outputs"].span
+                diagnostics.error("PC102", span, output=output, first=step_name(first.decl), second=name)
+    return Graph(pipeline, uses, producers)
+
+
+class Binder:
+    """Binds the parameters of one step (and of its predicate)."""
+
+    def __init__(self, graph: Graph, evaluator: LiteralEvaluator, diagnostics: Diagnostics) -> None:
+        self.graph = graph
+        self.evaluator = evaluator
+        self.diagnostics = diagnostics
+        self.context = {param.name: param for param in graph.pipeline.context}
+
+    def inputs(self, use: StepUse) -> list[str]:
+        """The names the step takes as inputs (declared, or inferred)."""
+        decl = use.decl
+        declared = decl.option("inputs")
+        if declared is None:
+            own = step_outputs(decl)
+            return [p.name for p in decl.params if p.name in self.graph.producers and p.name not in own]
+        params = [p.name for p in decl.params]
+        span = decl.options["inputs"].span
+        for name in declared:
+            if name not in params:
+                self.diagnostics.error("PC207", span, name=name, function=decl.function)
+            if name not in self.graph.producers:
+                hint = did_you_mean(name, self.graph.outputs())
+                self.diagnostics.error("PC103", span, step=step_name(decl), name=name, pipeline=self.graph.pipeline.name, hint=hint)
+        return list(declared)
+
+    def params(self, use: StepUse) -> tuple[ir.Binding, ...]:
+        decl = use.decl
+        inputs = self.inputs(use)
+        bindings = []
+        for param in decl.params:
+            ref = self._ref(decl, param, inputs)
+            if ref is None:
+                self.diagnostics.error("PC203", param.span, param=param.name, step=step_name(decl))
+                continue
+            bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
+        return tuple(bindings)
+
+    def _ref(self, decl: StepDecl, param: Param, inputs: list[str]) -> ir.Ref | None:
+        if param.name in inputs:
+            producer = self.graph.producers.get(param.name)
+            return ir.OutputRef(step_name(producer.decl), param.name) if producer else ir.OutputRef("", param.name)
+        if param.name in self.context:
+            return ir.ContextRef(param.name)
+        return self._default(decl, param)
+
+    def _default(self, decl: StepDecl, param: Param) -> ir.DefaultValue | None:
+        if param.default is None:
+            return None
+        try:
+            return ir.DefaultValue(self.evaluator.evaluate(decl.module, param.default))
+        except NotLiteral:
+            return ir.DefaultValue(None, is_literal=False, source=decl.module.code(param.default))
+
+    def predicate(self, use: StepUse, source: str) -> ir.Predicate | None:
+        callee = use.decl.when
+        if callee is None:
+            return None
+        own = step_outputs(use.decl)
+        bindings = []
+        for param in callee.params:
+            producer = self.graph.producers.get(param.name)
+            if producer is not None and param.name not in own:
+                ref = ir.OutputRef(step_name(producer.decl), param.name)
+            elif param.name in self.context:
+                ref = ir.ContextRef(param.name)
+            else:
+                known = [o for o in self.graph.outputs() if o not in own] + list(self.context)
+                hint = did_you_mean(param.name, known)
+                self.diagnostics.error("PC204", param.span, step=step_name(use.decl), name=param.name, hint=hint)
+                continue
+            bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
+        return ir.Predicate(tuple(bindings), source, callee.span)
+
+    def check_foreach(self, use: StepUse, params: tuple[ir.Binding, ...]) -> str | None:
+        decl = use.decl
+        name = decl.option("foreach")
+        if name is None:
+            return None
+        span = decl.options["foreach"].span
+        if name not in [p.name for p in decl.params]:
+            self.diagnostics.error("PC205", span, name=name, step=step_name(decl), function=decl.function)
+            return name
+        binding = next((b for b in params if b.param == name), None)
+        what = _non_list(binding.ref, self.context) if binding else None
+        if what:
+            self.diagnostics.error("PC206", span, name=name, step=step_name(decl), what=what)
+        return name
+
+
+def _non_list(ref: ir.Ref, context: dict[str, ir.ContextParam]) -> str | None:
+    """A description of what `ref` is bound to when that is not a list."""
+    if isinstance(ref, ir.ContextRef) and context[ref.key].type != "list":
+        return f"context key '{ref.key}' whose default is {context[ref.key].default!r}"
+    if isinstance(ref, ir.DefaultValue) and not (ref.is_literal and isinstance(ref.value, list)):
+        return f"its default {ref.source or repr(ref.value)}"
+    return None
+
+
+def option_spans(decl: StepDecl) -> tuple[tuple[str, ir.Span], ...]:
+    spans = [(name, option.span) for name, option in decl.options.items()]
+    order = {name: i for i, name in enumerate(_option_order())}
+    if decl.when is not None:
+        spans.append(("when", decl.when.span))
+    if decl.fallback is not None:
+        spans.append(("on_failure", decl.fallback.span))
+    if decl.retry_span is not None:
+        spans.append(("retry", decl.retry_span))
+    return tuple(sorted(spans, key=lambda item: order[item[0]]))
+
+
+def _option_order() -> list[str]:
+    return [*STEP_OPTIONS, *_DECORATOR_OPTIONS]
+
+
+def retry_policy(decl: StepDecl) -> ir.RetryPolicy:
+    if decl.retry is not None:
+        values = {k: (decl.retry[k].value if k in decl.retry else v) for k, v in RETRY_OPTIONS.items()}
+        return ir.RetryPolicy(values["max_attempts"], float(values["delay"]), float(values["backoff"]))
+    return ir.RetryPolicy(
+        decl.option("retries", 0) + 1, float(decl.option("retry_delay", 1.0)), float(decl.option("retry_backoff", 1.0))
+    )
+
+
+def execution_order(graph: Graph, edges: dict[str, list[str]], diagnostics: Diagnostics) -> list[StepUse]:
+    """Kahn's algorithm, always taking the earliest-added ready step.
+
+    `graphlib.TopologicalSorter` releases ready nodes in batches, so its
+    order depends on when nodes became ready, not on `add_step` order; the
+    contract wants dependency order with ties in `add_step` order, which is
+    exactly "the earliest-added step whose producers have all run".
+    Quadratic, and pipelines have tens of steps.  On a cycle, PC101 names
+    its steps and the remaining steps keep `add_step` order.
+    """
+    names = [step_name(use.decl) for use in graph.uses]
+    done: list[str] = []
+    remaining = list(names)
+    while remaining:
+        ready = next((n for n in remaining if all(u in done for u in edges[n])), None)
+        if ready is None:
+            _report_cycle(graph, edges, remaining, diagnostics)
+            done.extend(remaining)
+            break
+        done.append(ready)
+        remaining.remove(ready)
+    by_name = dict(zip(names, graph.uses))
+    return [by_name[n] for n in done]
+
+
+def _report_cycle(graph: Graph, edges: dict[str, list[str]], remaining: list[str], diagnostics: Diagnostics) -> None:
+    # Walk upstream from the first remaining step until a step repeats.
+    path = [remaining[0]]
+    while True:
+        following = next(u for u in edges[path[-1]] if u in remaining)
+        if following in path:
+            cycle = path[path.index(following):]
+            break
+        path.append(following)
+    cycle.reverse()  # producers first
+    order = [step_name(u.decl) for u in graph.uses]
+    start = cycle.index(min(cycle, key=order.index))
+    cycle = cycle[start:] + cycle[:start]
+    use = graph.uses[order.index(cycle[0])]
+    diagnostics.error("PC101", use.span, cycle=" -> ".join([*cycle, cycle[0]]))

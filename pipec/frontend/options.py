@@ -1,0 +1,80 @@
+"""What each option of @step, @retry and Pipeline accepts, as data.
+
+An `OptionSpec` pairs a check on the statically evaluated value with the
+words used in the PC202 / PC304 message.  The option names come from
+`pipec.language`, the runtime library, so both agree by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pipec.language import PIPELINE_OPTIONS, RETRY_OPTIONS, STEP_OPTIONS
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    expected: str
+    check: Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+STEP_SPECS: dict[str, OptionSpec] = {
+    "name": OptionSpec("a non-empty string", lambda v: _is_str(v) and v != ""),
+    "inputs": OptionSpec("a list of names", _optional(_is_names)),
+    "outputs": OptionSpec("a list of names", _optional(_is_names)),
+    "retries": OptionSpec("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "retry_delay": OptionSpec("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0),
+    "retry_backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
+    "timeout": OptionSpec("a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)),
+    "cache": OptionSpec("True, False or None", _optional(lambda v: isinstance(v, bool))),
+    "image": OptionSpec("a string or None", _optional(_is_str)),
+    "packages": OptionSpec("a list of requirement strings", _optional(_is_names)),
+    "cpu": OptionSpec("a string or a number > 0", _optional(lambda v: _is_str(v) or (_is_number(v) and v > 0))),
+    "memory": OptionSpec("a string or None", _optional(_is_str)),
+    "gpu": OptionSpec("an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)),
+    "foreach": OptionSpec("a parameter name", _optional(lambda v: _is_str(v) and v != "")),
+}
+
+RETRY_SPECS: dict[str, OptionSpec] = {
+    "max_attempts": OptionSpec("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "delay": OptionSpec("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0),
+    "backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
+}
+
+PIPELINE_SPECS: dict[str, OptionSpec] = {
+    "name": OptionSpec("a non-empty string", lambda v: _is_str(v) and v != ""),
+    "schedule": OptionSpec("a cron string or None", _optional(_is_str)),
+    "description": OptionSpec("a string or None", _optional(_is_str)),
+    "owner": OptionSpec("a string or None", _optional(_is_str)),
+    "tags": OptionSpec("a list of strings", _optional(_is_names)),
+    "enable_cache": OptionSpec("True or False", lambda v: isinstance(v, bool)),
+    "version": OptionSpec("a string or None", _optional(lambda v: _is_str(v) or _is_number(v))),
+}
+
+# Options whose value is an expression, not a literal: handled by the caller.
+PIPELINE_EXPRESSION_OPTIONS = ("context",)
+
+assert set(STEP_SPECS) == set(STEP_OPTIONS)
+assert set(RETRY_SPECS) == set(RETRY_OPTIONS)
+assert set(PIPELINE_SPECS) | set(PIPELINE_EXPRESSION_OPTIONS) == set(PIPELINE_OPTIONS) | {"name"}

@@ -1,0 +1,285 @@
+"""Finding the pipelines of a module: `Pipeline(...)`, `context(...)` and
+`add_step` chains, read from the module's top-level statements.
+
+Recognised forms (names resolved to pipec, never spelled):
+
+    p = Pipeline("name", context=ctx, ...)      # ctx = context(...) at module level
+    p.add_step(a).add_step(b)                   # chains and separate statements
+    q = Pipeline("other").add_step(a)           # a chain on the constructor
+    Pipeline("anonymous").add_step(a)           # an expression statement
+
+`Pipeline(...)` or `add_step` anywhere else (in a function, a loop, a
+condition) is built at run time: PC401 at that call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+import libcst.matchers as m
+from croniter import croniter
+
+from pipec import ir
+from pipec.diagnostics import Diagnostics, did_you_mean
+from pipec.frontend.declarations import Option, StepDecl, StepReader
+from pipec.frontend.literals import LiteralEvaluator, NotLiteral
+from pipec.frontend.options import PIPELINE_SPECS
+from pipec.frontend.sources import SourceModule
+from pipec.frontend.symbols import Resolver
+from pipec.language import SCHEDULE_ALIASES
+
+PIPELINE_POSITIONAL = ("name", "context", "schedule", "description", "owner", "tags", "enable_cache", "version")
+
+
+@dataclass(frozen=True)
+class StepUse:
+    """One `add_step(x)`: the step and where `x` was written."""
+
+    decl: StepDecl
+    span: ir.Span
+
+
+@dataclass
+class PipelineDecl:
+    module: SourceModule
+    call: cst.Call
+    span: ir.Span
+    name: str | None = None
+    options: dict[str, Option] = field(default_factory=dict)
+    context: list[ir.ContextParam] = field(default_factory=list)
+    steps: list[StepUse] = field(default_factory=list)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        option = self.options.get(name)
+        return default if option is None or option.value is None else option.value
+
+
+@dataclass
+class ReadContext:
+    """What the reader needs, passed as one object."""
+
+    module: SourceModule
+    resolver: Resolver
+    evaluator: LiteralEvaluator
+    steps: StepReader
+    diagnostics: Diagnostics
+
+
+class PipelineReader:
+    def __init__(self, ctx: ReadContext) -> None:
+        self.ctx = ctx
+        self.pipelines: list[PipelineDecl] = []
+        self._variables: dict[str, PipelineDecl] = {}
+        self._handled: set[int] = set()  # ids of the calls read here; membership only
+
+    def read(self) -> list[PipelineDecl]:
+        for statement in self.ctx.module.tree.body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    self._statement(small)
+        leftovers = _LeftoverCalls(self.ctx.module, set(self._variables), self._handled)
+        self.ctx.module.wrapper.module.visit(leftovers)
+        for call, what in leftovers.found:
+            self.ctx.diagnostics.error(
+                "PC401", self.ctx.module.span(call), what=what,
+                detail="pipelines and their steps must be declared by module-level statements",
+            )
+        return self.pipelines
+
+    def _statement(self, small: cst.BaseSmallStatement) -> None:
+        if m.matches(small, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
+            pipeline = self._chain(small.value)
+            if pipeline is not None:
+                self._variables[small.targets[0].target.value] = pipeline
+        elif m.matches(small, m.AnnAssign(target=m.Name(), value=m.MatchIfTrue(bool))):
+            pipeline = self._chain(small.value)
+            if pipeline is not None:
+                self._variables[small.target.value] = pipeline
+        elif isinstance(small, cst.Expr):
+            self._chain(small.value)
+
+    def _chain(self, node: cst.BaseExpression) -> PipelineDecl | None:
+        """The pipeline a `<root>.add_step(a).add_step(b)...` chain adds to."""
+        adds: list[cst.Call] = []
+        while m.matches(node, m.Call(func=m.Attribute(attr=m.Name("add_step")))):
+            adds.append(node)
+            node = node.func.value
+        if isinstance(node, cst.Name) and node.value in self._variables:
+            pipeline = self._variables[node.value]
+        elif isinstance(node, cst.Call) and self.ctx.module.pipec_name(node.func) == "Pipeline":
+            pipeline = self._pipeline(node)
+        else:
+            return None
+        for call in reversed(adds):
+            self._handled.add(id(call))
+            self._add_step(pipeline, call)
+        return pipeline
+
+    def _pipeline(self, call: cst.Call) -> PipelineDecl:
+        self._handled.add(id(call))
+        module = self.ctx.module
+        pipeline = PipelineDecl(module, call, module.span(call))
+        for index, arg in enumerate(call.args):
+            if arg.star:
+                self._error_401(arg, "Pipeline options", "unpacking is evaluated at run time")
+                continue
+            option = arg.keyword.value if arg.keyword else _positional(index)
+            if option is None:
+                self._error_401(arg, "a Pipeline argument", "too many positional arguments")
+            elif option == "context":
+                pipeline.context = ContextReader(self.ctx).read(arg.value)
+            elif option not in PIPELINE_SPECS:
+                hint = did_you_mean(option, [*PIPELINE_SPECS, "context"])
+                self.ctx.diagnostics.error("PC303", module.span(arg), option=option, hint=hint)
+            else:
+                self._option(pipeline, option, arg)
+        if "name" in pipeline.options:
+            pipeline.name = pipeline.options["name"].value
+        elif not any(a.keyword is None and not a.star for a in call.args):
+            self._error_401(call, "the pipeline", "Pipeline(...) needs a name")
+        self.pipelines.append(pipeline)
+        return pipeline
+
+    def _option(self, pipeline: PipelineDecl, option: str, arg: cst.Arg) -> None:
+        module = self.ctx.module
+        try:
+            value = self.ctx.evaluator.evaluate(module, arg.value)
+        except NotLiteral as error:
+            what = "the pipeline name" if option == "name" else f"Pipeline option '{option}'"
+            self._error_401(arg.value, what, error.detail)
+            return
+        spec = PIPELINE_SPECS[option]
+        if not spec.check(value):
+            self.ctx.diagnostics.error(
+                "PC304", module.span(arg.value), option=option, expected=spec.expected, got=repr(value)
+            )
+            return
+        if option == "schedule" and value is not None:
+            problem = schedule_problem(value)
+            if problem:
+                self.ctx.diagnostics.error("PC302", module.span(arg.value), schedule=value, detail=problem)
+                return
+        if option == "version" and value is not None:
+            value = str(value)
+        pipeline.options[option] = Option(value, module.span(arg))
+
+    def _add_step(self, pipeline: PipelineDecl, call: cst.Call) -> None:
+        module = self.ctx.module
+        if not m.matches(call, m.Call(args=[m.Arg(keyword=None, star="")])):
+            self._error_401(call, "the step added here", "add_step takes one step function")
+            return
+        target = call.args[0].value
+        resolved = self.ctx.resolver.resolve_expression(module, target)
+        binding = resolved.binding
+        written = module.code(target)
+        if binding is None or binding.is_import or not isinstance(binding.node, cst.FunctionDef):
+            detail = "add_step needs a function decorated with @step, named directly"
+            self._error_401(target, f"step '{written}'", detail)
+            return
+        decl = self.ctx.steps.read(binding.module, binding.node)
+        if decl is None:
+            self.ctx.diagnostics.error("PC211", module.span(target), step=written)
+            return
+        pipeline.steps.append(StepUse(decl, module.span(target)))
+
+    def _error_401(self, node: cst.CSTNode, what: str, detail: str) -> None:
+        self.ctx.diagnostics.error("PC401", self.ctx.module.span(node), what=what, detail=detail)
+
+
+def _positional(index: int) -> str | None:
+    return PIPELINE_POSITIONAL[index] if index < len(PIPELINE_POSITIONAL) else None
+
+
+class ContextReader:
+    """`context(key=literal, ...)`: inline, or a module-level name bound to it."""
+
+    def __init__(self, ctx: ReadContext) -> None:
+        self.ctx = ctx
+
+    def read(self, node: cst.BaseExpression) -> list[ir.ContextParam]:
+        module = self.ctx.module
+        if m.matches(node, m.Name("None")):
+            return []
+        if isinstance(node, cst.Name):
+            binding = self.ctx.resolver.resolve(module, node.value).binding
+            if binding is not None and m.matches(binding.node, m.Assign(targets=[m.AssignTarget()])):
+                module, node = binding.module, binding.node.value
+        if isinstance(node, cst.Call) and module.pipec_name(node.func) == "context":
+            return self._call(module, node)
+        if isinstance(node, cst.Dict):
+            return self._dict(module, node)
+        self.ctx.diagnostics.error(
+            "PC401", self.ctx.module.span(node), what="the pipeline context",
+            detail="pass context(...) or a module-level name bound to context(...)",
+        )
+        return []
+
+    def _call(self, module: SourceModule, call: cst.Call) -> list[ir.ContextParam]:
+        params = []
+        for arg in call.args:
+            if arg.keyword is None:
+                self.ctx.diagnostics.error(
+                    "PC401", module.span(arg), what="a context value",
+                    detail="context(...) takes keyword arguments only",
+                )
+                continue
+            param = self._param(module, arg.keyword.value, arg.value, module.span(arg))
+            if param is not None:
+                params.append(param)
+        return params
+
+    def _dict(self, module: SourceModule, node: cst.Dict) -> list[ir.ContextParam]:
+        params = []
+        for element in node.elements:
+            key = element.key if isinstance(element, cst.DictElement) else None
+            if not isinstance(key, cst.SimpleString) or not isinstance(key.evaluated_value, str):
+                self.ctx.diagnostics.error("PC401", module.span(element), what="a context key", detail="keys must be string literals")
+                continue
+            param = self._param(module, key.evaluated_value, element.value, module.span(element))
+            if param is not None:
+                params.append(param)
+        return params
+
+    def _param(self, module, key: str, value_node, span: ir.Span) -> ir.ContextParam | None:
+        try:
+            value = self.ctx.evaluator.evaluate(module, value_node)
+        except NotLiteral:
+            self.ctx.diagnostics.error("PC301", module.span(value_node), key=key)
+            return None
+        return ir.ContextParam(key, value, ir.literal_type(value), span)
+
+
+def schedule_problem(schedule: str) -> str | None:
+    """Why `schedule` is no valid five-field cron or alias; None when valid."""
+    if schedule in SCHEDULE_ALIASES:
+        return None
+    expected = "expected five cron fields (minute hour day month weekday) or one of " + ", ".join(SCHEDULE_ALIASES)
+    if schedule.startswith("@") or len(schedule.split()) != 5:
+        return expected
+    if not croniter.is_valid(schedule):
+        return "a field is out of range or malformed"
+    return None
+
+
+class _LeftoverCalls(cst.CSTVisitor):
+    """`Pipeline(...)` and `<pipeline>.add_step(...)` calls not read above."""
+
+    def __init__(self, module: SourceModule, variables: set[str], handled: set[int]) -> None:
+        self.module = module
+        self.variables = variables
+        self.handled = handled
+        self.found: list[tuple[cst.Call, str]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if id(node) in self.handled:
+            return
+        if self.module.pipec_name(node.func) == "Pipeline":
+            self.found.append((node, "the pipeline"))
+        elif m.matches(node, m.Call(func=m.Attribute(attr=m.Name("add_step")))):
+            root = node.func.value
+            while isinstance(root, (cst.Call, cst.Attribute)):
+                root = root.func if isinstance(root, cst.Call) else root.value
+            if isinstance(root, cst.Name) and root.value in self.variables:
+                self.found.append((node, "the step added here"))

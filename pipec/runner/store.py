@@ -1,0 +1,175 @@
+"""Where local runs keep their records, outputs and cache.
+
+    <store>/runs/<run_id>/record.json         what happened (rewritten after every step)
+    <store>/runs/<run_id>/outputs/<name>.pkl  each output produced, pickled
+    <store>/cache/<key>.pkl                   cached step outputs, by cache key
+
+The store is `store=` when given, else `$PIPEC_HOME`, else `.pipec/` under the
+current working directory.  Every file is written atomically (a temporary
+file in the same folder, then `os.replace`), so a crashed run leaves either
+the previous or the next version of a file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LATEST = ("latest", "last")
+
+
+def new_run_id() -> str:
+    """A sortable run id: UTC time to the second, then 6 random hex digits."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit checked out in `cwd` (default: the current directory), or
+    None when it is no git work tree or git is missing."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = proc.stdout.strip()
+    return commit if proc.returncode == 0 and commit else None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class RunDir:
+    """The folder of one run."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.run_id = path.name
+        self.outputs_dir = path / "outputs"
+        self.record_path = path / "record.json"
+
+    def output_path(self, name: str) -> Path:
+        return self.outputs_dir / (quote(name, safe="") + ".pkl")
+
+    def save_output(self, name: str, value: Any) -> str | None:
+        """Pickle one output; its file URI, or None if it cannot be pickled."""
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # unpicklable values are kept in memory only
+            return None
+        path = self.output_path(name)
+        atomic_write(path, data)
+        return path.as_uri()
+
+    def load_output(self, name: str) -> Any:
+        with open(self.output_path(name), "rb") as f:
+            return pickle.load(f)
+
+    def copy_output_from(self, other: "RunDir", name: str) -> str:
+        path = self.output_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(other.output_path(name), path)
+        return path.as_uri()
+
+    def write_record(self, record: dict) -> None:
+        text = json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False, default=repr)
+        atomic_write(self.record_path, (text + "\n").encode("utf-8"))
+
+    def read_record(self) -> dict:
+        return json.loads(self.record_path.read_text(encoding="utf-8"))
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = root
+        self.runs_dir = root / "runs"
+        self.cache_dir = root / "cache"
+
+    @classmethod
+    def open(cls, store: str | os.PathLike | None = None) -> "Store":
+        if store is None:
+            store = os.environ.get("PIPEC_HOME") or Path.cwd() / ".pipec"
+        return cls(Path(store).expanduser().resolve())
+
+    def create_run(self, run_id: str | None = None) -> RunDir:
+        run_id = run_id or new_run_id()
+        if not RUN_ID_RE.match(run_id) or run_id in (".", ".."):
+            raise ValueError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+        path = self.runs_dir / run_id
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise ValueError(f"run {run_id!r} already exists in {self.runs_dir}") from None
+        (path / "outputs").mkdir()
+        return RunDir(path)
+
+    def find_run(self, run_id: str, pipeline_name: str) -> RunDir:
+        """The run `run_id` of pipeline `pipeline_name` (or its latest run,
+        for "latest"), for resuming."""
+        if run_id in LATEST:
+            return self._latest(pipeline_name)
+        run = RunDir(self.runs_dir / run_id)
+        if not RUN_ID_RE.match(run_id) or not run.record_path.is_file():
+            raise ValueError(f"no run {run_id!r} in {self.runs_dir}")
+        name = run.read_record().get("pipeline_name")
+        if name != pipeline_name:
+            raise ValueError(f"run {run_id!r} is a run of pipeline {name!r}, not {pipeline_name!r}")
+        return run
+
+    def _latest(self, pipeline_name: str) -> RunDir:
+        found: list[tuple[str, str, RunDir]] = []
+        for path in sorted(self.runs_dir.glob("*/record.json")):
+            run = RunDir(path.parent)
+            try:
+                record = run.read_record()
+            except (OSError, ValueError):
+                continue
+            if record.get("pipeline_name") == pipeline_name:
+                found.append((record.get("started_at") or "", run.run_id, run))
+        if not found:
+            raise ValueError(f"no run of pipeline {pipeline_name!r} in {self.runs_dir}")
+        return max(found, key=lambda item: item[:2])[2]
+
+    # -- cache -------------------------------------------------------------
+    def cache_get(self, key: str) -> dict | None:
+        try:
+            with open(self.cache_dir / f"{key}.pkl", "rb") as f:
+                entry = pickle.load(f)
+        except Exception:  # missing, corrupt, or its classes moved: a miss
+            return None
+        return entry.get("outputs") if isinstance(entry, dict) else None
+
+    def cache_put(self, key: str, outputs: dict) -> None:
+        try:
+            data = pickle.dumps({"outputs": outputs}, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return
+        atomic_write(self.cache_dir / f"{key}.pkl", data)
