@@ -2,7 +2,7 @@
 
 from pipec import Pipeline, context, step
 
-ctx = context(model_types=["mean", "median", "midrange"], values=[3, 1, 4, 1, 5, 9, 2, 6], shard_count=3)
+ctx = context(model=["mean", "median", "midrange"], values=[3, 1, 4, 1, 5, 9, 2, 6], shard_count=3)
 
 
 @step(outputs=["data"])
@@ -10,11 +10,13 @@ def prepare(values: list) -> list:
     return list(values)
 
 
-@step(inputs=["data"], outputs=["scores"], foreach="model_type")
-def fit(model_type: str, data: list) -> float:
-    if model_type == "mean":
+# foreach="model": the context list `model` is fanned out; each run of `fit`
+# gets one element of it as its `model` parameter.
+@step(inputs=["data"], outputs=["scores"], foreach="model")
+def fit(model: str, data: list) -> float:
+    if model == "mean":
         center = sum(data) / len(data)
-    elif model_type == "median":
+    elif model == "median":
         ordered = sorted(data)
         mid = len(ordered) // 2
         center = (ordered[mid - 1] + ordered[mid]) / 2 if len(ordered) % 2 == 0 else ordered[mid]
@@ -24,9 +26,9 @@ def fit(model_type: str, data: list) -> float:
 
 
 @step(inputs=["scores"], outputs=["best_model", "best_score"])
-def pick_best(model_types: list, scores: list):
+def pick_best(model: list, scores: list):
     best = min(range(len(scores)), key=lambda i: (scores[i], i))
-    return model_types[best], scores[best]
+    return model[best], scores[best]
 
 
 selection = Pipeline("model_selection", context=ctx, description="Fit every model type, keep the best")
@@ -38,9 +40,10 @@ def make_shards(values: list, shard_count: int) -> list:
     return [values[i::shard_count] for i in range(shard_count)]
 
 
-@step(inputs=["shards"], outputs=["shard_sums", "shard_sizes"], foreach="shard")
-def summarize(shard: list):
-    return sum(shard), len(shard)
+# foreach="shards": one run per element of the upstream list `shards`.
+@step(inputs=["shards"], outputs=["shard_sums", "shard_sizes"], foreach="shards")
+def summarize(shards: list):
+    return sum(shards), len(shards)
 
 
 @step(inputs=["shard_sums", "shard_sizes"], outputs=["total", "count"])

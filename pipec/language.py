@@ -45,8 +45,11 @@ SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _ATTR = "__pipec__"
 
 
-def _marks(fn: Callable) -> dict:
+def _marks(fn: Callable, decorator: str = "step") -> dict:
     """The pipec settings that decorators below @step attached to `fn`."""
+    if isinstance(fn, Step):
+        # Above @step the mark would be silently lost: same rule as PC209.
+        raise TypeError(f"@{decorator} is placed above @step on {fn.name!r}; put it below @step")
     marks = getattr(fn, _ATTR, None)
     if marks is None:
         marks = {}
@@ -57,12 +60,25 @@ def _marks(fn: Callable) -> dict:
     return marks
 
 
+def _check_options(decorator: str, options: Mapping[str, Any]) -> None:
+    """The checks the compiler makes (PC202), at decoration time."""
+    from pipec.frontend.options import RETRY_SPECS, STEP_SPECS
+
+    specs = STEP_SPECS if decorator == "step" else RETRY_SPECS
+    for option, value in options.items():
+        spec = specs.get(option)
+        if spec is not None and not spec.check(value):
+            raise TypeError(
+                f"option '{option}' of @{decorator} must be {spec.expected}, not {value!r}"
+            )
+
+
 def when(predicate: Callable[..., Any]) -> Callable[[Callable], Callable]:
     """Run the step only when `predicate` is true.  Its parameters name
     upstream outputs or context keys."""
 
     def decorate(fn: Callable) -> Callable:
-        _marks(fn)["when"] = predicate
+        _marks(fn, "when")["when"] = predicate
         return fn
 
     return decorate
@@ -72,8 +88,10 @@ def retry(max_attempts: int = 3, delay: float = 1.0, backoff: float = 2.0) -> Ca
     """Try the step up to `max_attempts` times (the first try counts), waiting
     `delay * backoff ** (k - 1)` seconds before retry k."""
 
+    _check_options("retry", {"max_attempts": max_attempts, "delay": delay, "backoff": backoff})
+
     def decorate(fn: Callable) -> Callable:
-        _marks(fn)["retry"] = {"max_attempts": max_attempts, "delay": delay, "backoff": backoff}
+        _marks(fn, "retry")["retry"] = {"max_attempts": max_attempts, "delay": delay, "backoff": backoff}
         return fn
 
     return decorate
@@ -84,7 +102,7 @@ def on_failure(fallback: Callable[..., Any]) -> Callable[[Callable], Callable]:
     the same arguments; its return value becomes the step's outputs."""
 
     def decorate(fn: Callable) -> Callable:
-        _marks(fn)["on_failure"] = fallback
+        _marks(fn, "on_failure")["on_failure"] = fallback
         return fn
 
     return decorate
@@ -112,6 +130,16 @@ class Step:
     when: Callable[..., Any] | None = None
     fallback: Callable[..., Any] | None = None
 
+    def __post_init__(self) -> None:
+        # Look like the function: name, docstring, module, and __wrapped__
+        # (so inspect.signature / inspect.getsource see the function).
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            try:
+                object.__setattr__(self, attr, getattr(self.fn, attr))
+            except AttributeError:
+                pass
+        self.__wrapped__ = self.fn
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
@@ -128,6 +156,7 @@ def step(fn: Callable | None = None, **options: Any) -> Any:
     unknown = sorted(set(options) - set(STEP_OPTIONS))
     if unknown:
         raise TypeError(f"unknown @step option(s): {', '.join(unknown)}")
+    _check_options("step", options)
 
     def decorate(fn: Callable) -> Step:
         marks = dict(getattr(fn, _ATTR, {}))
@@ -193,7 +222,8 @@ class Pipeline:
 
     def run(self, context: Mapping[str, Any] | None = None, **options: Any):
         """Run locally, in-process; returns a `PipelineResult`.  The keys of
-        `context` override the context's defaults."""
+        `context` override the context's defaults.  Options: `store`,
+        `resume`, `progress`, `run_id` (see `pipec.runner.run_pipeline`)."""
         from pipec.runner import run_pipeline
 
         return run_pipeline(self, context=context, **options)

@@ -45,3 +45,24 @@ def load(path: str | Path) -> FrontendResult:
     from pipec.frontend.builder import build_module
 
     return build_module(Path(path))
+
+
+def select(result: FrontendResult, pipeline: str | None, path: str) -> tuple[list[ir.Pipeline], list[Diagnostic]]:
+    """The pipelines `FILE[:PIPELINE]` names: all of them without a name.
+    PC403 when the module defines none, PC402 (with did-you-mean) for an
+    unknown name; `path` is the file as the user wrote it."""
+    from pipec.diagnostics import Diagnostics, did_you_mean
+
+    diagnostics = Diagnostics()
+    pipelines = list(result.module.pipelines) if result.module else []
+    where = ir.Span(path, 0, 0)
+    if not pipelines:
+        diagnostics.error("PC403", where, path=path)
+        return [], list(diagnostics)
+    if pipeline is None:
+        return pipelines, []
+    chosen = [p for p in pipelines if p.name == pipeline]
+    if not chosen:
+        hint = did_you_mean(pipeline, [p.name for p in pipelines])
+        diagnostics.error("PC402", where, pipeline=pipeline, path=path, hint=hint)
+    return chosen, list(diagnostics)

@@ -73,41 +73,69 @@ class Binder:
         self.diagnostics = diagnostics
         self.context = {param.name: param for param in graph.pipeline.context}
 
+    def _others(self, decl: StepDecl) -> dict[str, StepUse]:
+        """Outputs of the other steps of the pipeline, and their producers."""
+        return {o: u for o, u in self.graph.producers.items() if u.decl is not decl}
+
     def inputs(self, use: StepUse) -> list[str]:
         """The names the step takes as inputs (declared, or inferred)."""
         decl = use.decl
         declared = decl.option("inputs")
         if declared is None:
-            own = step_outputs(decl)
-            return [p.name for p in decl.params if p.name in self.graph.producers and p.name not in own]
-        params = [p.name for p in decl.params]
-        span = decl.options["inputs"].span
-        for name in declared:
-            if name not in params:
-                self.diagnostics.error("PC207", span, name=name, function=decl.function)
-            if name not in self.graph.producers:
-                hint = did_you_mean(name, self.graph.outputs())
-                self.diagnostics.error("PC103", span, step=step_name(decl), name=name, pipeline=self.graph.pipeline.name, hint=hint)
+            others = self._others(decl)
+            return [p.name for p in decl.params if p.name in others]
         return list(declared)
+
+    def foreach_plural(self, decl: StepDecl, inputs: list[str]) -> str | None:
+        """Fan-out naming, as the runner does it (pipec/runner/plan.py): when
+        the foreach parameter binds to nothing by its own name, it is bound
+        to the output or context key named with a plural "s"."""
+        item = decl.option("foreach")
+        names = [p.name for p in decl.params]
+        if item is None or item not in names or item in inputs or item in self.context:
+            return None
+        candidate = item + "s"
+        if candidate in self._others(decl) or candidate in self.context or candidate in inputs:
+            return candidate
+        return None
 
     def params(self, use: StepUse) -> tuple[ir.Binding, ...]:
         decl = use.decl
         inputs = self.inputs(use)
+        plural = self.foreach_plural(decl, inputs)
+        self._check_declared(decl, inputs, plural)
         bindings = []
         for param in decl.params:
-            ref = self._ref(decl, param, inputs)
+            name = plural if plural and param.name == decl.option("foreach") else param.name
+            ref = self._ref(decl, param, name, inputs)
             if ref is None:
                 self.diagnostics.error("PC203", param.span, param=param.name, step=step_name(decl))
                 continue
             bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
         return tuple(bindings)
 
-    def _ref(self, decl: StepDecl, param: Param, inputs: list[str]) -> ir.Ref | None:
-        if param.name in inputs:
-            producer = self.graph.producers.get(param.name)
-            return ir.OutputRef(step_name(producer.decl), param.name) if producer else ir.OutputRef("", param.name)
-        if param.name in self.context:
-            return ir.ContextRef(param.name)
+    def _check_declared(self, decl: StepDecl, inputs: list[str], plural: str | None) -> None:
+        if decl.option("inputs") is None:
+            return
+        params = [p.name for p in decl.params]
+        span = decl.options["inputs"].span
+        for name in inputs:
+            if name not in params and name != plural:
+                self.diagnostics.error("PC207", span, name=name, function=decl.function)
+            if name not in self.graph.producers:
+                hint = did_you_mean(name, self.graph.outputs())
+                self.diagnostics.error(
+                    "PC103", span, step=step_name(decl), name=name, pipeline=self.graph.pipeline.name, hint=hint
+                )
+
+    def _ref(self, decl: StepDecl, param: Param, name: str, inputs: list[str]) -> ir.Ref | None:
+        producer = self.graph.producers.get(name)
+        if name in inputs:
+            return ir.OutputRef(step_name(producer.decl) if producer else "", name)
+        if name in self.context:
+            return ir.ContextRef(name)
+        if name != param.name and producer is not None:
+            return ir.OutputRef(step_name(producer.decl), name)
         return self._default(decl, param)
 
     def _default(self, decl: StepDecl, param: Param) -> ir.DefaultValue | None:

@@ -7,6 +7,8 @@ words used in the PC202 / PC304 message.  The option names come from
 
 from __future__ import annotations
 
+import keyword
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,14 +37,28 @@ def _is_names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
+def is_identifier(value: Any) -> bool:
+    """Names that backends write into generated code unquoted."""
+    return isinstance(value, str) and value.isidentifier() and not keyword.iskeyword(value)
+
+
+def _is_identifiers(value: Any) -> bool:
+    return isinstance(value, list) and all(is_identifier(v) for v in value)
+
+
+def is_pipeline_name(value: Any) -> bool:
+    """Pipeline names become file names and DAG / flow ids."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value) is not None
+
+
 def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda value: value is None or check(value)
 
 
 STEP_SPECS: dict[str, OptionSpec] = {
-    "name": OptionSpec("a non-empty string", lambda v: _is_str(v) and v != ""),
-    "inputs": OptionSpec("a list of names", _optional(_is_names)),
-    "outputs": OptionSpec("a list of names", _optional(_is_names)),
+    "name": OptionSpec("a Python identifier", is_identifier),
+    "inputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
+    "outputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "retries": OptionSpec("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "retry_delay": OptionSpec("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0),
     "retry_backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
@@ -53,7 +69,7 @@ STEP_SPECS: dict[str, OptionSpec] = {
     "cpu": OptionSpec("a string or a number > 0", _optional(lambda v: _is_str(v) or (_is_number(v) and v > 0))),
     "memory": OptionSpec("a string or None", _optional(_is_str)),
     "gpu": OptionSpec("an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)),
-    "foreach": OptionSpec("a parameter name", _optional(lambda v: _is_str(v) and v != "")),
+    "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
 }
 
 RETRY_SPECS: dict[str, OptionSpec] = {
@@ -63,7 +79,7 @@ RETRY_SPECS: dict[str, OptionSpec] = {
 }
 
 PIPELINE_SPECS: dict[str, OptionSpec] = {
-    "name": OptionSpec("a non-empty string", lambda v: _is_str(v) and v != ""),
+    "name": OptionSpec("a name of letters, digits, '_', '-' and '.'", is_pipeline_name),
     "schedule": OptionSpec("a cron string or None", _optional(_is_str)),
     "description": OptionSpec("a string or None", _optional(_is_str)),
     "owner": OptionSpec("a string or None", _optional(_is_str)),

@@ -25,7 +25,7 @@ from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Option, StepDecl, StepReader
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
-from pipec.frontend.options import PIPELINE_SPECS
+from pipec.frontend.options import PIPELINE_SPECS, is_identifier
 from pipec.frontend.sources import SourceModule
 from pipec.frontend.symbols import Resolver
 from pipec.language import SCHEDULE_ALIASES
@@ -50,6 +50,8 @@ class PipelineDecl:
     options: dict[str, Option] = field(default_factory=dict)
     context: list[ir.ContextParam] = field(default_factory=list)
     steps: list[StepUse] = field(default_factory=list)
+    # An add_step that could not be read (reported): "no steps" is then noise.
+    unresolved_steps: bool = False
 
     def option(self, name: str, default: Any = None) -> Any:
         option = self.options.get(name)
@@ -81,7 +83,9 @@ class PipelineReader:
                     self._statement(small)
         leftovers = _LeftoverCalls(self.ctx.module, set(self._variables), self._handled)
         self.ctx.module.wrapper.module.visit(leftovers)
-        for call, what in leftovers.found:
+        for call, what, variable in leftovers.found:
+            if variable is not None:
+                self._variables[variable].unresolved_steps = True
             self.ctx.diagnostics.error(
                 "PC401", self.ctx.module.span(call), what=what,
                 detail="pipelines and their steps must be declared by module-level statements",
@@ -166,23 +170,29 @@ class PipelineReader:
         pipeline.options[option] = Option(value, module.span(arg))
 
     def _add_step(self, pipeline: PipelineDecl, call: cst.Call) -> None:
+        decl = self._step_of(call)
+        if decl is None:
+            pipeline.unresolved_steps = True
+        else:
+            pipeline.steps.append(StepUse(decl, self.ctx.module.span(call.args[0].value)))
+
+    def _step_of(self, call: cst.Call) -> StepDecl | None:
+        """The step `add_step(x)` adds, or None (reported)."""
         module = self.ctx.module
         if not m.matches(call, m.Call(args=[m.Arg(keyword=None, star="")])):
             self._error_401(call, "the step added here", "add_step takes one step function")
-            return
+            return None
         target = call.args[0].value
-        resolved = self.ctx.resolver.resolve_expression(module, target)
-        binding = resolved.binding
+        binding = self.ctx.resolver.resolve_expression(module, target).binding
         written = module.code(target)
         if binding is None or binding.is_import or not isinstance(binding.node, cst.FunctionDef):
             detail = "add_step needs a function decorated with @step, named directly"
             self._error_401(target, f"step '{written}'", detail)
-            return
+            return None
         decl = self.ctx.steps.read(binding.module, binding.node)
         if decl is None:
             self.ctx.diagnostics.error("PC211", module.span(target), step=written)
-            return
-        pipeline.steps.append(StepUse(decl, module.span(target)))
+        return decl
 
     def _error_401(self, node: cst.CSTNode, what: str, detail: str) -> None:
         self.ctx.diagnostics.error("PC401", self.ctx.module.span(node), what=what, detail=detail)
@@ -237,6 +247,9 @@ class ContextReader:
             if not isinstance(key, cst.SimpleString) or not isinstance(key.evaluated_value, str):
                 self.ctx.diagnostics.error("PC401", module.span(element), what="a context key", detail="keys must be string literals")
                 continue
+            if not is_identifier(key.evaluated_value):
+                self.ctx.diagnostics.error("PC307", module.span(key), key=key.evaluated_value)
+                continue
             param = self._param(module, key.evaluated_value, element.value, module.span(element))
             if param is not None:
                 params.append(param)
@@ -270,16 +283,16 @@ class _LeftoverCalls(cst.CSTVisitor):
         self.module = module
         self.variables = variables
         self.handled = handled
-        self.found: list[tuple[cst.Call, str]] = []
+        self.found: list[tuple[cst.Call, str, str | None]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         if id(node) in self.handled:
             return
         if self.module.pipec_name(node.func) == "Pipeline":
-            self.found.append((node, "the pipeline"))
+            self.found.append((node, "the pipeline", None))
         elif m.matches(node, m.Call(func=m.Attribute(attr=m.Name("add_step")))):
             root = node.func.value
             while isinstance(root, (cst.Call, cst.Attribute)):
                 root = root.func if isinstance(root, cst.Call) else root.value
             if isinstance(root, cst.Name) and root.value in self.variables:
-                self.found.append((node, "the step added here"))
+                self.found.append((node, "the step added here", root.value))

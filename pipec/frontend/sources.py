@@ -8,6 +8,7 @@ specific reaches the IR or the diagnostics.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -124,6 +125,20 @@ def dotted(node: cst.BaseExpression | None) -> str:
     return ""
 
 
+def _syntax_error(path: str, text: str, error: cst.ParserSyntaxError) -> tuple[ir.Span, str]:
+    """Where and what: CPython's parser points closer to the mistake than
+    libcst's, so ask it first (`ast.parse` compiles nothing and runs
+    nothing); fall back to libcst's position for syntax CPython accepts."""
+    try:
+        ast.parse(text, filename=path)
+    except SyntaxError as cpython:
+        if cpython.lineno:
+            return ir.Span(path, cpython.lineno, max(cpython.offset or 1, 1)), cpython.msg
+    except (ValueError, RecursionError):
+        pass
+    return ir.Span(path, max(error.editor_line, 1), max(error.editor_column, 1)), error.message
+
+
 class SourceTree:
     """The modules under one source root, parsed on demand and cached."""
 
@@ -171,8 +186,8 @@ class SourceTree:
         try:
             tree = cst.parse_module(text)
         except cst.ParserSyntaxError as error:
-            span = ir.Span(path, max(error.editor_line, 1), max(error.editor_column, 1))
-            self.diagnostics.error("PC001", span, detail=error.message)
+            span, detail = _syntax_error(path, text, error)
+            self.diagnostics.error("PC001", span, detail=detail)
             return None
         name = self.module_name(file)
         module = SourceModule(name, path, file.name == "__init__.py", MetadataWrapper(tree))

@@ -1,0 +1,22 @@
+"""The local runner: runs a live `Pipeline` in-process (CONTRACT §2).
+
+    from pipec.runner import run_pipeline
+    result = run_pipeline(pipeline, context={"threshold": 0.9}, progress=ConsolePrinter())
+
+Modules: `plan` (binding, order, checks), `execute` (attempts, timeouts,
+fallback, foreach), `outputs` (return value → outputs, shared with the
+targets), `cache`, `store` (`.pipec/` records and outputs), `result`,
+`events` and `console` (progress), `loader` (import a pipeline module).
+"""
+
+from pipec.runner.console import ConsolePrinter
+from pipec.runner.events import Event
+from pipec.runner.outputs import normalize_outputs
+from pipec.runner.plan import PipelineError
+from pipec.runner.result import PipelineResult, StepResult
+from pipec.runner.run import run_pipeline
+
+__all__ = [
+    "ConsolePrinter", "Event", "PipelineError", "PipelineResult", "StepResult", "normalize_outputs",
+    "run_pipeline",
+]

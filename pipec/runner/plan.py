@@ -148,14 +148,12 @@ def _plan_step(pipeline: Pipeline, s: Step, index: int, producers: dict[str, str
             bindings[p.name] = source
     if s.foreach is not None and s.foreach not in names:
         problems.append(f"foreach='{s.foreach}' of step '{s.name}' names no parameter of '{s.fn.__name__}'")
-    has_kwargs = any(p.kind == p.VAR_KEYWORD for p in params)
     for name in inputs:
-        if name in names or name == plural:
-            continue
-        if has_kwargs and name in producers:
-            bindings[name] = FromOutput(producers[name], name)
-        else:
+        if name not in names and name != plural:
             problems.append(f"declared input '{name}' is not a parameter of step function '{s.fn.__name__}'")
+            if name not in producers:
+                problems.append(f"step '{s.name}' takes input '{name}', which no step of pipeline "
+                                f"'{pipeline.name}' produces{did_you_mean(name, producers)}")
     predicate = _plan_predicate(s, others, context, problems)
     sources = list(bindings.values()) + list((predicate or {}).values())
     upstream = {src.step for src in sources if isinstance(src, FromOutput)}
@@ -217,8 +215,6 @@ def _plan_predicate(s: Step, others: dict[str, str], context: Mapping[str, Any],
             bindings[p.name] = FromOutput(others[p.name], p.name)
         elif p.name in context:
             bindings[p.name] = FromContext(p.name)
-        elif p.default is not p.empty:
-            bindings[p.name] = FromDefault(p.default)
         else:
             hint = did_you_mean(p.name, list(others) + list(context))
             problems.append(
@@ -259,7 +255,8 @@ def _order(plans: list[StepPlan], problems: list[str]) -> list[StepPlan]:
 
 
 def _cycle(by_name: dict[str, StepPlan], done: set[str]) -> str:
-    """One cycle among the steps that could not be ordered, as 'a -> b -> a'.
+    """One cycle among the steps that could not be ordered, as 'a -> b -> a',
+    starting at its earliest-added step.
     Every such step has an upstream step that could not be ordered either, so
     walking upstream must come back to a step already seen."""
     start = next(name for name in by_name if name not in done)
@@ -267,6 +264,9 @@ def _cycle(by_name: dict[str, StepPlan], done: set[str]) -> str:
     while True:
         up = next(u for u in by_name[path[-1]].upstream if u not in done)
         if up in path:
-            cycle = path[path.index(up):] + [up]
-            return " -> ".join(reversed(cycle))
+            cycle = list(reversed(path[path.index(up):]))  # producers first
+            break
         path.append(up)
+    first = cycle.index(min(cycle, key=lambda name: by_name[name].index))  # as the frontend prints it
+    cycle = cycle[first:] + cycle[:first]
+    return " -> ".join(cycle + [cycle[0]])

@@ -1,0 +1,310 @@
+"""The library entry: pipeline modules in, generated files out.
+
+    result = compile_paths(["pipelines/train.py:ml_training"], "airflow")
+    result.outputs      # {"ml_training.py": "...generated text..."}, in order
+    result.problems     # every diagnostic of every file, with its source root
+
+Compiling is two phases, so that several targets share one frontend run:
+`load_specs()` reads every `FILE[:PIPELINE]` with the frontend, selects the
+pipelines and applies context overrides; `compile_loaded()` runs a backend on
+each selected pipeline.  Nothing raises for a mistake in the input: every
+problem is collected (from all files at once) and the caller decides.
+
+Stability self-check: like black, every compile checks its own output is
+stable.  Each pipeline is emitted twice, by two fresh backend instances, and
+the texts must be identical (an `UnstableOutput` is a pipec bug, not an input
+error).  The second emit costs a backend pass only (the frontend, which
+parses with libcst, dominates compile time), so it is always on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+from pipec import ir
+from pipec.config import COMMAND_LINE, Override
+from pipec.diagnostics import Diagnostic, Diagnostics, did_you_mean, render
+from pipec.ir import Span
+
+
+class UnstableOutput(RuntimeError):
+    """Two emits of the same IR differ: a bug in a backend."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """`FILE[:PIPELINE]` as given on the command line."""
+
+    path: Path
+    pipeline: str | None
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, base: Path | None = None) -> "Spec":
+        base = base or Path.cwd()
+        path = Path(text)
+        if ":" in text and not (base / path).is_file():
+            file, _, name = text.rpartition(":")
+            if file and name:
+                return cls(base / file, name, text)
+        return cls(base / path, None, text)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A diagnostic and the source root its path is relative to (None for
+    the command line and files named relative to the cwd)."""
+
+    diagnostic: Diagnostic
+    root: Path | None = None
+
+
+@dataclass
+class Selected:
+    """One pipeline to compile or run: its IR (context overrides applied),
+    the override values that apply to it, and where it came from."""
+
+    pipeline: ir.Pipeline
+    root: Path
+    spec: Spec
+    context: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Loaded:
+    selected: list[Selected] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.diagnostic.severity == "error" for p in self.problems)
+
+
+@dataclass
+class CompileResult:
+    """`outputs`: {file name relative to the output folder: text}, in the
+    order of the specs and of the pipelines in each module."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return sorted((p.diagnostic for p in self.problems), key=Diagnostic.sort_key)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.diagnostic.severity == "error" for p in self.problems)
+
+
+# --------------------------------------------------------------------------
+# Phase 1: read, select, override
+
+
+def load_specs(specs: Sequence[str | Spec], overrides: Sequence[Override] = ()) -> Loaded:
+    from pipec import frontend
+
+    loaded = Loaded()
+    for spec in specs:
+        spec = spec if isinstance(spec, Spec) else Spec.parse(spec)
+        if not spec.path.is_file():
+            _add(loaded.problems, None, "PC002", Span(_shown(spec.path), 0, 0),
+                 path=_shown(spec.path), detail="no such file")
+            continue
+        result = frontend.load(spec.path)
+        loaded.problems.extend(Problem(d, result.root) for d in result.diagnostics)
+        if result.module is not None:
+            for pipeline in _select(result.module, spec, result.root, loaded.problems):
+                loaded.selected.append(Selected(pipeline, result.root, spec))
+    _apply_overrides(loaded, overrides)
+    loaded.problems = _unique(loaded.problems)
+    return loaded
+
+
+def _select(module: ir.Module, spec: Spec, root: Path, problems: list[Problem]) -> list[ir.Pipeline]:
+    if spec.pipeline is None:
+        return list(module.pipelines)
+    for pipeline in module.pipelines:
+        if pipeline.name == spec.pipeline:
+            return [pipeline]
+    names = [p.name for p in module.pipelines]
+    hint = did_you_mean(spec.pipeline, names)
+    if not hint and names:
+        hint = "; it defines: " + ", ".join(names)
+    closest = next((p for p in module.pipelines if f"'{p.name}'" in hint), None)
+    span = closest.span if closest else (module.pipelines[0].span if module.pipelines else Span(module.source_path, 1, 1))
+    _add(problems, root, "PC402", span, pipeline=spec.pipeline, path=module.source_path, hint=hint)
+    return []
+
+
+def _apply_overrides(loaded: Loaded, overrides: Sequence[Override]) -> None:
+    """Each override must name a context key of some selected pipeline
+    (PC306 otherwise; PC507 notes the pipelines it does not apply to), and
+    keep the type of that key's default (PC506)."""
+    if not loaded.selected:
+        return
+    known = sorted({p.name for s in loaded.selected for p in s.pipeline.context})
+    by_key: dict[str, Override] = {}
+    for override in overrides:  # later ones win: --config first, then --set
+        by_key[override.key] = override
+    for key, override in by_key.items():
+        if key not in known:
+            _add(loaded.problems, None, "PC306", override.span, key=key, where=override.where,
+                 known=", ".join(known) or "no keys")
+    for selected in loaded.selected:
+        values: dict[str, object] = {}
+        for key, override in by_key.items():
+            param = selected.pipeline.context_param(key)
+            if param is None:
+                if key in known:
+                    _add(loaded.problems, selected.root, "PC507", selected.pipeline.span, key=key,
+                         where=override.where, pipeline=selected.pipeline.name)
+                continue
+            value = coerce(param, override, loaded.problems, selected.pipeline.name)
+            if value is not _MISMATCH:
+                values[key] = value
+        selected.context = values
+        selected.pipeline = ir.with_context(selected.pipeline, values)
+
+
+_MISMATCH = object()
+
+
+def coerce(param: ir.ContextParam, override: Override, problems: list[Problem], pipeline: str) -> object:
+    """The override's value in the type of the context default: an int where
+    a float is expected becomes a float; where a str is expected, `--set`
+    text is taken as written.  A default of None accepts anything."""
+    value = override.value
+    got = ir.literal_type(value)
+    if param.type in ("null", got):
+        return value
+    if param.type == "float" and got == "int":
+        return float(value)
+    if param.type == "str" and override.raw is not None and got in ("int", "float", "bool", "null"):
+        return override.raw
+    _add(problems, None, "PC506", override.span, key=param.name, pipeline=pipeline,
+         expected=f"{_a(param.type)} (default {value_text(param.default)})",
+         where=override.where, got=f"{_a(got)} ({value_text(value)})")
+    return _MISMATCH
+
+
+def _a(type_name: str) -> str:
+    return "None" if type_name == "null" else ("an " if type_name == "int" else "a ") + type_name
+
+
+def value_text(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --------------------------------------------------------------------------
+# Phase 2: backends
+
+
+def compile_loaded(loaded: Loaded, target: str, options=None) -> CompileResult:
+    """Run the backend for `target` on every selected pipeline.  The caller
+    has checked that `target` exists (`backends.base.get`)."""
+    from pipec.backends.base import CompileOptions, get
+
+    options = options or CompileOptions(pipec_version=_version())
+    backend_class = get(target)
+    result = CompileResult(problems=list(loaded.problems))
+    producers: dict[str, ir.Pipeline] = {}
+    for selected in loaded.selected:
+        diagnostics = Diagnostics()
+        emit = backend_class(options, diagnostics).compile(selected.pipeline)
+        files = [(emit.filename, emit.text), *emit.extra_files]
+        if _files(backend_class(options, Diagnostics()).compile(selected.pipeline)) != files:
+            raise UnstableOutput(f"target '{target}' gave two different outputs for pipeline "
+                                 f"'{selected.pipeline.name}'")
+        result.problems.extend(Problem(d, selected.root) for d in diagnostics)
+        for filename, text in files:
+            _add_output(result, selected, filename, text, producers)
+    result.problems = _unique(result.problems)
+    return result
+
+
+def _files(emit) -> list[tuple[str, str]]:
+    return [(emit.filename, emit.text), *emit.extra_files]
+
+
+_BAD_NAME = re.compile(r"[\x00-\x1f\\:*?\"<>|]")
+
+
+def _add_output(result: CompileResult, selected: Selected, filename: str, text: str,
+                producers: dict[str, ir.Pipeline]) -> None:
+    pipeline = selected.pipeline
+    path = PurePosixPath(filename)
+    if path.is_absolute() or ".." in path.parts or _BAD_NAME.search(filename) or filename.startswith("."):
+        _add(result.problems, selected.root, "PC505", pipeline.span,
+             detail=f"pipeline name {pipeline.name!r} cannot be used as a file name ('{filename}')")
+        return
+    if filename in producers:
+        first = producers[filename]
+        _add(result.problems, selected.root, "PC504", pipeline.span,
+             first=first.name, second=pipeline.name, filename=filename)
+        return
+    producers[filename] = pipeline
+    result.outputs[filename] = text
+
+
+def compile_paths(specs: Sequence[str | Spec], target: str, options=None,
+                  overrides: Sequence[Override] = ()) -> CompileResult:
+    """Compile every `FILE[:PIPELINE]` in `specs` for `target`."""
+    from pipec.backends.base import get, targets
+
+    loaded = load_specs(specs, overrides)
+    if get(target) is None:
+        _add(loaded.problems, None, "PC501", Span(COMMAND_LINE, 0, 0), target=target, known=", ".join(targets()))
+        return CompileResult(problems=loaded.problems)
+    return compile_loaded(loaded, target, options)
+
+
+# --------------------------------------------------------------------------
+# Reporting
+
+
+def render_problems(problems: Iterable[Problem]) -> str:
+    """Every problem, sorted, compiler style; a diagnostic without a line
+    (a file as a whole, the command line) prints as `path: error: ...`."""
+    items = sorted(set(problems), key=lambda p: (p.diagnostic.path != COMMAND_LINE, p.diagnostic.sort_key()))
+    parts = []
+    for problem in items:
+        d = problem.diagnostic
+        if d.line <= 0:
+            where = "pipec" if d.path == COMMAND_LINE else d.path
+            parts.append(f"{where}: {d.severity}: {d.message}  [{d.code}]\n")
+        else:
+            parts.append(render([d], problem.root))
+    return "".join(parts)
+
+
+def _add(problems: list[Problem], root: Path | None, code: str, span: Span, **fields: object) -> None:
+    diagnostics = Diagnostics()
+    diagnostics.add(code, span, **fields)
+    problems.extend(Problem(d, root) for d in diagnostics)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: dict[Problem, None] = {}
+    for problem in problems:
+        seen.setdefault(problem, None)
+    return list(seen)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the cwd when below it, as given otherwise."""
+    try:
+        return Path(os.path.relpath(path, Path.cwd())).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _version() -> str:
+    from pipec import __version__
+
+    return __version__

@@ -1,0 +1,167 @@
+"""`build_module(path)`: the frontend's pipeline, one pass per concern.
+
+    parse (sources) → read steps and pipelines (declarations, pipelines)
+    → bind and order (binding) → carry code (closure) → ir.Module
+
+Every stage reports into one `Diagnostics`; the IR is returned only when
+there is no error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+
+from pipec import ir
+from pipec.diagnostics import Diagnostics
+from pipec.frontend import FrontendResult, source_root
+from pipec.frontend.binding import (
+    Binder,
+    check_graph,
+    execution_order,
+    option_spans,
+    retry_policy,
+    step_name,
+    step_outputs,
+)
+from pipec.frontend.closure import CodeExtractor
+from pipec.frontend.declarations import StepDecl, StepReader
+from pipec.frontend.literals import LiteralEvaluator
+from pipec.frontend.pipelines import PipelineDecl, PipelineReader, ReadContext, StepUse
+from pipec.frontend.sources import SourceModule, SourceTree
+from pipec.frontend.symbols import Resolver
+from pipec.frontend.validation import check_decorator_placement
+
+
+class Builder:
+    def __init__(self, root: Path) -> None:
+        self.diagnostics = Diagnostics()
+        self.tree = SourceTree(root, self.diagnostics)
+        self.resolver = Resolver(self.tree)
+        self.evaluator = LiteralEvaluator(self.resolver)
+        self.steps = StepReader(self.resolver, self.evaluator, self.diagnostics)
+        self.code = CodeExtractor(self.tree, self.resolver, self.diagnostics)
+        self._code_cache: dict[int, ir.CodeBlock] = {}
+
+    def build(self, file: Path) -> ir.Module | None:
+        module = self.tree.parse(file)
+        if module is None:
+            return None
+        check_decorator_placement(module, self.diagnostics)
+        self._read_local_steps(module)
+        context = ReadContext(module, self.resolver, self.evaluator, self.steps, self.diagnostics)
+        declared = PipelineReader(context).read()
+        pipelines = [self._pipeline(decl) for decl in declared]
+        self._check_names(declared)
+        if self.diagnostics.has_errors:
+            return None
+        return ir.Module(module.path, module.name, tuple(pipelines))
+
+    def _read_local_steps(self, module: SourceModule) -> None:
+        """Read every @step of the module, added to a pipeline or not, so
+        that `pipec check` reports their mistakes too."""
+        for statement in module.tree.body:
+            if isinstance(statement, cst.FunctionDef):
+                self.steps.read(module, statement)
+
+    def _check_names(self, declared: list[PipelineDecl]) -> None:
+        names: list[str] = []
+        for decl in declared:
+            if decl.name is not None and decl.name in names:
+                self.diagnostics.error("PC305", decl.span, pipeline=decl.name)
+            names.append(decl.name)
+
+    def _pipeline(self, decl: PipelineDecl) -> ir.Pipeline:
+        graph = check_graph(decl, self.diagnostics)
+        binder = Binder(graph, self.evaluator, self.diagnostics)
+        enable_cache = decl.option("enable_cache", True)
+        built = {step_name(use.decl): self._step(use, binder, enable_cache) for use in graph.uses}
+        edges = {name: list(step.upstream) for name, step in built.items()}
+        ordered = [step_name(use.decl) for use in execution_order(graph, edges, self.diagnostics)]
+        position = {name: i for i, name in enumerate(ordered)}
+        steps = []
+        for name in ordered:
+            step = built[name]
+            upstream = tuple(sorted(step.upstream, key=position.__getitem__))
+            steps.append(ir.Step(**{**_fields(step), "upstream": upstream}))
+        if not decl.steps and not decl.unresolved_steps and decl.name is not None:
+            self.diagnostics.error("PC105", decl.span, pipeline=decl.name)
+        return ir.Pipeline(
+            name=decl.name or "",
+            steps=tuple(steps),
+            context=tuple(decl.context),
+            span=decl.span,
+            source_path=decl.module.path,
+            module=decl.module.name,
+            schedule=decl.option("schedule"),
+            description=decl.option("description"),
+            owner=decl.option("owner"),
+            tags=tuple(decl.option("tags", ())),
+            enable_cache=enable_cache,
+            version=decl.option("version"),
+        )
+
+    def _step(self, use: StepUse, binder: Binder, enable_cache: bool) -> ir.Step:
+        """The step, with `upstream` unordered (the caller orders it)."""
+        decl = use.decl
+        name = step_name(decl)
+        params = binder.params(use)
+        code = self._code(decl, name)
+        when = binder.predicate(use, code.predicate or "")
+        foreach = binder.check_foreach(use, params)
+        fallback = ir.Fallback(code.fallback, decl.fallback.span) if decl.fallback and code.fallback else None
+        step = ir.Step(
+            name=name,
+            function=decl.function,
+            params=params,
+            outputs=tuple(step_outputs(decl)),
+            code=code,
+            span=decl.span,
+            retry=retry_policy(decl),
+            timeout=_float_or_none(decl.option("timeout")),
+            cache=decl.option("cache", enable_cache),
+            image=decl.option("image"),
+            packages=tuple(decl.option("packages", ())),
+            resources=_resources(decl),
+            foreach=foreach,
+            when=when,
+            fallback=fallback,
+            option_spans=option_spans(decl),
+        )
+        producers = []
+        for ref in step.input_refs():
+            if ref.step and ref.step not in producers:
+                producers.append(ref.step)
+        return ir.Step(**{**_fields(step), "upstream": tuple(producers)})
+
+    def _code(self, decl: StepDecl, name: str) -> ir.CodeBlock:
+        key = id(decl.node)
+        if key not in self._code_cache:
+            self._code_cache[key] = self.code.extract(decl, name)
+        return self._code_cache[key]
+
+
+def _fields(step: ir.Step) -> dict:
+    return {f: getattr(step, f) for f in step.__dataclass_fields__}
+
+
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _resources(decl: StepDecl) -> ir.Resources:
+    cpu = decl.option("cpu")
+    return ir.Resources(
+        cpu=None if cpu is None else str(cpu),
+        memory=decl.option("memory"),
+        gpu=decl.option("gpu"),
+    )
+
+
+def build_module(path: Path) -> FrontendResult:
+    root = source_root(path)
+    builder = Builder(root)
+    file = path.resolve()
+    module = builder.build(file)
+    return FrontendResult(module, list(builder.diagnostics), root)

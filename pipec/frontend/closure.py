@@ -1,0 +1,378 @@
+"""Step code: the self-contained module source each task carries.
+
+For one step, `CodeExtractor.extract(decl)` collects the module-level names
+its function, fallback and predicate use (via libcst's scope analysis), and
+transitively the names those definitions use.  An import of a pipeline
+module of the source tree (a module importing pipec) is followed: the
+definition is copied instead.  Imports of helper modules of the tree (no
+pipec) and of outside modules are kept, written absolute.  pipec's
+decorators and imports are dropped.  The result, in a deterministic order:
+
+    imports  ·  definitions (dependency modules first, then source order)
+    ·  the step function  ·  its fallback  ·  its predicate
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from pipec import ir
+from pipec.diagnostics import Diagnostics
+from pipec.frontend.declarations import Callee, StepDecl, decorator_kind
+from pipec.frontend.sources import SourceModule, SourceTree, dotted
+from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
+
+
+@dataclass
+class _Unit:
+    """One piece of emitted code; `key` orders it."""
+
+    module: str
+    key: tuple
+    text: str
+    is_import: bool = False
+    simple: bool = False  # a one-line statement: one blank line around it
+    helper: str | None = None  # the tree module an import imports
+    external: str | None = None  # the outside module an import imports
+
+
+@dataclass
+class _Closure:
+    step: str
+    root: SourceModule
+    modules: list[str] = field(default_factory=list)  # dependencies first
+    units: dict[tuple, _Unit] = field(default_factory=dict)
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    bound: dict[str, str] = field(default_factory=dict)  # name -> signature
+    helper_modules: list[str] = field(default_factory=list)
+    imported_modules: list[str] = field(default_factory=list)
+
+
+class CodeExtractor:
+    def __init__(self, tree: SourceTree, resolver: Resolver, diagnostics: Diagnostics) -> None:
+        self.tree = tree
+        self.resolver = resolver
+        self.diagnostics = diagnostics
+        self._access_index: dict[str, dict[int, str]] = {}
+
+    def extract(self, decl: StepDecl, step: str) -> ir.CodeBlock:
+        state = _Closure(step, decl.module, [decl.module.name])
+        module = decl.module
+        roots: list[str] = [self._definition_text(module, decl.node)]
+        self._claim(state, module, decl.function, module.span(decl.node.name))
+        self._mark_root(state, module, decl.node)
+        self._need_all(state, module, self.free_names(module, [decl.node], exclude=decl.decorators))
+        fallback = self._callee_root(state, decl.fallback, roots)
+        predicate = None
+        if decl.when is not None and isinstance(decl.when.expression, cst.Lambda):
+            predicate = f"_when_{decl.function}"
+            self._claim(state, module, predicate, decl.when.span)
+            self._need_all(state, module, self.free_names(module, [decl.when.expression]))
+            roots.append(_lambda_function(module, predicate, decl.when.expression))
+        else:
+            predicate = self._callee_root(state, decl.when, roots)
+        source = self._assemble(state, roots)
+        return ir.CodeBlock(
+            source, decl.function, fallback, predicate,
+            tuple(state.helper_modules), tuple(state.imported_modules),
+            helper_sources(self.tree, state.helper_modules),
+        )
+
+    # -- names ------------------------------------------------------------
+
+    def free_names(self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()) -> list[str]:
+        """Module-level names used in `nodes`, in order of first use."""
+        index = self._accesses(module)
+        walker = _Walker({id(n) for n in exclude})
+        for node in nodes:
+            node.visit(walker)
+        names: list[str] = []
+        for node_id in walker.ids:
+            name = index.get(node_id)
+            if name is not None and name not in names:
+                names.append(name)
+        return names
+
+    def _accesses(self, module: SourceModule) -> dict[int, str]:
+        if module.name not in self._access_index:
+            index: dict[int, str] = {}
+            for assignment in module.global_scope.assignments:
+                for access in assignment.references:
+                    index[id(access.node)] = assignment.name.split(".")[0]
+            self._access_index[module.name] = index
+        return self._access_index[module.name]
+
+    def _need_all(self, state: _Closure, module: SourceModule, names: list[str]) -> None:
+        for name in names:
+            self._need(state, module, name)
+
+    def _need(self, state: _Closure, module: SourceModule, name: str) -> None:
+        if (module.name, name) in state.seen:
+            return
+        state.seen.append((module.name, name))
+        for binding in bindings(module).get(name, []):
+            if binding.is_import:
+                self._import(state, binding)
+            else:
+                self._definition(state, binding)
+
+    # -- definitions ------------------------------------------------------
+
+    def _mark_root(self, state: _Closure, module: SourceModule, node: cst.CSTNode) -> None:
+        for index, statement in enumerate(module.tree.body):
+            if statement is node:
+                state.units[(module.name, index)] = _Unit(module.name, (index,), "")
+
+    def _definition(self, state: _Closure, binding: Binding) -> None:
+        module = binding.module
+        key = (module.name, binding.index)
+        if key in state.units:
+            return
+        self._claim(state, module, binding.name, module.span(binding.node))
+        self._check_carriable(state, module, binding)
+        text = self._definition_text(module, binding.statement)
+        simple = isinstance(binding.statement, cst.SimpleStatementLine)
+        state.units[key] = _Unit(module.name, (binding.index,), text, simple=simple)
+        exclude = _pipec_decorators(module, binding.statement)
+        self._need_all(state, module, self.free_names(module, [binding.statement], exclude=exclude))
+
+    def _check_carriable(self, state: _Closure, module: SourceModule, binding: Binding) -> None:
+        finder = _GlobalFinder()
+        binding.statement.visit(finder)
+        for node in finder.found:
+            self.diagnostics.error(
+                "PC404", module.span(node), name=binding.name, step=state.step,
+                detail="it changes module state with `global`, which does not outlive a task",
+            )
+        if module is not state.root:
+            for star in star_imports(module):
+                self.diagnostics.error(
+                    "PC404", module.span(star), name="*", step=state.step,
+                    detail=f"'{module.path}' uses `from ... import *`; import the names you use",
+                )
+
+    def _claim(self, state: _Closure, module: SourceModule, name: str, span: ir.Span, signature: str = "") -> None:
+        """Bind `name` in the flat step module; PC404 on a clash."""
+        signature = signature or f"module {module.name}"
+        previous = state.bound.setdefault(name, signature)
+        if previous != signature:
+            where = [s.replace("module ", "'", 1) + "'" if s.startswith("module ") else f"`{s}`" for s in (previous, signature)]
+            detail = f"it is defined by both {where[0]} and {where[1]}; rename one"
+            self.diagnostics.error("PC404", span, name=name, step=state.step, detail=detail)
+
+    def _definition_text(self, module: SourceModule, node: cst.CSTNode) -> str:
+        if isinstance(node, cst.FunctionDef):
+            decorators = [d for d in node.decorators if decorator_kind(module, d) is None]
+            if decorators:
+                decorators[0] = decorators[0].with_changes(leading_lines=())
+            node = node.with_changes(decorators=decorators)
+        if hasattr(node, "leading_lines"):
+            node = node.with_changes(leading_lines=())
+        if isinstance(node, cst.ClassDef) and node.decorators:
+            node = node.with_changes(decorators=[node.decorators[0].with_changes(leading_lines=()), *node.decorators[1:]])
+        node = node.visit(_AbsoluteImports(module))
+        return module.tree.code_for_node(node).rstrip("\n") + "\n"
+
+    def _callee_root(self, state: _Closure, callee: Callee | None, roots: list[str]) -> str | None:
+        """A fallback or predicate function given by name."""
+        if callee is None or callee.definition is None:
+            return None
+        binding = callee.definition.binding
+        module = state.root
+        if binding.module is module and binding.name == callee.name and not _is_unit(state, binding):
+            self._claim(state, module, callee.name, callee.span)
+            self._mark_root(state, module, binding.statement)
+            roots.append(self._definition_text(module, binding.statement))
+            exclude = _pipec_decorators(module, binding.statement)
+            self._need_all(state, module, self.free_names(module, [binding.statement], exclude=exclude))
+        else:
+            self._need(state, module, callee.name)
+        return callee.name
+
+    # -- imports ----------------------------------------------------------
+
+    def _import(self, state: _Closure, binding: Binding) -> None:
+        module, target, attr = binding.module, binding.target, binding.attr
+        span = module.span(binding.alias)
+        if target == "pipec" or target.startswith("pipec."):
+            detail = "it comes from pipec, which the compiled output does not have"
+            self.diagnostics.error("PC404", span, name=binding.name, step=state.step, detail=detail)
+            return
+        full = f"{target}.{attr}" if attr and target else (attr or target)
+        if self.tree.contains(target) and attr is not None and not self.tree.contains(full):
+            source = self.tree.module(target)
+            if source is not None and source.imports_pipec():
+                self._follow(state, binding, source)
+                return
+        tree_module = full if self.tree.contains(full) else (target if self.tree.contains(target) else None)
+        if tree_module is not None:
+            source = self.tree.module(tree_module)
+            if source is not None and source.imports_pipec():
+                detail = f"it is the pipeline module '{tree_module}'; import the names you use from it"
+                self.diagnostics.error("PC404", span, name=binding.name, step=state.step, detail=detail)
+                return
+        text = _import_text(binding)
+        self._claim(state, module, binding.name, span, signature=text)
+        unit = _Unit(module.name, (binding.index,), text, is_import=True, simple=True)
+        if tree_module is not None:
+            unit.helper = tree_module
+        else:
+            unit.external = (target or attr).split(".")[0]
+        state.units.setdefault(("import", text), unit)
+
+    def _follow(self, state: _Closure, binding: Binding, source: SourceModule) -> None:
+        """`from <pipeline module> import name [as alias]`: copy `name`."""
+        if source.name not in state.modules:
+            state.modules.insert(state.modules.index(binding.module.name), source.name)
+        self._need(state, source, binding.attr)
+        if binding.name != binding.attr:
+            module = binding.module
+            self._claim(state, module, binding.name, module.span(binding.alias))
+            text = f"{binding.name} = {binding.attr}\n"
+            unit = _Unit(module.name, (binding.index, binding.name), text, simple=True)
+            state.units[(module.name, binding.index, binding.name)] = unit
+
+    # -- output -----------------------------------------------------------
+
+    def _assemble(self, state: _Closure, roots: list[str]) -> str:
+        rank = {name: i for i, name in enumerate(state.modules)}
+        units = [u for u in state.units.values() if u.text]
+        imports = sorted((u for u in units if u.is_import), key=lambda u: (rank.get(u.module, -1), u.key, u.text))
+        definitions = sorted((u for u in units if not u.is_import), key=lambda u: (rank[u.module], u.key))
+        for unit in imports:
+            if unit.helper:
+                _append(state.helper_modules, unit.helper)
+            else:
+                _append(state.imported_modules, unit.external)
+        source = "".join(u.text for u in imports)
+        previous = _Unit("", (), source, simple=True) if imports else None
+        for unit in [*definitions, *(_Unit("", (), text) for text in roots)]:
+            if previous is not None:
+                source += "\n" if previous.simple and unit.simple else "\n\n"
+            source += unit.text
+            previous = unit
+        return source
+
+
+def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str], ...]:
+    """(name, source text) of `modules`, the tree modules they import
+    (transitively) and the package `__init__` modules above them, by name."""
+    found: dict[str, str] = {}
+    pending = list(modules)
+    while pending:
+        name = pending.pop(0)
+        if name in found:
+            continue
+        module = tree.module(name)
+        if module is None:
+            continue
+        found[name] = module.tree.code
+        finder = _TreeImports(module, tree)
+        module.tree.visit(finder)
+        pending.extend(finder.names)
+        pending.extend(_packages_above(tree, name))
+    return tuple(sorted(found.items()))
+
+
+def _packages_above(tree: SourceTree, name: str) -> list[str]:
+    parts = name.split(".")
+    packages = []
+    for end in range(1, len(parts)):
+        package = ".".join(parts[:end])
+        file = tree.file_for(package)
+        if file is not None and file.name == "__init__.py":
+            packages.append(package)
+    return packages
+
+
+class _TreeImports(cst.CSTVisitor):
+    """The modules of the tree that a module imports, anywhere in it."""
+
+    def __init__(self, module: SourceModule, tree: SourceTree) -> None:
+        self.module = module
+        self.tree = tree
+        self.names: list[str] = []
+
+    def _add(self, name: str) -> None:
+        if name and self.tree.contains(name) and name not in self.names:
+            self.names.append(name)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            self._add(dotted(alias.name))
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        target = self.module.absolute(len(node.relative), dotted(node.module) if node.module else "")
+        self._add(target)
+        if not isinstance(node.names, cst.ImportStar):
+            for alias in node.names:
+                self._add(f"{target}.{dotted(alias.name)}" if target else dotted(alias.name))
+
+
+def _pipec_decorators(module: SourceModule, node: cst.CSTNode) -> list[cst.Decorator]:
+    if not isinstance(node, cst.FunctionDef):
+        return []
+    return [d for d in node.decorators if decorator_kind(module, d) is not None]
+
+
+def _is_unit(state: _Closure, binding: Binding) -> bool:
+    return (binding.module.name, binding.index) in state.units
+
+
+def _append(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _import_text(binding: Binding) -> str:
+    alias = binding.alias
+    written = dotted(alias.name)
+    suffix = f" as {binding.name}" if alias.asname is not None else ""
+    if binding.attr is None:
+        return f"import {written}{suffix}\n"
+    return f"from {binding.target} import {written}{suffix}\n"
+
+
+def _lambda_function(module: SourceModule, name: str, node: cst.Lambda) -> str:
+    params = module.tree.code_for_node(node.params)
+    body = module.tree.code_for_node(node.body).strip()
+    if "\n" in body and not node.body.lpar:
+        body = f"(\n        {body}\n    )"
+    return f"def {name}({params}):\n    return {body}\n"
+
+
+class _Walker(cst.CSTVisitor):
+    """Every node id in traversal order, skipping excluded subtrees."""
+
+    def __init__(self, excluded: set[int]) -> None:
+        self.excluded = excluded
+        self.ids: list[int] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if id(node) in self.excluded:
+            return False
+        self.ids.append(id(node))
+        return True
+
+
+class _GlobalFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.Global] = []
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.found.append(node)
+
+
+class _AbsoluteImports(cst.CSTTransformer):
+    """`from .x import y` inside copied code → `from pkg.x import y`."""
+
+    def __init__(self, module: SourceModule) -> None:
+        self.module = module
+
+    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+        if not updated.relative:
+            return updated
+        name = self.module.absolute(len(updated.relative), dotted(updated.module) if updated.module else "")
+        return updated.with_changes(relative=(), module=cst.parse_expression(name))

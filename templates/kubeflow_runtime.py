@@ -1,0 +1,165 @@
+"""pipec's KFP task runtime: what every generated KFP component program adds
+to the shared task runtime (`task_runtime.py`).
+
+The kubeflow backend embeds this file's code verbatim (after this docstring)
+into each component's program, so the container needs no pipec.  Standard
+library only, black-formatted, no top-level side effects.
+
+- Step outputs travel as KFP artifacts: the value is written to the
+  artifact's path as JSON when JSON gives it back exactly (same values and
+  types), else as a pickle (DataFrames, models, tuples...).  Readers tell the
+  two apart by the first byte (a pickle starts with 0x80, JSON never does).
+- Context values travel as typed KFP parameters; KFP hands numbers inside
+  lists and dicts back as floats, `_pipec_restore` turns them back into ints
+  where the context's declared default has an int.
+- `_pipec_call` runs a step with its timeout (enforced here: KFP core has no
+  per-task timeout), the retries the component does itself (only for steps
+  with a fallback: KFP does not tell a container which attempt it runs) and
+  the fallback after the last attempt.
+"""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _pipec_same(a, b):
+    """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _pipec_write(artifact, value):
+    """Write `value` at the artifact's path: JSON when exact, else pickle."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        exact = _pipec_same(json.loads(text), value)
+    except (TypeError, ValueError):
+        exact = False
+    os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
+    if exact:
+        data = text.encode("utf-8")
+        artifact.metadata["pipec_format"] = "json"
+    else:
+        data = pickle.dumps(value, protocol=4)
+        artifact.metadata["pipec_format"] = "pickle"
+    with open(artifact.path, "wb") as f:
+        f.write(data)
+
+
+def _pipec_read(artifact):
+    """The value an upstream step wrote with `_pipec_write`."""
+    with open(artifact.path, "rb") as f:
+        data = f.read()
+    if data[:1] == b"\x80":
+        return pickle.loads(data)
+    return json.loads(data.decode("utf-8"))
+
+
+def _pipec_restore(value, like):
+    """`value` as KFP handed it back, with the ints of `like` (the declared
+    default of the context key) restored where KFP made floats of them."""
+    if type(like) is int and type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, list) and isinstance(like, list) and like:
+        last = len(like) - 1
+        return [_pipec_restore(v, like[min(i, last)]) for i, v in enumerate(value)]
+    if isinstance(value, dict) and isinstance(like, dict):
+        return {k: _pipec_restore(v, like.get(k)) for k, v in value.items()}
+    return value
+
+
+def _pipec_install(packages):
+    """pip-install the step's declared packages (never through a shell)."""
+    if packages:
+        command = [sys.executable, "-m", "pip", "install", "--quiet"]
+        command += ["--no-warn-script-location", *packages]
+        env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+        subprocess.run(command, check=True, env=env)
+
+
+def _pipec_helpers(helpers):
+    """Write the embedded helper modules of the source tree into a fresh
+    folder and put it first on the path, so the step's imports find them."""
+    if not helpers:
+        return
+    root = tempfile.mkdtemp(prefix="pipec-helpers-")
+    names = [name for name, _ in helpers]
+    for name, text in helpers:
+        parts = name.split(".")
+        if any(other.startswith(name + ".") for other in names):
+            path = os.path.join(root, *parts, "__init__.py")
+        else:
+            path = os.path.join(root, *parts[:-1], parts[-1] + ".py")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    sys.path.insert(0, root)
+
+
+def _pipec_timed(function, kwargs, timeout):
+    """Call `function(**kwargs)`; raise TimeoutError after `timeout` s."""
+    if not timeout:
+        return function(**kwargs)
+
+    def expired(signum, frame):
+        raise TimeoutError(f"step timed out after {timeout} seconds")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return function(**kwargs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _pipec_call(module, spec, kwargs):
+    """Run the step: its timeout per attempt, the in-component retries, and
+    the fallback's value after the last attempt failed."""
+    function = getattr(module, spec["function"])
+    fallback = getattr(module, spec["fallback"]) if spec["fallback"] else None
+    attempts = spec["attempts"] if fallback else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return _pipec_timed(function, kwargs, spec["timeout"])
+        except Exception as exc:
+            print(f"step {spec['step']!r} attempt {attempt} failed: {exc!r}")
+            if attempt < attempts:
+                time.sleep(spec["delay"] * spec["backoff"] ** (attempt - 1))
+            elif fallback is None:
+                raise
+    print(f"step {spec['step']!r}: calling fallback {spec['fallback']!r}")
+    return fallback(**kwargs)
+
+
+def _pipec_module(spec):
+    """Install packages, place helper modules, load the step's code."""
+    _pipec_install(spec["packages"])
+    _pipec_helpers(spec["helpers"])
+    filename = "<pipec step " + spec["step"] + ">"
+    return _pipec_load(spec["source"], filename, "pipec_step_" + spec["function"])
+
+
+def _pipec_run_step(spec, kwargs, outputs):
+    """Run one step (or one element of a foreach step) and write its outputs
+    (a dict output name -> output artifact)."""
+    value = _pipec_call(_pipec_module(spec), spec, kwargs)
+    for name, item in _pipec_outputs(spec["step"], spec["outputs"], value).items():
+        _pipec_write(outputs[name], item)
+
+
+def _pipec_run_predicate(spec, kwargs):
+    """Evaluate the step's `when` predicate: True runs the step."""
+    module = _pipec_module(spec)
+    return bool(getattr(module, spec["predicate"])(**kwargs))

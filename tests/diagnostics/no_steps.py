@@ -1,0 +1,3 @@
+from pipec import Pipeline
+
+empty = Pipeline("empty")  # E: PC105

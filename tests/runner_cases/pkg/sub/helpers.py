@@ -1,0 +1,3 @@
+"""A helper module imported relatively by `flow.py`."""
+
+FACTOR = 3
