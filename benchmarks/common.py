@@ -126,11 +126,11 @@ def run_process(
 
 
 def run_json(cmd: Sequence[str], **kwargs) -> tuple[dict, ProcResult]:
-    """Run a child that prints one JSON object as its last stdout line."""
+    """Run a child that prints one JSON value (object or list) as its last JSON-looking stdout line."""
     res = run_process(cmd, **kwargs)
     if not res.ok:
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {res.returncode}:\n{res.stderr[-4000:]}")
-    lines = [line for line in res.stdout.splitlines() if line.strip().startswith("{")]
+    lines = [line for line in res.stdout.splitlines() if line.strip().startswith(("{", "["))]
     if not lines:
         raise RuntimeError(f"no JSON from {' '.join(map(str, cmd))}:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
     return json.loads(lines[-1]), res

@@ -17,6 +17,7 @@ stderr, never a traceback.  `compile` and `check` without FILE use the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import sys
@@ -53,7 +54,8 @@ class Session:
         """Take over `diagnostics` (after adding `code` to it, if given)."""
         if code:
             diagnostics.add(code, span or Span(COMMAND_LINE, 0, 0), **fields)
-        self.problems.extend(Problem(d) for d in diagnostics)
+        # Paths of command-line files (--config, pyproject.toml) are relative to the cwd.
+        self.problems.extend(Problem(d, None if d.path == COMMAND_LINE else Path.cwd()) for d in diagnostics)
 
     @property
     def has_errors(self) -> bool:
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     passes it to `sys.exit`)."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     if args.command is None:

@@ -313,16 +313,21 @@ def with_context(pipeline: Pipeline, overrides: dict[str, Literal]) -> Pipeline:
 # JSON
 
 
+# Fields that hold literal values (JSON data as written in the source); all
+# other sequences in the IR are tuples.
+_LITERAL_FIELDS = {("ContextParam", "default"), ("DefaultValue", "value")}
+
+
 def _to_data(node: Any) -> Any:
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         data = {"node": type(node).__name__}
         for f in dataclasses.fields(node):
             data[f.name] = _to_data(getattr(node, f.name))
         return data
-    if isinstance(node, tuple):
+    if isinstance(node, (tuple, list)):
         return [_to_data(item) for item in node]
-    if isinstance(node, list):
-        return {"literal_list": [_to_data(item) for item in node]}
+    if isinstance(node, dict):
+        return {key: _to_data(value) for key, value in node.items()}
     return node
 
 
@@ -350,14 +355,15 @@ _register(
 
 
 def _from_data(data: Any) -> Any:
-    if isinstance(data, dict):
-        if "node" in data and data["node"] in _NODES:
-            cls = _NODES[data["node"]]
-            kwargs = {k: _from_data(v) for k, v in data.items() if k != "node"}
-            return cls(**kwargs)
-        if set(data) == {"literal_list"}:
-            return [_from_data(item) for item in data["literal_list"]]
-        return {k: _from_data(v) for k, v in data.items()}
+    if isinstance(data, dict) and data.get("node") in _NODES:
+        cls = _NODES[data["node"]]
+        kwargs = {}
+        for key, value in data.items():
+            if key == "node":
+                continue
+            literal = (cls.__name__, key) in _LITERAL_FIELDS
+            kwargs[key] = value if literal else _from_data(value)
+        return cls(**kwargs)
     if isinstance(data, list):
         return tuple(_from_data(item) for item in data)
     return data

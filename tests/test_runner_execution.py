@@ -221,14 +221,14 @@ def test_foreach_over_context_list_keeps_element_order():
     assert result["out"] == [10, 20, 30, 40] and result["tag"] == ["t1", "t2", "t3", "t4"]
 
 
-def test_foreach_over_upstream_output_plural_name():
+def test_foreach_over_upstream_output():
     @step(outputs=["shards"])
     def make():
         return [[1, 2], [3], []]
 
-    @step(inputs=["shards"], outputs=["sums"], foreach="shard")
-    def add(shard):
-        return sum(shard)
+    @step(inputs=["shards"], outputs=["sums"], foreach="shards")
+    def add(shards):
+        return sum(shards)
 
     result = run_pipeline(Pipeline("p").add_step(make).add_step(add))
     assert result["sums"] == [3, 3, 0]

@@ -28,7 +28,9 @@ class FrontendResult:
 
     @property
     def ok(self) -> bool:
-        return self.module is not None and not any(d.severity == "error" for d in self.diagnostics)
+        return self.module is not None and not any(
+            d.severity == "error" for d in self.diagnostics
+        )
 
 
 def source_root(path: Path) -> Path:
@@ -47,7 +49,9 @@ def load(path: str | Path) -> FrontendResult:
     return build_module(Path(path))
 
 
-def select(result: FrontendResult, pipeline: str | None, path: str) -> tuple[list[ir.Pipeline], list[Diagnostic]]:
+def select(
+    result: FrontendResult, pipeline: str | None, path: str
+) -> tuple[list[ir.Pipeline], list[Diagnostic]]:
     """The pipelines `FILE[:PIPELINE]` names: all of them without a name.
     PC403 when the module defines none, PC402 (with did-you-mean) for an
     unknown name; `path` is the file as the user wrote it."""

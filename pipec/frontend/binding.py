@@ -60,14 +60,22 @@ def check_graph(pipeline: PipelineDecl, diagnostics: Diagnostics) -> Graph:
                 producers[output] = use
             elif first is not use:
                 span = use.decl.options["outputs"].span
-                diagnostics.error("PC102", span, output=output, first=step_name(first.decl), second=name)
+                diagnostics.error(
+                    "PC102",
+                    span,
+                    output=output,
+                    first=step_name(first.decl),
+                    second=name,
+                )
     return Graph(pipeline, uses, producers)
 
 
 class Binder:
     """Binds the parameters of one step (and of its predicate)."""
 
-    def __init__(self, graph: Graph, evaluator: LiteralEvaluator, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self, graph: Graph, evaluator: LiteralEvaluator, diagnostics: Diagnostics
+    ) -> None:
         self.graph = graph
         self.evaluator = evaluator
         self.diagnostics = diagnostics
@@ -86,49 +94,43 @@ class Binder:
             return [p.name for p in decl.params if p.name in others]
         return list(declared)
 
-    def foreach_plural(self, decl: StepDecl, inputs: list[str]) -> str | None:
-        """Fan-out naming, as the runner does it (pipec/runner/plan.py): when
-        the foreach parameter binds to nothing by its own name, it is bound
-        to the output or context key named with a plural "s"."""
-        item = decl.option("foreach")
-        names = [p.name for p in decl.params]
-        if item is None or item not in names or item in inputs or item in self.context:
-            return None
-        candidate = item + "s"
-        if candidate in self._others(decl) or candidate in self.context or candidate in inputs:
-            return candidate
-        return None
-
     def params(self, use: StepUse) -> tuple[ir.Binding, ...]:
         decl = use.decl
         inputs = self.inputs(use)
-        plural = self.foreach_plural(decl, inputs)
-        self._check_declared(decl, inputs, plural)
+        self._check_declared(decl, inputs)
         bindings = []
         for param in decl.params:
-            name = plural if plural and param.name == decl.option("foreach") else param.name
-            ref = self._ref(decl, param, name, inputs)
+            ref = self._ref(decl, param, param.name, inputs)
             if ref is None:
-                self.diagnostics.error("PC203", param.span, param=param.name, step=step_name(decl))
+                self.diagnostics.error(
+                    "PC203", param.span, param=param.name, step=step_name(decl)
+                )
                 continue
             bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
         return tuple(bindings)
 
-    def _check_declared(self, decl: StepDecl, inputs: list[str], plural: str | None) -> None:
+    def _check_declared(self, decl: StepDecl, inputs: list[str]) -> None:
         if decl.option("inputs") is None:
             return
         params = [p.name for p in decl.params]
         span = decl.options["inputs"].span
         for name in inputs:
-            if name not in params and name != plural:
+            if name not in params:
                 self.diagnostics.error("PC207", span, name=name, function=decl.function)
             if name not in self.graph.producers:
                 hint = did_you_mean(name, self.graph.outputs())
                 self.diagnostics.error(
-                    "PC103", span, step=step_name(decl), name=name, pipeline=self.graph.pipeline.name, hint=hint
+                    "PC103",
+                    span,
+                    step=step_name(decl),
+                    name=name,
+                    pipeline=self.graph.pipeline.name,
+                    hint=hint,
                 )
 
-    def _ref(self, decl: StepDecl, param: Param, name: str, inputs: list[str]) -> ir.Ref | None:
+    def _ref(
+        self, decl: StepDecl, param: Param, name: str, inputs: list[str]
+    ) -> ir.Ref | None:
         producer = self.graph.producers.get(name)
         if name in inputs:
             return ir.OutputRef(step_name(producer.decl) if producer else "", name)
@@ -144,7 +146,9 @@ class Binder:
         try:
             return ir.DefaultValue(self.evaluator.evaluate(decl.module, param.default))
         except NotLiteral:
-            return ir.DefaultValue(None, is_literal=False, source=decl.module.code(param.default))
+            return ir.DefaultValue(
+                None, is_literal=False, source=decl.module.code(param.default)
+            )
 
     def predicate(self, use: StepUse, source: str) -> ir.Predicate | None:
         callee = use.decl.when
@@ -159,9 +163,17 @@ class Binder:
             elif param.name in self.context:
                 ref = ir.ContextRef(param.name)
             else:
-                known = [o for o in self.graph.outputs() if o not in own] + list(self.context)
+                known = [o for o in self.graph.outputs() if o not in own] + list(
+                    self.context
+                )
                 hint = did_you_mean(param.name, known)
-                self.diagnostics.error("PC204", param.span, step=step_name(use.decl), name=param.name, hint=hint)
+                self.diagnostics.error(
+                    "PC204",
+                    param.span,
+                    step=step_name(use.decl),
+                    name=param.name,
+                    hint=hint,
+                )
                 continue
             bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
         return ir.Predicate(tuple(bindings), source, callee.span)
@@ -173,12 +185,16 @@ class Binder:
             return None
         span = decl.options["foreach"].span
         if name not in [p.name for p in decl.params]:
-            self.diagnostics.error("PC205", span, name=name, step=step_name(decl), function=decl.function)
+            self.diagnostics.error(
+                "PC205", span, name=name, step=step_name(decl), function=decl.function
+            )
             return name
         binding = next((b for b in params if b.param == name), None)
         what = _non_list(binding.ref, self.context) if binding else None
         if what:
-            self.diagnostics.error("PC206", span, name=name, step=step_name(decl), what=what)
+            self.diagnostics.error(
+                "PC206", span, name=name, step=step_name(decl), what=what
+            )
         return name
 
 
@@ -186,7 +202,9 @@ def _non_list(ref: ir.Ref, context: dict[str, ir.ContextParam]) -> str | None:
     """A description of what `ref` is bound to when that is not a list."""
     if isinstance(ref, ir.ContextRef) and context[ref.key].type != "list":
         return f"context key '{ref.key}' whose default is {context[ref.key].default!r}"
-    if isinstance(ref, ir.DefaultValue) and not (ref.is_literal and isinstance(ref.value, list)):
+    if isinstance(ref, ir.DefaultValue) and not (
+        ref.is_literal and isinstance(ref.value, list)
+    ):
         return f"its default {ref.source or repr(ref.value)}"
     return None
 
@@ -209,14 +227,23 @@ def _option_order() -> list[str]:
 
 def retry_policy(decl: StepDecl) -> ir.RetryPolicy:
     if decl.retry is not None:
-        values = {k: (decl.retry[k].value if k in decl.retry else v) for k, v in RETRY_OPTIONS.items()}
-        return ir.RetryPolicy(values["max_attempts"], float(values["delay"]), float(values["backoff"]))
+        values = {
+            k: (decl.retry[k].value if k in decl.retry else v)
+            for k, v in RETRY_OPTIONS.items()
+        }
+        return ir.RetryPolicy(
+            values["max_attempts"], float(values["delay"]), float(values["backoff"])
+        )
     return ir.RetryPolicy(
-        decl.option("retries", 0) + 1, float(decl.option("retry_delay", 1.0)), float(decl.option("retry_backoff", 1.0))
+        decl.option("retries", 0) + 1,
+        float(decl.option("retry_delay", 1.0)),
+        float(decl.option("retry_backoff", 1.0)),
     )
 
 
-def execution_order(graph: Graph, edges: dict[str, list[str]], diagnostics: Diagnostics) -> list[StepUse]:
+def execution_order(
+    graph: Graph, edges: dict[str, list[str]], diagnostics: Diagnostics
+) -> list[StepUse]:
     """Kahn's algorithm, always taking the earliest-added ready step.
 
     `graphlib.TopologicalSorter` releases ready nodes in batches, so its
@@ -241,13 +268,18 @@ def execution_order(graph: Graph, edges: dict[str, list[str]], diagnostics: Diag
     return [by_name[n] for n in done]
 
 
-def _report_cycle(graph: Graph, edges: dict[str, list[str]], remaining: list[str], diagnostics: Diagnostics) -> None:
+def _report_cycle(
+    graph: Graph,
+    edges: dict[str, list[str]],
+    remaining: list[str],
+    diagnostics: Diagnostics,
+) -> None:
     # Walk upstream from the first remaining step until a step repeats.
     path = [remaining[0]]
     while True:
         following = next(u for u in edges[path[-1]] if u in remaining)
         if following in path:
-            cycle = path[path.index(following):]
+            cycle = path[path.index(following) :]
             break
         path.append(following)
     cycle.reverse()  # producers first

@@ -9,6 +9,7 @@ there is no error.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import libcst as cst
@@ -50,7 +51,9 @@ class Builder:
             return None
         check_decorator_placement(module, self.diagnostics)
         self._read_local_steps(module)
-        context = ReadContext(module, self.resolver, self.evaluator, self.steps, self.diagnostics)
+        context = ReadContext(
+            module, self.resolver, self.evaluator, self.steps, self.diagnostics
+        )
         declared = PipelineReader(context).read()
         pipelines = [self._pipeline(decl) for decl in declared]
         self._check_names(declared)
@@ -76,15 +79,21 @@ class Builder:
         graph = check_graph(decl, self.diagnostics)
         binder = Binder(graph, self.evaluator, self.diagnostics)
         enable_cache = decl.option("enable_cache", True)
-        built = {step_name(use.decl): self._step(use, binder, enable_cache) for use in graph.uses}
+        built = {
+            step_name(use.decl): self._step(use, binder, enable_cache)
+            for use in graph.uses
+        }
         edges = {name: list(step.upstream) for name, step in built.items()}
-        ordered = [step_name(use.decl) for use in execution_order(graph, edges, self.diagnostics)]
+        ordered = [
+            step_name(use.decl)
+            for use in execution_order(graph, edges, self.diagnostics)
+        ]
         position = {name: i for i, name in enumerate(ordered)}
         steps = []
         for name in ordered:
             step = built[name]
             upstream = tuple(sorted(step.upstream, key=position.__getitem__))
-            steps.append(ir.Step(**{**_fields(step), "upstream": upstream}))
+            steps.append(dataclasses.replace(step, upstream=upstream))
         if not decl.steps and not decl.unresolved_steps and decl.name is not None:
             self.diagnostics.error("PC105", decl.span, pipeline=decl.name)
         return ir.Pipeline(
@@ -110,7 +119,11 @@ class Builder:
         code = self._code(decl, name)
         when = binder.predicate(use, code.predicate or "")
         foreach = binder.check_foreach(use, params)
-        fallback = ir.Fallback(code.fallback, decl.fallback.span) if decl.fallback and code.fallback else None
+        fallback = (
+            ir.Fallback(code.fallback, decl.fallback.span)
+            if decl.fallback and code.fallback
+            else None
+        )
         step = ir.Step(
             name=name,
             function=decl.function,
@@ -133,17 +146,13 @@ class Builder:
         for ref in step.input_refs():
             if ref.step and ref.step not in producers:
                 producers.append(ref.step)
-        return ir.Step(**{**_fields(step), "upstream": tuple(producers)})
+        return dataclasses.replace(step, upstream=tuple(producers))
 
     def _code(self, decl: StepDecl, name: str) -> ir.CodeBlock:
         key = id(decl.node)
         if key not in self._code_cache:
             self._code_cache[key] = self.code.extract(decl, name)
         return self._code_cache[key]
-
-
-def _fields(step: ir.Step) -> dict:
-    return {f: getattr(step, f) for f in step.__dataclass_fields__}
 
 
 def _float_or_none(value) -> float | None:

@@ -51,7 +51,9 @@ class _Closure:
 
 
 class CodeExtractor:
-    def __init__(self, tree: SourceTree, resolver: Resolver, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self, tree: SourceTree, resolver: Resolver, diagnostics: Diagnostics
+    ) -> None:
         self.tree = tree
         self.resolver = resolver
         self.diagnostics = diagnostics
@@ -63,26 +65,36 @@ class CodeExtractor:
         roots: list[str] = [self._definition_text(module, decl.node)]
         self._claim(state, module, decl.function, module.span(decl.node.name))
         self._mark_root(state, module, decl.node)
-        self._need_all(state, module, self.free_names(module, [decl.node], exclude=decl.decorators))
+        self._need_all(
+            state, module, self.free_names(module, [decl.node], exclude=decl.decorators)
+        )
         fallback = self._callee_root(state, decl.fallback, roots)
         predicate = None
         if decl.when is not None and isinstance(decl.when.expression, cst.Lambda):
             predicate = f"_when_{decl.function}"
             self._claim(state, module, predicate, decl.when.span)
-            self._need_all(state, module, self.free_names(module, [decl.when.expression]))
+            self._need_all(
+                state, module, self.free_names(module, [decl.when.expression])
+            )
             roots.append(_lambda_function(module, predicate, decl.when.expression))
         else:
             predicate = self._callee_root(state, decl.when, roots)
         source = self._assemble(state, roots)
         return ir.CodeBlock(
-            source, decl.function, fallback, predicate,
-            tuple(state.helper_modules), tuple(state.imported_modules),
+            source,
+            decl.function,
+            fallback,
+            predicate,
+            tuple(state.helper_modules),
+            tuple(state.imported_modules),
             helper_sources(self.tree, state.helper_modules),
         )
 
     # -- names ------------------------------------------------------------
 
-    def free_names(self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()) -> list[str]:
+    def free_names(
+        self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()
+    ) -> list[str]:
         """Module-level names used in `nodes`, in order of first use."""
         index = self._accesses(module)
         walker = _Walker({id(n) for n in exclude})
@@ -104,7 +116,9 @@ class CodeExtractor:
             self._access_index[module.name] = index
         return self._access_index[module.name]
 
-    def _need_all(self, state: _Closure, module: SourceModule, names: list[str]) -> None:
+    def _need_all(
+        self, state: _Closure, module: SourceModule, names: list[str]
+    ) -> None:
         for name in names:
             self._need(state, module, name)
 
@@ -120,7 +134,9 @@ class CodeExtractor:
 
     # -- definitions ------------------------------------------------------
 
-    def _mark_root(self, state: _Closure, module: SourceModule, node: cst.CSTNode) -> None:
+    def _mark_root(
+        self, state: _Closure, module: SourceModule, node: cst.CSTNode
+    ) -> None:
         for index, statement in enumerate(module.tree.body):
             if statement is node:
                 state.units[(module.name, index)] = _Unit(module.name, (index,), "")
@@ -136,57 +152,100 @@ class CodeExtractor:
         simple = isinstance(binding.statement, cst.SimpleStatementLine)
         state.units[key] = _Unit(module.name, (binding.index,), text, simple=simple)
         exclude = _pipec_decorators(module, binding.statement)
-        self._need_all(state, module, self.free_names(module, [binding.statement], exclude=exclude))
+        self._need_all(
+            state, module, self.free_names(module, [binding.statement], exclude=exclude)
+        )
 
-    def _check_carriable(self, state: _Closure, module: SourceModule, binding: Binding) -> None:
+    def _check_carriable(
+        self, state: _Closure, module: SourceModule, binding: Binding
+    ) -> None:
         finder = _GlobalFinder()
         binding.statement.visit(finder)
         for node in finder.found:
             self.diagnostics.error(
-                "PC404", module.span(node), name=binding.name, step=state.step,
+                "PC404",
+                module.span(node),
+                name=binding.name,
+                step=state.step,
                 detail="it changes module state with `global`, which does not outlive a task",
             )
         if module is not state.root:
             for star in star_imports(module):
                 self.diagnostics.error(
-                    "PC404", module.span(star), name="*", step=state.step,
+                    "PC404",
+                    module.span(star),
+                    name="*",
+                    step=state.step,
                     detail=f"'{module.path}' uses `from ... import *`; import the names you use",
                 )
 
-    def _claim(self, state: _Closure, module: SourceModule, name: str, span: ir.Span, signature: str = "") -> None:
+    def _claim(
+        self,
+        state: _Closure,
+        module: SourceModule,
+        name: str,
+        span: ir.Span,
+        signature: str = "",
+    ) -> None:
         """Bind `name` in the flat step module; PC404 on a clash."""
         signature = signature or f"module {module.name}"
         previous = state.bound.setdefault(name, signature)
         if previous != signature:
-            where = [s.replace("module ", "'", 1) + "'" if s.startswith("module ") else f"`{s}`" for s in (previous, signature)]
+            where = [
+                (
+                    s.replace("module ", "'", 1) + "'"
+                    if s.startswith("module ")
+                    else f"`{s}`"
+                )
+                for s in (previous, signature)
+            ]
             detail = f"it is defined by both {where[0]} and {where[1]}; rename one"
-            self.diagnostics.error("PC404", span, name=name, step=state.step, detail=detail)
+            self.diagnostics.error(
+                "PC404", span, name=name, step=state.step, detail=detail
+            )
 
     def _definition_text(self, module: SourceModule, node: cst.CSTNode) -> str:
         if isinstance(node, cst.FunctionDef):
-            decorators = [d for d in node.decorators if decorator_kind(module, d) is None]
+            decorators = [
+                d for d in node.decorators if decorator_kind(module, d) is None
+            ]
             if decorators:
                 decorators[0] = decorators[0].with_changes(leading_lines=())
             node = node.with_changes(decorators=decorators)
         if hasattr(node, "leading_lines"):
             node = node.with_changes(leading_lines=())
         if isinstance(node, cst.ClassDef) and node.decorators:
-            node = node.with_changes(decorators=[node.decorators[0].with_changes(leading_lines=()), *node.decorators[1:]])
+            node = node.with_changes(
+                decorators=[
+                    node.decorators[0].with_changes(leading_lines=()),
+                    *node.decorators[1:],
+                ]
+            )
         node = node.visit(_AbsoluteImports(module))
         return module.tree.code_for_node(node).rstrip("\n") + "\n"
 
-    def _callee_root(self, state: _Closure, callee: Callee | None, roots: list[str]) -> str | None:
+    def _callee_root(
+        self, state: _Closure, callee: Callee | None, roots: list[str]
+    ) -> str | None:
         """A fallback or predicate function given by name."""
         if callee is None or callee.definition is None:
             return None
         binding = callee.definition.binding
         module = state.root
-        if binding.module is module and binding.name == callee.name and not _is_unit(state, binding):
+        if (
+            binding.module is module
+            and binding.name == callee.name
+            and not _is_unit(state, binding)
+        ):
             self._claim(state, module, callee.name, callee.span)
             self._mark_root(state, module, binding.statement)
             roots.append(self._definition_text(module, binding.statement))
             exclude = _pipec_decorators(module, binding.statement)
-            self._need_all(state, module, self.free_names(module, [binding.statement], exclude=exclude))
+            self._need_all(
+                state,
+                module,
+                self.free_names(module, [binding.statement], exclude=exclude),
+            )
         else:
             self._need(state, module, callee.name)
         return callee.name
@@ -198,20 +257,39 @@ class CodeExtractor:
         span = module.span(binding.alias)
         if target == "pipec" or target.startswith("pipec."):
             detail = "it comes from pipec, which the compiled output does not have"
-            self.diagnostics.error("PC404", span, name=binding.name, step=state.step, detail=detail)
+            self.diagnostics.error(
+                "PC404", span, name=binding.name, step=state.step, detail=detail
+            )
             return
         full = f"{target}.{attr}" if attr and target else (attr or target)
-        if self.tree.contains(target) and attr is not None and not self.tree.contains(full):
+        if (
+            _relative(binding)
+            and not self.tree.contains(target)
+            or self.tree.missing(target)
+        ):
+            self.diagnostics.error("PC003", span, module=binding.written_module)
+            return
+        if (
+            self.tree.contains(target)
+            and attr is not None
+            and not self.tree.contains(full)
+        ):
             source = self.tree.module(target)
             if source is not None and source.imports_pipec():
                 self._follow(state, binding, source)
                 return
-        tree_module = full if self.tree.contains(full) else (target if self.tree.contains(target) else None)
+        tree_module = (
+            full
+            if self.tree.contains(full)
+            else (target if self.tree.contains(target) else None)
+        )
         if tree_module is not None:
             source = self.tree.module(tree_module)
             if source is not None and source.imports_pipec():
                 detail = f"it is the pipeline module '{tree_module}'; import the names you use from it"
-                self.diagnostics.error("PC404", span, name=binding.name, step=state.step, detail=detail)
+                self.diagnostics.error(
+                    "PC404", span, name=binding.name, step=state.step, detail=detail
+                )
                 return
         text = _import_text(binding)
         self._claim(state, module, binding.name, span, signature=text)
@@ -239,8 +317,13 @@ class CodeExtractor:
     def _assemble(self, state: _Closure, roots: list[str]) -> str:
         rank = {name: i for i, name in enumerate(state.modules)}
         units = [u for u in state.units.values() if u.text]
-        imports = sorted((u for u in units if u.is_import), key=lambda u: (rank.get(u.module, -1), u.key, u.text))
-        definitions = sorted((u for u in units if not u.is_import), key=lambda u: (rank[u.module], u.key))
+        imports = sorted(
+            (u for u in units if u.is_import),
+            key=lambda u: (rank.get(u.module, -1), u.key, u.text),
+        )
+        definitions = sorted(
+            (u for u in units if not u.is_import), key=lambda u: (rank[u.module], u.key)
+        )
         for unit in imports:
             if unit.helper:
                 _append(state.helper_modules, unit.helper)
@@ -304,17 +387,25 @@ class _TreeImports(cst.CSTVisitor):
             self._add(dotted(alias.name))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        target = self.module.absolute(len(node.relative), dotted(node.module) if node.module else "")
+        target = self.module.absolute(
+            len(node.relative), dotted(node.module) if node.module else ""
+        )
         self._add(target)
         if not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
-                self._add(f"{target}.{dotted(alias.name)}" if target else dotted(alias.name))
+                self._add(
+                    f"{target}.{dotted(alias.name)}" if target else dotted(alias.name)
+                )
 
 
 def _pipec_decorators(module: SourceModule, node: cst.CSTNode) -> list[cst.Decorator]:
     if not isinstance(node, cst.FunctionDef):
         return []
     return [d for d in node.decorators if decorator_kind(module, d) is not None]
+
+
+def _relative(binding: Binding) -> bool:
+    return isinstance(binding.node, cst.ImportFrom) and bool(binding.node.relative)
 
 
 def _is_unit(state: _Closure, binding: Binding) -> bool:
@@ -371,8 +462,12 @@ class _AbsoluteImports(cst.CSTTransformer):
     def __init__(self, module: SourceModule) -> None:
         self.module = module
 
-    def leave_ImportFrom(self, original: cst.ImportFrom, updated: cst.ImportFrom) -> cst.ImportFrom:
+    def leave_ImportFrom(
+        self, original: cst.ImportFrom, updated: cst.ImportFrom
+    ) -> cst.ImportFrom:
         if not updated.relative:
             return updated
-        name = self.module.absolute(len(updated.relative), dotted(updated.module) if updated.module else "")
+        name = self.module.absolute(
+            len(updated.relative), dotted(updated.module) if updated.module else ""
+        )
         return updated.with_changes(relative=(), module=cst.parse_expression(name))

@@ -87,14 +87,24 @@ def decorator_kind(module: SourceModule, decorator: cst.Decorator) -> str | None
 
 def function_params(module: SourceModule, parameters: cst.Parameters) -> list[Param]:
     params = []
-    for param in [*parameters.posonly_params, *parameters.params, *parameters.kwonly_params]:
-        annotation = module.code(param.annotation.annotation) if param.annotation else ""
-        params.append(Param(param.name.value, module.span(param.name), annotation, param.default))
+    for param in [
+        *parameters.posonly_params,
+        *parameters.params,
+        *parameters.kwonly_params,
+    ]:
+        annotation = (
+            module.code(param.annotation.annotation) if param.annotation else ""
+        )
+        params.append(
+            Param(param.name.value, module.span(param.name), annotation, param.default)
+        )
     return params
 
 
 class StepReader:
-    def __init__(self, resolver: Resolver, evaluator: LiteralEvaluator, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self, resolver: Resolver, evaluator: LiteralEvaluator, diagnostics: Diagnostics
+    ) -> None:
         self.resolver = resolver
         self.evaluator = evaluator
         self.diagnostics = diagnostics
@@ -113,7 +123,9 @@ class StepReader:
             return None
         step_at = kinds.index("step")
         decorators = [d for d, kind in zip(node.decorators, kinds) if kind]
-        decl = StepDecl(module, node, {}, function_params(module, node.params), decorators)
+        decl = StepDecl(
+            module, node, {}, function_params(module, node.params), decorators
+        )
         self._check_variadic(decl)
         for index, (decorator, kind) in enumerate(zip(node.decorators, kinds)):
             if kind is None:
@@ -121,11 +133,19 @@ class StepReader:
             if index < step_at:
                 self.diagnostics.error("PC209", module.span(decorator), decorator=kind)
             elif kind == "step" and index != step_at:
-                self.diagnostics.error("PC201", module.span(decorator), option="step", decorator="step", hint="; @step is applied twice")
+                self.diagnostics.error(
+                    "PC201",
+                    module.span(decorator),
+                    option="step",
+                    decorator="step",
+                    hint="; @step is applied twice",
+                )
             elif kind == "step":
                 decl.options = self._keywords(module, decorator, "step", STEP_SPECS)
             elif kind == "retry":
-                decl.retry = self._keywords(module, decorator, "retry", RETRY_SPECS, positional=True)
+                decl.retry = self._keywords(
+                    module, decorator, "retry", RETRY_SPECS, positional=True
+                )
                 decl.retry_span = module.span(decorator)
             else:
                 callee = self._callee(module, decorator, kind)
@@ -137,11 +157,15 @@ class StepReader:
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self.diagnostics.error(
-                    "PC401", decl.module.span(star), what=f"parameter '{star.name.value}' of step '{decl.function}'",
+                    "PC401",
+                    decl.module.span(star),
+                    what=f"parameter '{star.name.value}' of step '{decl.function}'",
                     detail="variadic parameters cannot be bound to named inputs or context keys",
                 )
 
-    def _keywords(self, module, decorator, name, specs: dict[str, OptionSpec], positional=False) -> dict[str, Option]:
+    def _keywords(
+        self, module, decorator, name, specs: dict[str, OptionSpec], positional=False
+    ) -> dict[str, Option]:
         """The literal keyword options of `@name(...)`, type-checked."""
         expression = decorator.decorator
         if not isinstance(expression, cst.Call):
@@ -150,42 +174,70 @@ class StepReader:
         order = list(specs)
         for index, arg in enumerate(expression.args):
             if arg.star:
-                self._not_static(module, arg, name, "options", "unpacking is evaluated at run time")
+                self._not_static(
+                    module, arg, name, "options", "unpacking is evaluated at run time"
+                )
                 continue
             if arg.keyword is None and not (positional and index < len(order)):
-                self._not_static(module, arg, name, "a positional argument", f"give @{name}'s options by keyword")
+                self._not_static(
+                    module,
+                    arg,
+                    name,
+                    "a positional argument",
+                    f"give @{name}'s options by keyword",
+                )
                 continue
             option = arg.keyword.value if arg.keyword else order[index]
             if option not in specs:
                 hint = did_you_mean(option, specs)
-                self.diagnostics.error("PC201", module.span(arg), option=option, decorator=name, hint=hint)
+                self.diagnostics.error(
+                    "PC201", module.span(arg), option=option, decorator=name, hint=hint
+                )
                 continue
             value = self._literal(module, arg, name, option)
             if value is _INVALID:
                 continue
             if not specs[option].check(value):
                 self.diagnostics.error(
-                    "PC202", module.span(arg.value), option=option, decorator=name,
-                    expected=specs[option].expected, got=repr(value),
+                    "PC202",
+                    module.span(arg.value),
+                    option=option,
+                    decorator=name,
+                    expected=specs[option].expected,
+                    got=repr(value),
                 )
                 continue
             options[option] = Option(value, module.span(arg))
         return options
 
-    def _literal(self, module: SourceModule, arg: cst.Arg, decorator: str, option: str) -> Any:
+    def _literal(
+        self, module: SourceModule, arg: cst.Arg, decorator: str, option: str
+    ) -> Any:
         try:
             return self.evaluator.evaluate(module, arg.value)
         except NotLiteral as error:
-            self._not_static(module, arg.value, decorator, f"option '{option}'", error.detail)
+            self._not_static(
+                module, arg.value, decorator, f"option '{option}'", error.detail
+            )
             return _INVALID
 
     def _not_static(self, module, node, decorator: str, what: str, detail: str) -> None:
-        self.diagnostics.error("PC210", module.span(node), what=what, decorator=decorator, detail=detail)
+        self.diagnostics.error(
+            "PC210", module.span(node), what=what, decorator=decorator, detail=detail
+        )
 
-    def _callee(self, module: SourceModule, decorator: cst.Decorator, kind: str) -> Callee | None:
+    def _callee(
+        self, module: SourceModule, decorator: cst.Decorator, kind: str
+    ) -> Callee | None:
         expression = decorator.decorator
         if not m.matches(expression, m.Call(args=[m.Arg(keyword=None, star="")])):
-            self._not_static(module, decorator, kind, "the argument", f"@{kind} takes exactly one function")
+            self._not_static(
+                module,
+                decorator,
+                kind,
+                "the argument",
+                f"@{kind} takes exactly one function",
+            )
             return None
         target = expression.args[0].value
         span = module.span(decorator)
@@ -193,13 +245,23 @@ class StepReader:
             return Callee(target, span, params=function_params(module, target.params))
         resolved = self.resolver.resolve_expression(module, target)
         binding = resolved.binding
-        if binding is None or binding.is_import or not isinstance(binding.node, cst.FunctionDef):
+        if (
+            binding is None
+            or binding.is_import
+            or not isinstance(binding.node, cst.FunctionDef)
+        ):
             detail = "it must be a lambda or the name of a module-level function of the source tree"
             self._not_static(module, target, kind, "the function", detail)
             return None
         name = target.value if isinstance(target, cst.Name) else None
         if name is None:
-            self._not_static(module, target, kind, "the function", "name it directly, not through a module")
+            self._not_static(
+                module,
+                target,
+                kind,
+                "the function",
+                "name it directly, not through a module",
+            )
             return None
         params = function_params(binding.module, binding.node.params)
         return Callee(target, span, name, resolved, params)

@@ -32,7 +32,9 @@ class LiteralEvaluator:
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
 
-    def evaluate(self, module: SourceModule, node: cst.BaseExpression, depth: int = 0) -> Any:
+    def evaluate(
+        self, module: SourceModule, node: cst.BaseExpression, depth: int = 0
+    ) -> Any:
         if depth > self.MAX_DEPTH:
             raise NotLiteral(node, module, "the constant refers to itself")
         method = getattr(self, f"_eval_{type(node).__name__}", None)
@@ -47,7 +49,9 @@ class LiteralEvaluator:
         return value
 
     def _eval_ConcatenatedString(self, module, node: cst.ConcatenatedString, depth):
-        return self.evaluate(module, node.left, depth) + self.evaluate(module, node.right, depth)
+        return self.evaluate(module, node.left, depth) + self.evaluate(
+            module, node.right, depth
+        )
 
     def _eval_Integer(self, module, node: cst.Integer, depth):
         return node.evaluated_value
@@ -101,13 +105,21 @@ class LiteralEvaluator:
         resolved = self.resolver.resolve(module, node.value)
         binding = resolved.binding
         if binding is None or binding.is_import:
-            raise NotLiteral(node, module, f"'{node.value}' is not a module-level constant")
-        if len(bindings(binding.module)[binding.name]) != 1 or not _is_plain_assign(binding.node):
-            raise NotLiteral(node, module, f"'{node.value}' is not bound once to a literal")
+            raise NotLiteral(
+                node, module, f"'{node.value}' is not a module-level constant"
+            )
+        if len(bindings(binding.module)[binding.name]) != 1 or not _is_plain_assign(
+            binding.node
+        ):
+            raise NotLiteral(
+                node, module, f"'{node.value}' is not bound once to a literal"
+            )
         try:
             return self.evaluate(binding.module, binding.node.value, depth + 1)
         except NotLiteral as error:
-            raise NotLiteral(node, module, f"'{node.value}' is bound to a value computed at run time") from error
+            raise NotLiteral(
+                node, module, f"'{node.value}' is bound to a value computed at run time"
+            ) from error
 
 
 def _is_plain_assign(node: cst.CSTNode) -> bool:

@@ -34,21 +34,28 @@ def _is_str(value: Any) -> bool:
 
 
 def _is_names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(v, str) and v for v in value
+    )
 
 
 def is_identifier(value: Any) -> bool:
     """Names that backends write into generated code unquoted."""
-    return isinstance(value, str) and value.isidentifier() and not keyword.iskeyword(value)
+    return (
+        isinstance(value, str) and value.isidentifier() and not keyword.iskeyword(value)
+    )
 
 
 def _is_identifiers(value: Any) -> bool:
-    return isinstance(value, list) and all(is_identifier(v) for v in value)
+    return isinstance(value, (list, tuple)) and all(is_identifier(v) for v in value)
 
 
 def is_pipeline_name(value: Any) -> bool:
     """Pipeline names become file names and DAG / flow ids."""
-    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value) is not None
+    return (
+        isinstance(value, str)
+        and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", value) is not None
+    )
 
 
 def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
@@ -60,15 +67,26 @@ STEP_SPECS: dict[str, OptionSpec] = {
     "inputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "outputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "retries": OptionSpec("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "retry_delay": OptionSpec("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0),
+    "retry_delay": OptionSpec(
+        "a number of seconds >= 0", lambda v: _is_number(v) and v >= 0
+    ),
     "retry_backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
-    "timeout": OptionSpec("a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)),
-    "cache": OptionSpec("True, False or None", _optional(lambda v: isinstance(v, bool))),
+    "timeout": OptionSpec(
+        "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
+    ),
+    "cache": OptionSpec(
+        "True, False or None", _optional(lambda v: isinstance(v, bool))
+    ),
     "image": OptionSpec("a string or None", _optional(_is_str)),
     "packages": OptionSpec("a list of requirement strings", _optional(_is_names)),
-    "cpu": OptionSpec("a string or a number > 0", _optional(lambda v: _is_str(v) or (_is_number(v) and v > 0))),
+    "cpu": OptionSpec(
+        "a string or a number > 0",
+        _optional(lambda v: _is_str(v) or (_is_number(v) and v > 0)),
+    ),
     "memory": OptionSpec("a string or None", _optional(_is_str)),
-    "gpu": OptionSpec("an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)),
+    "gpu": OptionSpec(
+        "an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)
+    ),
     "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
 }
 
@@ -85,7 +103,9 @@ PIPELINE_SPECS: dict[str, OptionSpec] = {
     "owner": OptionSpec("a string or None", _optional(_is_str)),
     "tags": OptionSpec("a list of strings", _optional(_is_names)),
     "enable_cache": OptionSpec("True or False", lambda v: isinstance(v, bool)),
-    "version": OptionSpec("a string or None", _optional(lambda v: _is_str(v) or _is_number(v))),
+    "version": OptionSpec(
+        "a string or None", _optional(lambda v: _is_str(v) or _is_number(v))
+    ),
 }
 
 # Options whose value is an expression, not a literal: handled by the caller.
@@ -93,4 +113,6 @@ PIPELINE_EXPRESSION_OPTIONS = ("context",)
 
 assert set(STEP_SPECS) == set(STEP_OPTIONS)
 assert set(RETRY_SPECS) == set(RETRY_OPTIONS)
-assert set(PIPELINE_SPECS) | set(PIPELINE_EXPRESSION_OPTIONS) == set(PIPELINE_OPTIONS) | {"name"}
+assert set(PIPELINE_SPECS) | set(PIPELINE_EXPRESSION_OPTIONS) == set(
+    PIPELINE_OPTIONS
+) | {"name"}

@@ -30,7 +30,16 @@ from pipec.frontend.sources import SourceModule
 from pipec.frontend.symbols import Resolver
 from pipec.language import SCHEDULE_ALIASES
 
-PIPELINE_POSITIONAL = ("name", "context", "schedule", "description", "owner", "tags", "enable_cache", "version")
+PIPELINE_POSITIONAL = (
+    "name",
+    "context",
+    "schedule",
+    "description",
+    "owner",
+    "tags",
+    "enable_cache",
+    "version",
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,9 @@ class PipelineReader:
             if variable is not None:
                 self._variables[variable].unresolved_steps = True
             self.ctx.diagnostics.error(
-                "PC401", self.ctx.module.span(call), what=what,
+                "PC401",
+                self.ctx.module.span(call),
+                what=what,
                 detail="pipelines and their steps must be declared by module-level statements",
             )
         return self.pipelines
@@ -112,7 +123,10 @@ class PipelineReader:
             node = node.func.value
         if isinstance(node, cst.Name) and node.value in self._variables:
             pipeline = self._variables[node.value]
-        elif isinstance(node, cst.Call) and self.ctx.module.pipec_name(node.func) == "Pipeline":
+        elif (
+            isinstance(node, cst.Call)
+            and self.ctx.module.pipec_name(node.func) == "Pipeline"
+        ):
             pipeline = self._pipeline(node)
         else:
             return None
@@ -127,16 +141,22 @@ class PipelineReader:
         pipeline = PipelineDecl(module, call, module.span(call))
         for index, arg in enumerate(call.args):
             if arg.star:
-                self._error_401(arg, "Pipeline options", "unpacking is evaluated at run time")
+                self._error_401(
+                    arg, "Pipeline options", "unpacking is evaluated at run time"
+                )
                 continue
             option = arg.keyword.value if arg.keyword else _positional(index)
             if option is None:
-                self._error_401(arg, "a Pipeline argument", "too many positional arguments")
+                self._error_401(
+                    arg, "a Pipeline argument", "too many positional arguments"
+                )
             elif option == "context":
                 pipeline.context = ContextReader(self.ctx).read(arg.value)
             elif option not in PIPELINE_SPECS:
                 hint = did_you_mean(option, [*PIPELINE_SPECS, "context"])
-                self.ctx.diagnostics.error("PC303", module.span(arg), option=option, hint=hint)
+                self.ctx.diagnostics.error(
+                    "PC303", module.span(arg), option=option, hint=hint
+                )
             else:
                 self._option(pipeline, option, arg)
         if "name" in pipeline.options:
@@ -151,19 +171,29 @@ class PipelineReader:
         try:
             value = self.ctx.evaluator.evaluate(module, arg.value)
         except NotLiteral as error:
-            what = "the pipeline name" if option == "name" else f"Pipeline option '{option}'"
+            what = (
+                "the pipeline name"
+                if option == "name"
+                else f"Pipeline option '{option}'"
+            )
             self._error_401(arg.value, what, error.detail)
             return
         spec = PIPELINE_SPECS[option]
         if not spec.check(value):
             self.ctx.diagnostics.error(
-                "PC304", module.span(arg.value), option=option, expected=spec.expected, got=repr(value)
+                "PC304",
+                module.span(arg.value),
+                option=option,
+                expected=spec.expected,
+                got=repr(value),
             )
             return
         if option == "schedule" and value is not None:
             problem = schedule_problem(value)
             if problem:
-                self.ctx.diagnostics.error("PC302", module.span(arg.value), schedule=value, detail=problem)
+                self.ctx.diagnostics.error(
+                    "PC302", module.span(arg.value), schedule=value, detail=problem
+                )
                 return
         if option == "version" and value is not None:
             value = str(value)
@@ -174,18 +204,31 @@ class PipelineReader:
         if decl is None:
             pipeline.unresolved_steps = True
         else:
-            pipeline.steps.append(StepUse(decl, self.ctx.module.span(call.args[0].value)))
+            pipeline.steps.append(
+                StepUse(decl, self.ctx.module.span(call.args[0].value))
+            )
 
     def _step_of(self, call: cst.Call) -> StepDecl | None:
         """The step `add_step(x)` adds, or None (reported)."""
         module = self.ctx.module
         if not m.matches(call, m.Call(args=[m.Arg(keyword=None, star="")])):
-            self._error_401(call, "the step added here", "add_step takes one step function")
+            self._error_401(
+                call, "the step added here", "add_step takes one step function"
+            )
             return None
         target = call.args[0].value
         binding = self.ctx.resolver.resolve_expression(module, target).binding
         written = module.code(target)
-        if binding is None or binding.is_import or not isinstance(binding.node, cst.FunctionDef):
+        if binding is not None and binding.is_import and self._unfollowable(binding):
+            self.ctx.diagnostics.error(
+                "PC003", module.span(target), module=binding.written_module
+            )
+            return None
+        if (
+            binding is None
+            or binding.is_import
+            or not isinstance(binding.node, cst.FunctionDef)
+        ):
             detail = "add_step needs a function decorated with @step, named directly"
             self._error_401(target, f"step '{written}'", detail)
             return None
@@ -194,8 +237,19 @@ class PipelineReader:
             self.ctx.diagnostics.error("PC211", module.span(target), step=written)
         return decl
 
+    def _unfollowable(self, binding) -> bool:
+        tree = self.ctx.resolver.tree
+        relative = isinstance(binding.node, cst.ImportFrom) and bool(
+            binding.node.relative
+        )
+        return (relative and not tree.contains(binding.target)) or tree.missing(
+            binding.target
+        )
+
     def _error_401(self, node: cst.CSTNode, what: str, detail: str) -> None:
-        self.ctx.diagnostics.error("PC401", self.ctx.module.span(node), what=what, detail=detail)
+        self.ctx.diagnostics.error(
+            "PC401", self.ctx.module.span(node), what=what, detail=detail
+        )
 
 
 def _positional(index: int) -> str | None:
@@ -214,14 +268,18 @@ class ContextReader:
             return []
         if isinstance(node, cst.Name):
             binding = self.ctx.resolver.resolve(module, node.value).binding
-            if binding is not None and m.matches(binding.node, m.Assign(targets=[m.AssignTarget()])):
+            if binding is not None and m.matches(
+                binding.node, m.Assign(targets=[m.AssignTarget()])
+            ):
                 module, node = binding.module, binding.node.value
         if isinstance(node, cst.Call) and module.pipec_name(node.func) == "context":
             return self._call(module, node)
         if isinstance(node, cst.Dict):
             return self._dict(module, node)
         self.ctx.diagnostics.error(
-            "PC401", self.ctx.module.span(node), what="the pipeline context",
+            "PC401",
+            self.ctx.module.span(node),
+            what="the pipeline context",
             detail="pass context(...) or a module-level name bound to context(...)",
         )
         return []
@@ -231,7 +289,9 @@ class ContextReader:
         for arg in call.args:
             if arg.keyword is None:
                 self.ctx.diagnostics.error(
-                    "PC401", module.span(arg), what="a context value",
+                    "PC401",
+                    module.span(arg),
+                    what="a context value",
                     detail="context(...) takes keyword arguments only",
                 )
                 continue
@@ -244,18 +304,31 @@ class ContextReader:
         params = []
         for element in node.elements:
             key = element.key if isinstance(element, cst.DictElement) else None
-            if not isinstance(key, cst.SimpleString) or not isinstance(key.evaluated_value, str):
-                self.ctx.diagnostics.error("PC401", module.span(element), what="a context key", detail="keys must be string literals")
+            if not isinstance(key, cst.SimpleString) or not isinstance(
+                key.evaluated_value, str
+            ):
+                self.ctx.diagnostics.error(
+                    "PC401",
+                    module.span(element),
+                    what="a context key",
+                    detail="keys must be string literals",
+                )
                 continue
             if not is_identifier(key.evaluated_value):
-                self.ctx.diagnostics.error("PC307", module.span(key), key=key.evaluated_value)
+                self.ctx.diagnostics.error(
+                    "PC307", module.span(key), key=key.evaluated_value
+                )
                 continue
-            param = self._param(module, key.evaluated_value, element.value, module.span(element))
+            param = self._param(
+                module, key.evaluated_value, element.value, module.span(element)
+            )
             if param is not None:
                 params.append(param)
         return params
 
-    def _param(self, module, key: str, value_node, span: ir.Span) -> ir.ContextParam | None:
+    def _param(
+        self, module, key: str, value_node, span: ir.Span
+    ) -> ir.ContextParam | None:
         try:
             value = self.ctx.evaluator.evaluate(module, value_node)
         except NotLiteral:
@@ -268,7 +341,10 @@ def schedule_problem(schedule: str) -> str | None:
     """Why `schedule` is no valid five-field cron or alias; None when valid."""
     if schedule in SCHEDULE_ALIASES:
         return None
-    expected = "expected five cron fields (minute hour day month weekday) or one of " + ", ".join(SCHEDULE_ALIASES)
+    expected = (
+        "expected five cron fields (minute hour day month weekday) or one of "
+        + ", ".join(SCHEDULE_ALIASES)
+    )
     if schedule.startswith("@") or len(schedule.split()) != 5:
         return expected
     if not croniter.is_valid(schedule):
@@ -279,7 +355,9 @@ def schedule_problem(schedule: str) -> str | None:
 class _LeftoverCalls(cst.CSTVisitor):
     """`Pipeline(...)` and `<pipeline>.add_step(...)` calls not read above."""
 
-    def __init__(self, module: SourceModule, variables: set[str], handled: set[int]) -> None:
+    def __init__(
+        self, module: SourceModule, variables: set[str], handled: set[int]
+    ) -> None:
         self.module = module
         self.variables = variables
         self.handled = handled

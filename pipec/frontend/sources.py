@@ -54,7 +54,11 @@ class SourceModule:
     def span(self, node: cst.CSTNode) -> ir.Span:
         where = self._positions[node]
         return ir.Span(
-            self.path, where.start.line, where.start.column + 1, where.end.line, where.end.column + 1
+            self.path,
+            where.start.line,
+            where.start.column + 1,
+            where.end.line,
+            where.end.column + 1,
         )
 
     def code(self, node: cst.CSTNode) -> str:
@@ -88,7 +92,11 @@ class SourceModule:
         if level == 0:
             return name
         parts = self.package.split(".") if self.package else []
-        base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+        if level - 1 > len(parts) or (
+            level > 1 and level - 1 == len(parts) and not name
+        ):
+            return "." * level + name  # above the source root: no module of the tree
+        base = parts[: len(parts) - (level - 1)]
         return ".".join([*base, name] if name else base)
 
     def imports_pipec(self) -> bool:
@@ -107,7 +115,11 @@ class _PipecImportFinder(cst.CSTVisitor):
                 self.found = True
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if not node.relative and node.module is not None and _is_pipec(dotted(node.module)):
+        if (
+            not node.relative
+            and node.module is not None
+            and _is_pipec(dotted(node.module))
+        ):
             self.found = True
 
 
@@ -125,7 +137,9 @@ def dotted(node: cst.BaseExpression | None) -> str:
     return ""
 
 
-def _syntax_error(path: str, text: str, error: cst.ParserSyntaxError) -> tuple[ir.Span, str]:
+def _syntax_error(
+    path: str, text: str, error: cst.ParserSyntaxError
+) -> tuple[ir.Span, str]:
     """Where and what: CPython's parser points closer to the mistake than
     libcst's, so ask it first (`ast.parse` compiles nothing and runs
     nothing); fall back to libcst's position for syntax CPython accepts."""
@@ -133,10 +147,16 @@ def _syntax_error(path: str, text: str, error: cst.ParserSyntaxError) -> tuple[i
         ast.parse(text, filename=path)
     except SyntaxError as cpython:
         if cpython.lineno:
-            return ir.Span(path, cpython.lineno, max(cpython.offset or 1, 1)), cpython.msg
+            return (
+                ir.Span(path, cpython.lineno, max(cpython.offset or 1, 1)),
+                cpython.msg,
+            )
     except (ValueError, RecursionError):
         pass
-    return ir.Span(path, max(error.editor_line, 1), max(error.editor_column, 1)), error.message
+    return (
+        ir.Span(path, max(error.editor_line, 1), max(error.editor_column, 1)),
+        error.message,
+    )
 
 
 class SourceTree:
@@ -158,7 +178,7 @@ class SourceTree:
 
     def file_for(self, name: str) -> Path | None:
         """The file of module `name` in this tree, or None."""
-        if not name:
+        if not name or "" in name.split("."):
             return None
         base = self.root.joinpath(*name.split("."))
         for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
@@ -168,6 +188,14 @@ class SourceTree:
 
     def contains(self, name: str) -> bool:
         return self.file_for(name) is not None
+
+    def missing(self, name: str) -> bool:
+        """`name` belongs to the tree (its top-level package is here) but
+        no such module exists: an import pipec cannot follow."""
+        top = self.root / name.split(".")[0]
+        return not self.contains(name) and (
+            top.is_dir() or top.with_suffix(".py").is_file()
+        )
 
     def module(self, name: str) -> SourceModule | None:
         """The parsed module `name`, or None (not in the tree or unreadable)."""
@@ -181,7 +209,14 @@ class SourceTree:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            self.diagnostics.error("PC002", ir.Span(path, 1, 1), path=path, detail=str(error))
+            detail = (
+                getattr(error, "strerror", None)
+                or getattr(error, "reason", None)
+                or type(error).__name__
+            )
+            self.diagnostics.error(
+                "PC002", ir.Span(path, 1, 1), path=path, detail=detail
+            )
             return None
         try:
             tree = cst.parse_module(text)
@@ -190,7 +225,9 @@ class SourceTree:
             self.diagnostics.error("PC001", span, detail=detail)
             return None
         name = self.module_name(file)
-        module = SourceModule(name, path, file.name == "__init__.py", MetadataWrapper(tree))
+        module = SourceModule(
+            name, path, file.name == "__init__.py", MetadataWrapper(tree)
+        )
         self._modules.setdefault(name, module)
         return module
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import libcst as cst
 import libcst.matchers as m
 
-from pipec.frontend.sources import PIPEC_MODULES, SourceModule, SourceTree, dotted
+from pipec.frontend.sources import SourceModule, SourceTree, dotted
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,15 @@ class Binding:
     @property
     def is_import(self) -> bool:
         return self.alias is not None
+
+    @property
+    def written_module(self) -> str:
+        """The module as the import statement spells it ('..pkg.mod')."""
+        if isinstance(self.node, cst.ImportFrom):
+            return "." * len(self.node.relative) + (
+                dotted(self.node.module) if self.node.module else ""
+            )
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,9 @@ def bindings(module: SourceModule) -> dict[str, list[Binding]]:
     return module.symbols
 
 
-def _statement_bindings(module: SourceModule, index: int, statement: cst.CSTNode) -> list[Binding]:
+def _statement_bindings(
+    module: SourceModule, index: int, statement: cst.CSTNode
+) -> list[Binding]:
     if m.matches(statement, m.FunctionDef() | m.ClassDef()):
         return [Binding(module, statement.name.value, index, statement, statement)]
     if isinstance(statement, cst.SimpleStatementLine):
@@ -68,19 +79,44 @@ def _statement_bindings(module: SourceModule, index: int, statement: cst.CSTNode
         return found
     collector = _NestedBindings()
     statement.visit(collector)
-    return [Binding(module, name, index, statement, statement) for name in collector.names]
+    return [
+        Binding(module, name, index, statement, statement) for name in collector.names
+    ]
 
 
-def _small_bindings(module: SourceModule, index: int, statement, small) -> list[Binding]:
+def _small_bindings(
+    module: SourceModule, index: int, statement, small
+) -> list[Binding]:
     if isinstance(small, cst.Import):
         return [
-            Binding(module, _bound_name(alias), index, statement, small, alias, dotted(alias.name))
+            Binding(
+                module,
+                _bound_name(alias),
+                index,
+                statement,
+                small,
+                alias,
+                dotted(alias.name),
+            )
             for alias in small.names
         ]
-    if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-        target = module.absolute(len(small.relative), dotted(small.module) if small.module else "")
+    if isinstance(small, cst.ImportFrom) and not isinstance(
+        small.names, cst.ImportStar
+    ):
+        target = module.absolute(
+            len(small.relative), dotted(small.module) if small.module else ""
+        )
         return [
-            Binding(module, _bound_name(alias), index, statement, small, alias, target, dotted(alias.name))
+            Binding(
+                module,
+                _bound_name(alias),
+                index,
+                statement,
+                small,
+                alias,
+                target,
+                dotted(alias.name),
+            )
             for alias in small.names
         ]
     names: list[str] = []
@@ -182,34 +218,34 @@ class Resolver:
         return self._follow_import(binding, depth)
 
     def _follow_import(self, binding: Binding, depth: int) -> Resolved:
-        if binding.attr is None:  # import a.b [as c]
-            if binding.target in PIPEC_MODULES or binding.target.startswith("pipec."):
-                return Resolved(binding, pipec="")
-            return Resolved(binding, external=binding.target)
-        if binding.target in PIPEC_MODULES:
-            return Resolved(binding, pipec=binding.attr)
-        if binding.target.startswith("pipec."):
-            return Resolved(binding, pipec=binding.attr)
-        submodule = f"{binding.target}.{binding.attr}" if binding.target else binding.attr
-        if self.tree.contains(binding.target) and not self.tree.contains(submodule):
-            source = self.tree.module(binding.target)
-            if source is None:
-                return Resolved(None)
-            resolved = self.resolve(source, binding.attr, depth + 1)
-            return resolved
-        return Resolved(binding, external=binding.target, attr=binding.attr)
+        target, attr = binding.target, binding.attr
+        if target == "pipec" or target.startswith("pipec."):
+            return Resolved(binding, pipec=attr or "")
+        if attr is None:  # import a.b [as c]
+            return Resolved(binding, external=target)
+        submodule = f"{target}.{attr}" if target else attr
+        if self.tree.contains(target) and not self.tree.contains(submodule):
+            source = self.tree.module(target)
+            return self.resolve(source, attr, depth + 1) if source else Resolved(None)
+        return Resolved(binding, external=target, attr=attr)
 
-    def resolve_expression(self, module: SourceModule, node: cst.BaseExpression) -> Resolved:
+    def resolve_expression(
+        self, module: SourceModule, node: cst.BaseExpression
+    ) -> Resolved:
         """A Name, or `alias.name` where `alias` is a module of the tree."""
         if isinstance(node, cst.Name):
             return self.resolve(module, node.value)
-        if isinstance(node, cst.Attribute) and isinstance(node.value, (cst.Name, cst.Attribute)):
+        if isinstance(node, cst.Attribute) and isinstance(
+            node.value, (cst.Name, cst.Attribute)
+        ):
             base = self._module_of(module, node.value)
             if base is not None:
                 return self.resolve(base, node.attr.value)
         return Resolved(None)
 
-    def _module_of(self, module: SourceModule, node: cst.BaseExpression) -> SourceModule | None:
+    def _module_of(
+        self, module: SourceModule, node: cst.BaseExpression
+    ) -> SourceModule | None:
         """The tree module that `node` (`helpers` or `pkg.helpers`) names."""
         path = dotted(node)
         head, _, rest = path.partition(".")

@@ -7,11 +7,8 @@ declared input → the upstream output of that name; else a context key → its
 value; else the parameter's default; else an error.  When `inputs` is
 omitted, the parameters named like outputs of *other* steps are the inputs.
 
-Fan-out naming: `foreach="shard"` names a parameter.  When that name binds by
-the rules above, that is its value.  Otherwise, as in `examples/fanout.py`,
-it is bound to the output or context key named with a plural "s"
-(`shard` ← `shards`, `model_type` ← `model_types`); a declared input of that
-plural name is then consumed through the foreach parameter.
+Fan-out: `foreach="item"` names a parameter, bound by the rules above like
+any other; its value must be a list, and each run gets one element of it.
 """
 
 from __future__ import annotations
@@ -140,16 +137,15 @@ def _plan_step(pipeline: Pipeline, s: Step, index: int, producers: dict[str, str
         inputs = [n for n in names if n in others]
     else:
         inputs = list(s.inputs)
-    plural = _foreach_plural(s, names, inputs, others, context)
     bindings: dict[str, Source] = {}
     for p in named:
-        source = _bind_param(pipeline, s, p, inputs, producers, context, plural, problems)
+        source = _bind_param(pipeline, s, p, inputs, producers, context, problems)
         if source is not None:
             bindings[p.name] = source
     if s.foreach is not None and s.foreach not in names:
         problems.append(f"foreach='{s.foreach}' of step '{s.name}' names no parameter of '{s.fn.__name__}'")
     for name in inputs:
-        if name not in names and name != plural:
+        if name not in names:
             problems.append(f"declared input '{name}' is not a parameter of step function '{s.fn.__name__}'")
             if name not in producers:
                 problems.append(f"step '{s.name}' takes input '{name}', which no step of pipeline "
@@ -163,25 +159,10 @@ def _plan_step(pipeline: Pipeline, s: Step, index: int, producers: dict[str, str
     return StepPlan(s, index, bindings, positional, predicate, tuple(order), cache)
 
 
-def _foreach_plural(s: Step, names: list[str], inputs: list[str], others: dict[str, str],
-                    context: Mapping[str, Any]) -> str | None:
-    """The plural name the foreach parameter is bound to, when its own name
-    binds to nothing (see the module docstring)."""
-    item = s.foreach
-    if item is None or item not in names or item in inputs or item in context:
-        return None
-    candidate = item + "s"
-    if candidate in others or candidate in context or candidate in inputs:
-        return candidate
-    return None
-
-
 def _bind_param(pipeline: Pipeline, s: Step, p: inspect.Parameter, inputs: list[str],
-                producers: dict[str, str], context: Mapping[str, Any], plural: str | None,
+                producers: dict[str, str], context: Mapping[str, Any],
                 problems: list[str]) -> Source | None:
     name = p.name
-    if name == s.foreach and plural is not None:
-        name = plural
     if name in inputs:
         if name in producers:
             return FromOutput(producers[name], name)
@@ -192,8 +173,6 @@ def _bind_param(pipeline: Pipeline, s: Step, p: inspect.Parameter, inputs: list[
         return None
     if name in context:
         return FromContext(name)
-    if name != p.name and name in producers:
-        return FromOutput(producers[name], name)
     if p.default is not p.empty:
         return FromDefault(p.default)
     problems.append(

@@ -2,7 +2,7 @@
 
 from pipec import Pipeline, context, on_failure, retry, step, when
 
-ctx = context(threshold=0.5, regions=["eu", "us"], enabled=True)
+ctx = context(threshold=0.5, region=["eu", "us"], enabled=True)
 
 MINIMUM = 1
 
@@ -38,9 +38,9 @@ def gate(score: float) -> bool:
     return score > 0
 
 
-@step(inputs=["rows"], outputs=["lengths"], foreach="row")
-def measure(row) -> int:
-    return len(row)
+@step(inputs=["rows"], outputs=["lengths"], foreach="rows")
+def measure(rows) -> int:
+    return len(rows)
 
 
 pipeline = Pipeline("predicates", context=ctx)

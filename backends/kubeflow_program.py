@@ -1,0 +1,194 @@
+"""The Python program each KFP component runs (kfp's lightweight form).
+
+A program is the shared task runtime and the KFP runtime (embedded verbatim),
+a `_PIPEC_SPEC` literal (the step's code as a string, its options) and a
+wrapper function `pipec_task` whose parameters are KFP-typed: context values
+as typed parameters, upstream outputs as artifacts.  `kfp.dsl.executor_main`
+calls the wrapper; the wrapper restores declared types and calls the step
+through the runtime helpers.  Every value from the source reaches the text
+through `py_literal`/`py_str`; the text is laid out as black lays it out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from pipec import ir
+from pipec.backends.pyfmt import INDENT, comment_lines, py_literal, py_name, py_str
+
+ENTRY = "pipec_task"
+
+# Python annotation and KFP parameter type of each context literal type.
+PARAM_TYPES = {
+    "str": ("str", "STRING"),
+    "int": ("int", "NUMBER_INTEGER"),
+    "float": ("float", "NUMBER_DOUBLE"),
+    "bool": ("bool", "BOOLEAN"),
+    "list": ("list", "LIST"),
+    "dict": ("dict", "STRUCT"),
+    # kfp cannot carry None (alone or inside a list or dict) in a parameter:
+    # such context values travel as JSON text in a STRING parameter.
+    "json": ("str", "STRING"),
+}
+
+
+def _has_none(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_none(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_none(v) for v in value.values())
+    return False
+
+
+def context_type(param: ir.ContextParam) -> str:
+    """The type a context key travels as: its own, or "json"."""
+    return "json" if _has_none(param.default) else param.type
+
+
+def context_default(param: ir.ContextParam) -> object:
+    """The root parameter's default value."""
+    if context_type(param) == "json":
+        return json.dumps(param.default, ensure_ascii=False)
+    return param.default
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One parameter of the wrapper: `kind` is "context" (typed parameter,
+    `like` its declared default), "artifact", "artifacts" (a foreach
+    step's collected outputs), "index" (the foreach element index) or
+    "output" (an output artifact)."""
+
+    name: str
+    kind: str
+    context_type: str = "str"
+    like: object = None
+
+
+def _runtime_body(filename: str) -> str:
+    """A template file's code after its module docstring."""
+    text = resources.files("pipec.templates").joinpath(filename).read_text(encoding="utf-8")
+    end = text.index('"""', 3) + 3
+    return text[end:].strip("\n")
+
+
+def _annotation(arg: Arg) -> str:
+    if arg.kind == "context":
+        return PARAM_TYPES[arg.context_type][0]
+    return {
+        "artifact": "Input[Artifact]",
+        "artifacts": "Input[List[Artifact]]",
+        "index": "int",
+        "output": "Output[Artifact]",
+    }[arg.kind]
+
+
+def _value(arg: Arg) -> str:
+    """The expression giving the step the argument's value (one line)."""
+    name = py_name(arg.name)
+    if arg.kind == "artifact":
+        return f"_pipec_read({name})"
+    if arg.kind == "artifacts":
+        return f"[_pipec_read(item) for item in {name}]"
+    if arg.context_type == "json":
+        return f"json.loads({name})"
+    if arg.context_type in ("list", "dict"):
+        return f'_pipec_restore({name}, _PIPEC_SPEC["defaults"][{py_str(arg.name)}])'
+    return name
+
+
+def _signature(args: list[Arg], returns: str) -> list[str]:
+    """`def pipec_task(...)`, one parameter a line with a magic trailing
+    comma (black keeps that layout)."""
+    ordered = args
+    suffix = f" -> {returns}:" if returns else ":"
+    if not ordered:
+        return [f"def {ENTRY}()" + suffix]
+    params = [f"{INDENT}{py_name(a.name)}: {_annotation(a)}," for a in ordered]
+    return [f"def {ENTRY}("] + params + [")" + suffix]
+
+
+def _dict(entries: list[tuple[str, str]], indent: int) -> list[str]:
+    """A dict display of (key, expression) pairs ending with a comma."""
+    pad = INDENT * indent
+    if not entries:
+        return [pad + "{},"]
+    items = [f"{pad}{INDENT}{py_str(key)}: {expr}," for key, expr in entries]
+    return [pad + "{"] + items + [pad + "},"]
+
+
+def _call(function: str, dicts: list[list[tuple[str, str]]], returns: bool) -> list[str]:
+    """`[return ]function(_PIPEC_SPEC, {...}, ...)`, exploded with magic
+    trailing commas."""
+    lines = [INDENT + ("return " if returns else "") + function + "(", INDENT * 2 + "_PIPEC_SPEC,"]
+    for entries in dicts:
+        lines += _dict(entries, 2)
+    return lines + [INDENT + ")"]
+
+
+def spec_literal(step: ir.Step, outputs: tuple[str, ...], args: list[Arg]) -> dict:
+    """The step's code and options, as the runtime reads them."""
+    code = step.code
+    defaults = {a.name: a.like for a in args if a.kind == "context" and a.context_type in ("list", "dict")}
+    in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
+    return {
+        "step": step.name,
+        "function": code.function,
+        "fallback": code.fallback if step.fallback is not None else None,
+        "predicate": code.predicate if step.when is not None else None,
+        "outputs": list(outputs),
+        "foreach": step.foreach,
+        "attempts": in_component.max_attempts,
+        "delay": float(in_component.delay),
+        "backoff": float(in_component.backoff),
+        "timeout": float(step.timeout) if step.timeout is not None else None,
+        "packages": list(step.packages),
+        "helpers": [[name, text] for name, text in code.helper_sources],
+        "defaults": defaults,
+        "source": code.source,
+    }
+
+
+def program(title: str, spec: dict, body: list[str]) -> str:
+    """The whole program: header, imports, runtimes, spec, wrapper."""
+    header = comment_lines(title)
+    imports = ["from typing import List, NamedTuple", "", "from kfp.dsl import Artifact, Input, Output"]
+    parts = [
+        "\n".join(header + imports),
+        _runtime_body("task_runtime.py"),
+        _runtime_body("kubeflow_runtime.py"),
+        "_PIPEC_SPEC = " + py_literal(spec, 0, "_PIPEC_SPEC = "),
+        "\n".join(body),
+    ]
+    return "\n\n\n".join(parts) + "\n"
+
+
+def step_body(args: list[Arg], element: str | None) -> list[str]:
+    """The wrapper of a step (of one element, for a foreach step)."""
+    kwargs = []
+    for arg in args:
+        if arg.kind in ("output", "index"):
+            continue
+        kwargs.append((arg.name, _value(arg)))
+    outputs = [(a.name, py_name(a.name)) for a in args if a.kind == "output"]
+    lines = _signature(args, "") + _call("_pipec_run_step", [kwargs, outputs], returns=False)
+    if element is not None:
+        # One element of a foreach step: the runtime picks element `pipec_index`.
+        lines[-1:] = [INDENT * 2 + "pipec_index,", INDENT + ")"]
+    return lines
+
+
+def predicate_body(args: list[Arg]) -> list[str]:
+    kwargs = [(a.name, _value(a)) for a in args]
+    return _signature(args, "bool") + _call("_pipec_run_predicate", [kwargs], returns=True)
+
+
+def items_body(arg: Arg) -> list[str]:
+    """The wrapper that lists the indices of a foreach step's elements."""
+    lines = _signature([arg], "list")
+    lines.append(f"{INDENT}return list(range(len({_value(arg)})))")
+    return lines

@@ -1,0 +1,113 @@
+"""Small, black-stable building blocks of the Prefect backend's Python text.
+
+`pyfmt` writes literals; this module adds the few statement shapes the flow
+file needs, laid out the way black leaves them: a call (or `def`) on one line
+when it fits in 88 columns, else one argument per line with a magic trailing
+comma (which black keeps); a step's embedded code as a triple-quoted string
+(black never touches string contents); and collision-free identifiers.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from pipec.backends.pyfmt import INDENT, LINE_LENGTH, _escape, py_literal, width
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument (or parameter) of a call or `def`: `prefix` (such as
+    `name=` or `name: int = `, or empty) followed by `value`, Python text,
+    or by `literal` laid out with `py_literal` when `is_literal`."""
+
+    prefix: str = ""
+    value: str = ""
+    literal: object = None
+    is_literal: bool = False
+
+    def text(self, indent: int, suffix: str = "") -> str:
+        if self.is_literal:
+            return self.prefix + py_literal(self.literal, indent, self.prefix, suffix)
+        return self.prefix + self.value
+
+
+def arg(name: str, value: str) -> Arg:
+    """`name=value` (a bare `value` when `name` is empty)."""
+    return Arg(f"{name}=" if name else "", value)
+
+
+def lit(name: str, value: object) -> Arg:
+    """`name=<value as a literal>`."""
+    return Arg(f"{name}=" if name else "", literal=value, is_literal=True)
+
+
+def call(head: str, args: list[Arg], indent: int = 0, tail: str = "") -> list[str]:
+    """Lines of `head(args)tail` at `indent` levels, as black lays it out."""
+    pad = INDENT * indent
+    flat = ", ".join(a.text(indent) for a in args)
+    line = f"{pad}{head}({flat}){tail}"
+    if "\n" not in line and width(line) <= LINE_LENGTH:
+        return [line]
+    lines = [f"{pad}{head}("]
+    for a in args:
+        lines.extend((INDENT * (indent + 1) + a.text(indent + 1, ",") + ",").split("\n"))
+    lines.append(f"{pad}){tail}")
+    return lines
+
+
+def block_str(text: str) -> str:
+    """`text` as a triple-quoted string literal that reads like the code it
+    holds: three quotes, a backslash-newline, the text, three quotes.
+    Backslashes, control characters (except newlines and tabs) and every
+    quote that would end the string are escaped: it evaluates to `text`."""
+    out: list[str] = []
+    quotes = 0  # unescaped quotes just written
+    for char in text:
+        if char == '"':
+            if quotes == 2:
+                out.append('\\"')
+                quotes = 0
+            else:
+                out.append(char)
+                quotes += 1
+            continue
+        quotes = 0
+        if char in "\n\t":
+            out.append(char)
+        elif char == "\\":
+            out.append("\\\\")
+        else:
+            out.append(_escape(char))
+    if quotes:  # a quote right before the closing quotes would end early
+        out[-quotes:] = ['\\"'] * quotes
+    return '"""\\\n' + "".join(out) + '"""'
+
+
+_NOT_IDENT = re.compile(r"[^0-9A-Za-z_]")
+
+
+def identifier(name: str) -> str:
+    """A plain ASCII identifier derived from `name`."""
+    ident = _NOT_IDENT.sub("_", name) or "_"
+    if ident[0].isdigit():
+        ident = "_" + ident
+    return ident
+
+
+class Names:
+    """Allocates module-level names: never a keyword, a reserved name or one
+    given out before; clashes get a numeric suffix (deterministic)."""
+
+    def __init__(self, reserved: list[str]) -> None:
+        self.taken = set(reserved) | set(keyword.kwlist) | set(keyword.softkwlist)
+
+    def take(self, wanted: str) -> str:
+        name = wanted
+        counter = 2
+        while name in self.taken:
+            name = f"{wanted}_{counter}"
+            counter += 1
+        self.taken.add(name)
+        return name

@@ -1,0 +1,192 @@
+"""pipec's Prefect runtime: how the tasks of a generated flow run a step.
+
+The Prefect backend embeds this file's code verbatim (after this docstring)
+into every flow file it writes, after `task_runtime.py`, whose helpers it
+uses.  Prefect and the standard library only; no top-level side effects.
+
+Data passing: a step's task returns the dict of its named outputs (a foreach
+step's tasks return one dict per element); a consumer's task receives the
+producer's result and selects the outputs it takes.  A skipped step's task
+ends in a `Completed(name="Skipped")` state whose result is None, so its
+consumers see None and skip too.  A failed step leaves its consumers in
+Prefect's `NotReady` state (upstream failed).  `_pipec_finish` turns the
+final states into the flow's result.
+"""
+
+import asyncio
+import hashlib
+
+from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
+from prefect.futures import wait
+from prefect.states import Completed, Failed
+
+
+class _PipecStep:
+    """One step: its embedded code and how its task's parameters bind."""
+
+    def __init__(self, name, code, location, module, function, outputs, **options):
+        self.name = name
+        self.code = code
+        self.location = location
+        self.module = module
+        self.function = function
+        self.outputs = tuple(outputs)
+        # Task parameter -> the upstream output it selects from its value.
+        self.upstream = dict(options.get("upstream", {}))
+        # The step function's parameters (task parameters of the same name).
+        self.params = tuple(options.get("params", ()))
+        self.foreach = options.get("foreach")
+        self.fallback = options.get("fallback")
+        self.predicate = options.get("predicate")
+        # Predicate parameter -> the task parameter that carries its value.
+        self.when = dict(options.get("when", {}))
+
+    def cache_key(self, context, parameters):
+        """The step's code and bindings, for the task's cache policy."""
+        spec = repr((self.name, self.code, self.function, self.outputs))
+        spec += repr((self.upstream, self.params, self.foreach, self.when))
+        spec += repr((self.fallback, self.predicate))
+        return hashlib.sha256(spec.encode("utf-8")).hexdigest()
+
+    def load(self):
+        return _pipec_load(self.code, self.location, self.module)
+
+    def values(self, raw):
+        """The task's parameter values with upstream outputs selected, or a
+        Skipped state when an upstream step was skipped."""
+        values = dict(raw)
+        element = values.get(self.foreach)
+        if isinstance(element, _PipecNoElements):
+            return element.state(self.name)
+        for param, output in self.upstream.items():
+            if param == self.foreach:
+                continue
+            value = _pipec_select(values[param], output)
+            if value is _PIPEC_SKIPPED:
+                return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
+            values[param] = value
+        return values
+
+    async def run(self, **raw):
+        """The task body: skip, or call the step function in a thread (so
+        that Prefect's timeout can stop waiting for it) and name its outputs."""
+        values = self.values(raw)
+        if not isinstance(values, dict):
+            return values
+        module = self.load()
+        if self.predicate is not None:
+            when = {name: values[param] for name, param in self.when.items()}
+            if not getattr(module, self.predicate)(**when):
+                return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
+        args = {name: values[name] for name in self.params}
+        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        return _pipec_outputs(self.name, self.outputs, value)
+
+    async def recover(self, attempt, **raw):
+        """The on_failure task body: `attempt` is the step's result, or its
+        exception when its last attempt failed; then the fallback's return
+        value becomes the step's outputs."""
+        if not isinstance(attempt, BaseException):
+            if attempt is None:
+                return _pipec_skipped(f"step {self.name!r} was skipped")
+            message = f"step {self.name!r} succeeded; fallback not called"
+            return Completed(name="NotNeeded", message=message, data=attempt)
+        values = self.values(raw)
+        args = {name: values[name] for name in self.params}
+        fallback = getattr(self.load(), self.fallback)
+        value = await asyncio.to_thread(fallback, **args)
+        return _pipec_outputs(self.name, self.outputs, value)
+
+
+class _PipecNoElements:
+    """Stands for the element list of a foreach step whose list is not
+    available: the upstream step was skipped, or its value is not a list."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def state(self, step):
+        if self.reason == "skipped":
+            return _pipec_skipped(f"the foreach list of {step!r} was skipped")
+        raise TypeError(f"foreach step {step!r}: {self.reason}")
+
+
+_PIPEC_SKIPPED = _PipecNoElements("skipped")
+
+
+def _pipec_skipped(message):
+    return Completed(name="Skipped", message=message, data=None)
+
+
+def _pipec_select(result, output):
+    """Output `output` of an upstream result: a dict of outputs, or a list of
+    them (a foreach step), or None (a skipped step)."""
+    if isinstance(result, list):
+        if any(item is None for item in result):
+            return _PIPEC_SKIPPED
+        return [item[output] for item in result]
+    if result is None:
+        return _PIPEC_SKIPPED
+    return result[output]
+
+
+def _pipec_cache(step):
+    """Cache keyed on the task's inputs, its source and the step's code."""
+    return INPUTS + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=step.cache_key)
+
+
+def _pipec_status(run):
+    """(status, result) of a step's task run, or of its list of runs."""
+    runs = run if isinstance(run, list) else [run]
+    wait(runs)
+    statuses, results = [], []
+    for future in runs:
+        state = future.state
+        if state.is_completed():
+            result = state.result()
+            statuses.append("skipped" if result is None else "succeeded")
+            results.append(result)
+        elif state.is_pending():
+            statuses.append("upstream_failed")
+        else:
+            statuses.append("failed")
+    for status in ("failed", "upstream_failed", "skipped"):
+        if status in statuses:
+            return status, None
+    return "succeeded", results if isinstance(run, list) else results[0]
+
+
+def _pipec_elements(run, output):
+    """The list a foreach step maps over, from its upstream step's run."""
+    status, result = _pipec_status(run)
+    if status == "succeeded":
+        elements = _pipec_select(result, output)
+        if isinstance(elements, list):
+            return elements
+        kind = type(elements).__name__
+        return [_PipecNoElements(f"{output!r} is a {kind}, not a list")]
+    if status == "skipped":
+        return [_PIPEC_SKIPPED]
+    # Failed upstream: the mapped task waits for it and is never ready.
+    return [None]
+
+
+def _pipec_finish(runs):
+    """The flow's result: every step's status and outputs; a Failed state
+    (with the same data) when a step failed."""
+    statuses, outputs = {}, {}
+    for step, run in runs:
+        status, result = _pipec_status(run)
+        statuses[step.name] = status
+        if status != "succeeded":
+            continue
+        if step.foreach is not None:
+            for name in step.outputs:
+                outputs[name] = [item[name] for item in result]
+        else:
+            outputs.update(result)
+    failed = [name for name, status in statuses.items() if status == "failed"]
+    outcome = {"success": not failed, "statuses": statuses, "outputs": outputs}
+    if failed:
+        return Failed(message=f"step(s) failed: {', '.join(failed)}", data=outcome)
+    return outcome

@@ -1,0 +1,214 @@
+"""Running compiled Airflow DAGs for real, for the Airflow tests.
+
+Importing this module gives the test side: `compile_to(folder, files)` and
+`AirflowSession` (one Airflow process per test session: a fresh SQLite
+metadata database in a temporary AIRFLOW_HOME, pipec made unimportable).
+
+Run as a script, it is the driver that runs inside that process: it
+compiles nothing and imports only Airflow and the standard library.  It
+reads a JSON request on stdin, loads the DAG folder with `DagBag` (import
+errors and warnings reported), runs `dag.test(run_conf=...)` for each
+requested run and prints one JSON result line: per step its status and its
+outputs read back from XCom and the artifact store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RESULT_MARK = "PIPEC-AIRFLOW-RESULT "
+STATUS = {
+    "success": "succeeded",
+    "skipped": "skipped",
+    "failed": "failed",
+    "upstream_failed": "upstream_failed",
+}
+
+
+# -- test side (runs with pipec) ---------------------------------------------
+
+
+def compile_to(folder: Path, files: list[Path], settings: tuple = ()) -> dict[str, dict]:
+    """Compile every pipeline of `files` into `folder`; return, by pipeline
+    name, what the driver needs to read a run back (outputs, foreach)."""
+    from pipec.backends.airflow import AirflowBackend
+    from pipec.backends.base import CompileOptions
+    from pipec.diagnostics import Diagnostics
+    from pipec.frontend import load
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes: dict[str, dict] = {}
+    for file in files:
+        result = load(file)
+        assert result.module is not None, f"{file}: {result.diagnostics}"
+        for pipeline in result.module.pipelines:
+            emit = AirflowBackend(CompileOptions(settings=settings), Diagnostics()).compile(pipeline)
+            (folder / emit.filename).write_text(emit.text, encoding="utf-8")
+            shapes[pipeline.name] = {
+                step.name: {"outputs": list(step.outputs), "foreach": step.foreach is not None}
+                for step in pipeline.steps
+            }
+    return shapes
+
+
+class AirflowSession:
+    """One Airflow home for a test session; `run()` starts one driver
+    process for a batch of runs (the metadata DB is created once)."""
+
+    def __init__(self, root: Path, source_roots: list[Path]):
+        self.root = root
+        self.dags = root / "dags"
+        self.home = root / "airflow_home"
+        self.tmp = root / "tmp"
+        for folder in (self.dags, self.home, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.source_roots = source_roots
+        self.initialised = False
+
+    def env(self) -> dict[str, str]:
+        from matrix import no_pipec_env
+
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PIPEC_"))}
+        base.pop("PYTHONPATH", None)
+        base.update(
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+            TMPDIR=str(self.tmp),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        return no_pipec_env(self.source_roots, base=base)
+
+    def run(self, request: dict, timeout: float = 600) -> dict:
+        request = dict(request, resetdb=not self.initialised, dags_folder=str(self.dags))
+        proc = subprocess.run(
+            [sys.executable, __file__],
+            input=json.dumps(request),
+            env=self.env(),
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        for line in proc.stdout.splitlines():
+            if line.startswith(RESULT_MARK):
+                self.initialised = True
+                return json.loads(line[len(RESULT_MARK) :])
+        raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+
+
+# -- driver side (runs inside Airflow, without pipec) -----------------------
+
+
+def _driver(request: dict) -> dict:
+    import warnings
+
+    if request.get("resetdb"):
+        from airflow.utils import db
+
+        db.resetdb()
+    from airflow.dag_processing.dagbag import DagBag
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bag = DagBag(dag_folder=request["dags_folder"])
+    watched = request.get("watch_modules", [])
+    result = {
+        "imported_by_parse": [m for m in watched if m in sys.modules],
+        "pipec_importable": _pipec_importable(),
+        "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+        "warnings": [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught],
+        "dag_ids": sorted(bag.dag_ids),
+        "params": {},
+        "runs": {},
+    }
+    for dag_id in sorted(bag.dag_ids):
+        dag = bag.get_dag(dag_id)
+        dag.params.validate()
+        result["params"][dag_id] = {k: dag.params[k] for k in dag.params}
+        result.setdefault("tasks", {})[dag_id] = sorted(dag.task_dict)
+    for run in request.get("runs", []):
+        os.chdir(run["cwd"])
+        dag = bag.get_dag(run["dag_id"])
+        dagrun = dag.test(run_conf=run["conf"])
+        result["runs"][run["id"]] = _read_back(dagrun, run["steps"])
+    return result
+
+
+def _pipec_importable() -> bool:
+    try:
+        import pipec  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _read_back(dagrun, steps: dict) -> dict:
+    from airflow.models.xcom import XComModel
+    from airflow.settings import Session
+
+    session = Session()
+    tis = {}
+    for ti in dagrun.get_task_instances(session=session):
+        tis.setdefault(ti.task_id, []).append(ti)
+    statuses, outputs, kinds = {}, {}, {}
+    for step, shape in steps.items():
+        mine = sorted(tis.get(step, []), key=lambda ti: ti.map_index)
+        status = _aggregate([STATUS.get(str(ti.state), str(ti.state)) for ti in mine])
+        helper = tis.get(step + "-items", [])
+        if helper and str(helper[0].state) == "failed":
+            status = "failed"
+        statuses[step] = status
+        if status != "succeeded":
+            continue
+        values = []
+        for ti in mine:
+            query = XComModel.get_many(
+                run_id=dagrun.run_id, key="return_value", dag_ids=dagrun.dag_id, task_ids=step, map_indexes=ti.map_index
+            )
+            row = session.scalars(query).first()
+            values.append(XComModel.deserialize_value(row) if row is not None else None)
+        for name in shape["outputs"]:
+            kinds[name] = sorted({next(iter(v[name])) for v in values if v is not None})
+            decoded = [_decode(v[name]) for v in values if v is not None]
+            outputs[name] = decoded if shape["foreach"] else decoded[0]
+    return {"state": str(dagrun.state), "statuses": statuses, "outputs_repr": _encode(outputs), "kinds": kinds}
+
+
+def _aggregate(states: list[str]) -> str:
+    for state in ("failed", "upstream_failed"):
+        if state in states:
+            return state
+    if states and all(s == "skipped" for s in states):
+        return "skipped"
+    if states and all(s == "succeeded" for s in states):
+        return "succeeded"
+    return "|".join(states) or "missing"
+
+
+def _decode(envelope: dict):
+    import pickle
+
+    if "json" in envelope:
+        return json.loads(envelope["json"])
+    with open(envelope["pickle"], "rb") as f:
+        return pickle.load(f)
+
+
+def _encode(value) -> str:
+    """Outputs travel back to the test pickled (types intact), as hex."""
+    import pickle
+
+    return pickle.dumps(value).hex()
+
+
+if __name__ == "__main__":
+    _request = json.loads(sys.stdin.read())
+    _result = _driver(_request)
+    print(RESULT_MARK + json.dumps(_result, default=repr), flush=True)

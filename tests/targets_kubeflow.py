@@ -1,0 +1,148 @@
+"""Run a scenario's compiled KFP YAML for real with `kfp.local`
+(`SubprocessRunner(use_venv=False)`), pipec made unimportable, and read back
+what happened as a `matrix.Outcome`.
+
+How outcomes are recovered (kfp.local returns nothing for a failed run):
+every executed task leaves `<pipeline_root>/<run>/<task>/`; a task that
+succeeded has `executor_output.json` there and its output artifacts as files
+named after the outputs (written by the pipec runtime: JSON or pickle).  A
+foreach step's element i runs in `<run>/<task>-iteration-<i>/<task>/`, and
+its element count is the `Output` of its `<task>-items` task.  A step without
+a folder did not run: `upstream_failed` when a step it consumes failed (or
+did not run because of a failure), else `skipped`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from matrix import NO_PIPEC, Outcome, Scenario, no_pipec_env
+
+from pipec.backends.base import CompileOptions
+from pipec.backends.kubeflow import KubeflowBackend, _Names
+from pipec.backends.kubeflow_program import context_type
+from pipec.diagnostics import Diagnostics
+from pipec.frontend import load
+
+RUNNER = textwrap.dedent(
+    """
+    import json, os, pickle, sys
+    from kfp import local
+    from kfp.components import load_component_from_file
+
+    yaml_path, root, context_path, result_path = sys.argv[1:5]
+    with open(context_path) as f:
+        context = json.load(f)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root)
+    pipeline = load_component_from_file(yaml_path)
+    try:
+        pipeline(**context)
+        success = True
+    except RuntimeError as exc:
+        print("PIPELINE FAILED:", exc)
+        success = False
+    with open(result_path, "wb") as f:
+        pickle.dump(success, f)
+    """
+)
+
+
+def compile_scenario(scenario: Scenario):
+    """(pipeline IR, YAML text) of the scenario's pipeline."""
+    result = load(scenario.file)
+    pipeline = next(p for p in result.module.pipelines if p.name == scenario.pipeline)
+    emit = KubeflowBackend(CompileOptions(), Diagnostics()).compile(pipeline)
+    return pipeline, emit.text
+
+
+def _read(path: Path):
+    data = path.read_bytes()
+    return pickle.loads(data) if data[:1] == b"\x80" else json.loads(data.decode("utf-8"))
+
+
+def _task_result(folder: Path, outputs: tuple[str, ...]):
+    """None (did not run), "failed", or the dict of outputs."""
+    if not folder.is_dir():
+        return None
+    if not (folder / "executor_output.json").exists():
+        return "failed"
+    return {name: _read(folder / name) for name in outputs}
+
+
+def _step_result(run: Path, task: str, step):
+    if step.foreach is None:
+        return _task_result(run / task, step.outputs)
+    items = _task_result(run / f"{task}-items", ())
+    if not isinstance(items, dict):
+        return items
+    count = len(json.loads((run / f"{task}-items" / "executor_output.json").read_text())["parameterValues"]["Output"])
+    results = [_task_result(run / f"{task}-iteration-{i}" / task, step.outputs) for i in range(count)]
+    if any(not isinstance(r, dict) for r in results):
+        return "failed"
+    return {name: [r[name] for r in results] for name in step.outputs}
+
+
+def read_outcome(pipeline, root: Path, success: bool) -> Outcome:
+    runs = [p for p in root.iterdir() if p.is_dir()]
+    assert len(runs) == 1, f"expected one run folder under {root}, got {runs}"
+    run = runs[0]
+    names = _Names(pipeline)
+    statuses: dict[str, str] = {}
+    outputs: dict = {}
+    for step in pipeline.steps:  # execution order: upstream first
+        task = names.task[step.name]
+        result = _step_result(run, task, step)
+        gate = _task_result(run / f"{task}-when", ()) if step.when else None
+        if isinstance(result, dict):
+            statuses[step.name] = "succeeded"
+            outputs.update(result)
+        elif result == "failed" or gate == "failed":
+            statuses[step.name] = "failed"
+        elif any(statuses[u] in ("failed", "upstream_failed") for u in step.upstream):
+            statuses[step.name] = "upstream_failed"
+        else:
+            statuses[step.name] = "skipped"
+    return Outcome(success, statuses, outputs)
+
+
+def run(scenario: Scenario, workdir: Path) -> Outcome:
+    """Compile, run on kfp.local without pipec, read the outcome."""
+    pipeline, text = compile_scenario(scenario)
+    workdir.mkdir(parents=True, exist_ok=True)
+    yaml_path = workdir / f"{pipeline.name}.yaml"
+    yaml_path.write_text(text, encoding="utf-8")
+    root, tmp, cwd = workdir / "pipeline_root", workdir / "tmp", workdir / "cwd"
+    for folder in (root, tmp, cwd):
+        folder.mkdir(exist_ok=True)
+    context_path = workdir / "context.json"
+    context = scenario.context(workdir)
+    for param in pipeline.context:  # values kfp cannot carry travel as JSON text
+        if param.name in context and context_type(param) == "json":
+            context[param.name] = json.dumps(context[param.name])
+    context_path.write_text(json.dumps(context), encoding="utf-8")
+    runner = workdir / "run_kfp.py"
+    runner.write_text(RUNNER, encoding="utf-8")
+    result_path = workdir / "result.pickle"
+    env = no_pipec_env()  # pipec blocked; no source root: helper modules are embedded
+    env.update(TMPDIR=str(tmp), HOME=str(tmp), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, str(runner), str(yaml_path), str(root), str(context_path), str(result_path)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    (workdir / "kfp.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    assert proc.returncode == 0 and result_path.exists(), proc.stdout[-4000:] + proc.stderr[-4000:]
+    success = pickle.loads(result_path.read_bytes())
+    return read_outcome(pipeline, root, success)
+
+
+__all__ = ["compile_scenario", "read_outcome", "run", "NO_PIPEC"]
