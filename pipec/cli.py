@@ -49,13 +49,21 @@ class Session:
     def error(self, code: str, span: Span | None = None, **fields: object) -> None:
         self.add(Diagnostics(), code, span, **fields)
 
-    def add(self, diagnostics: Diagnostics, code: str | None = None, span: Span | None = None,
-            **fields: object) -> None:
+    def add(
+        self,
+        diagnostics: Diagnostics,
+        code: str | None = None,
+        span: Span | None = None,
+        **fields: object,
+    ) -> None:
         """Take over `diagnostics` (after adding `code` to it, if given)."""
         if code:
             diagnostics.add(code, span or Span(COMMAND_LINE, 0, 0), **fields)
         # Paths of command-line files (--config, pyproject.toml) are relative to the cwd.
-        self.problems.extend(Problem(d, None if d.path == COMMAND_LINE else Path.cwd()) for d in diagnostics)
+        self.problems.extend(
+            Problem(d, None if d.path == COMMAND_LINE else Path.cwd())
+            for d in diagnostics
+        )
 
     @property
     def has_errors(self) -> bool:
@@ -83,59 +91,119 @@ def build_parser() -> argparse.ArgumentParser:
     from pipec import __version__
 
     parser = argparse.ArgumentParser(
-        prog="pipec", description="Compile Python ML pipelines to Airflow, Kubeflow Pipelines and Prefect; "
-        "check them; draw them; run them locally.")
+        prog="pipec",
+        description="Compile Python ML pipelines to Airflow, Kubeflow Pipelines and Prefect; "
+        "check them; draw them; run them locally.",
+    )
     parser.add_argument("--version", action="version", version=f"pipec {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _compile_parser(commands)
-    check = commands.add_parser("check", help="static validation only (exit 0 or 2)",
-                                description="Check pipeline modules statically, without importing them.")
-    check.add_argument("specs", nargs="*", metavar="FILE[:PIPELINE]",
-                       help="modules to check (default: modules of [tool.pipec])")
+    check = commands.add_parser(
+        "check",
+        help="static validation only (exit 0 or 2)",
+        description="Check pipeline modules statically, without importing them.",
+    )
+    check.add_argument(
+        "specs",
+        nargs="*",
+        metavar="FILE[:PIPELINE]",
+        help="modules to check (default: modules of [tool.pipec])",
+    )
     _context_arguments(check)
-    run = commands.add_parser("run", help="run a pipeline locally (exit 0 success, 1 failed, 2 input errors)",
-                              description="Check, then run a pipeline in-process with per-step progress on "
-                              "stderr.  Without :PIPELINE every pipeline of the module runs, in order.")
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline locally (exit 0 success, 1 failed, 2 input errors)",
+        description="Check, then run a pipeline in-process with per-step progress on "
+        "stderr.  Without :PIPELINE every pipeline of the module runs, in order.",
+    )
     run.add_argument("spec", metavar="FILE[:PIPELINE]")
     _context_arguments(run)
-    run.add_argument("--resume", metavar="RUN_ID", help="go on from an earlier run ('latest' for the last one)")
-    run.add_argument("--store", metavar="DIR", help="folder for run records and outputs (default: .pipec/)")
-    run.add_argument("--json", action="store_true", help="print each result as JSON on stdout")
-    graph = commands.add_parser("graph", help="print the DAG as text, Mermaid or DOT",
-                                description="Print the pipeline's DAG, from the static IR, on stdout.")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="go on from an earlier run ('latest' for the last one)",
+    )
+    run.add_argument(
+        "--store",
+        metavar="DIR",
+        help="folder for run records and outputs (default: .pipec/)",
+    )
+    run.add_argument(
+        "--json", action="store_true", help="print each result as JSON on stdout"
+    )
+    graph = commands.add_parser(
+        "graph",
+        help="print the DAG as text, Mermaid or DOT",
+        description="Print the pipeline's DAG, from the static IR, on stdout.",
+    )
     graph.add_argument("specs", nargs="+", metavar="FILE[:PIPELINE]")
-    graph.add_argument("--format", "-f", choices=("text", "mermaid", "dot"), default="text")
+    graph.add_argument(
+        "--format", "-f", choices=("text", "mermaid", "dot"), default="text"
+    )
     return parser
 
 
 def _compile_parser(commands) -> None:
     p = commands.add_parser(
-        "compile", help="compile pipelines for a target (exit 0 ok, 1 --check differs, 2 input errors)",
+        "compile",
+        help="compile pipelines for a target (exit 0 ok, 1 --check differs, 2 input errors)",
         description="Write one file per pipeline into DIR.  Without FILE, the modules, targets and output "
-        "folders of [tool.pipec] in the nearest pyproject.toml are used.")
+        "folders of [tool.pipec] in the nearest pyproject.toml are used.",
+    )
     p.add_argument("specs", nargs="*", metavar="FILE[:PIPELINE]")
-    p.add_argument("--target", "-t", help="airflow, kubeflow (kfp), prefect or ir (default: [tool.pipec] targets)")
-    p.add_argument("-o", "--output-dir", metavar="DIR",
-                   help="output folder (default: [tool.pipec] output, else the current directory; "
-                   "--target ir without -o prints to stdout)")
+    p.add_argument(
+        "--target",
+        "-t",
+        help="airflow, kubeflow (kfp), prefect or ir (default: [tool.pipec] targets)",
+    )
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        help="output folder (default: [tool.pipec] output, else the current directory; "
+        "--target ir without -o prints to stdout)",
+    )
     _context_arguments(p)
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file would change")
-    p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff on stdout")
-    p.add_argument("--unsupported", choices=cfg.UNSUPPORTED_MODES,
-                   help="what a feature the target cannot express is: an error (default) or a warning")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a file would change",
+    )
+    p.add_argument(
+        "--diff",
+        action="store_true",
+        help="write nothing; print a unified diff on stdout",
+    )
+    p.add_argument(
+        "--unsupported",
+        choices=cfg.UNSUPPORTED_MODES,
+        help="what a feature the target cannot express is: an error (default) or a warning",
+    )
 
 
 def _context_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a context default (VALUE is YAML: 0.9, 3, true, abc, [a, b])")
-    p.add_argument("--config", metavar="FILE.yaml", help="context overrides (and a 'pipec:' settings table)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a context default (VALUE is YAML: 0.9, 3, true, abc, [a, b])",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="context overrides (and a 'pipec:' settings table)",
+    )
 
 
 # --------------------------------------------------------------------------
 # Entry
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """The console script: returns the exit code (the generated script
     passes it to `sys.exit`)."""
     out, err = out or sys.stdout, err or sys.stderr
@@ -159,7 +227,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         if os.environ.get("PIPEC_DEBUG"):
             traceback.print_exc(file=err)
         else:
-            err.write("pipec: this is a bug in pipec; set PIPEC_DEBUG=1 for the traceback and report it\n")
+            err.write(
+                "pipec: this is a bug in pipec; set PIPEC_DEBUG=1 for the traceback and report it\n"
+            )
         return EXIT_INTERNAL
 
 
@@ -173,16 +243,28 @@ def specs_of(session: Session, given: list[str]) -> list[Spec]:
         return [Spec.parse(text) for text in given]
     project = session.project
     if project is None or not project.modules:
-        session.error("PC505", detail="nothing to do: give FILE arguments, or set modules in [tool.pipec] "
-                      "of pyproject.toml")
+        session.error(
+            "PC505",
+            detail="nothing to do: give FILE arguments, or set modules in [tool.pipec] "
+            "of pyproject.toml",
+        )
         return []
     specs = []
     for pattern in project.modules:
-        file, sep, name = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+        file, sep, name = (
+            pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+        )
         matches = sorted(glob.glob(str(project.folder / file), recursive=True))
         if not matches:
-            session.error("PC503", detail=f"modules pattern '{pattern}' in [tool.pipec] matches no file")
-        specs.extend(Spec(Path(m), name or None, m + sep + name) for m in matches if m.endswith(".py"))
+            session.error(
+                "PC503",
+                detail=f"modules pattern '{pattern}' in [tool.pipec] matches no file",
+            )
+        specs.extend(
+            Spec(Path(m), name or None, m + sep + name)
+            for m in matches
+            if m.endswith(".py")
+        )
     return specs
 
 
@@ -193,7 +275,9 @@ def overrides_of(session: Session) -> tuple[list[cfg.Override], cfg.Settings]:
     settings = cfg.Settings()
     if session.args.config:
         path = Path(session.args.config)
-        overrides, settings = cfg.load_config_file(path, session.args.config, diagnostics)
+        overrides, settings = cfg.load_config_file(
+            path, session.args.config, diagnostics
+        )
     overrides += cfg.parse_sets(session.args.sets, diagnostics)
     session.add(diagnostics)
     return overrides, settings
@@ -218,7 +302,9 @@ def cmd_check(session: Session) -> int:
     session.report()
     if not session.has_errors:
         count, files = len(loaded.selected), len(specs)
-        session.err.write(f"pipec: ok: {count} pipeline{'s' * (count != 1)} in {files} file{'s' * (files != 1)}\n")
+        session.err.write(
+            f"pipec: ok: {count} pipeline{'s' * (count != 1)} in {files} file{'s' * (files != 1)}\n"
+        )
     return exit_code(session)
 
 
@@ -230,7 +316,9 @@ def cmd_graph(session: Session) -> int:
     session.report()
     if session.has_errors or not loaded.selected:
         return exit_code(session)
-    session.out.write(graph.render([s.pipeline for s in loaded.selected], session.args.format))
+    session.out.write(
+        graph.render([s.pipeline for s in loaded.selected], session.args.format)
+    )
     return exit_code(session)
 
 
@@ -246,7 +334,12 @@ def cmd_run(session: Session) -> int:
     return run_command(session)
 
 
-COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "graph": cmd_graph}
+COMMANDS = {
+    "compile": cmd_compile,
+    "check": cmd_check,
+    "run": cmd_run,
+    "graph": cmd_graph,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,8 +27,11 @@ def compile_command(session: Session) -> int:
     targets = resolve_targets(session)
     specs = specs_of(session, args.specs)
     if args.output_dir and len(targets) > 1:
-        session.error("PC505", detail="-o needs a single target; give each target a folder with "
-                      "output = {...} in [tool.pipec]")
+        session.error(
+            "PC505",
+            detail="-o needs a single target; give each target a folder with "
+            "output = {...} in [tool.pipec]",
+        )
     loaded = load_specs(specs, overrides)
     session.problems += loaded.problems
     files: dict[Path, str] = {}
@@ -53,10 +56,18 @@ def resolve_targets(session: Session) -> list[str]:
     """Primary target names: --target, else `[tool.pipec] targets`."""
     from pipec.backends.base import get, targets
 
-    names = [session.args.target] if session.args.target else (session.project.targets if session.project else [])
+    names = (
+        [session.args.target]
+        if session.args.target
+        else (session.project.targets if session.project else [])
+    )
     if not names:
-        session.error("PC505", detail="no target: give --target (one of: " + ", ".join(targets())
-                      + "), or set targets in [tool.pipec] of pyproject.toml")
+        session.error(
+            "PC505",
+            detail="no target: give --target (one of: "
+            + ", ".join(targets())
+            + "), or set targets in [tool.pipec] of pyproject.toml",
+        )
     resolved = []
     for name in names:
         backend = get(name)
@@ -73,8 +84,11 @@ def options_for(session: Session, settings: Settings, target: str):
 
     unsupported = session.args.unsupported or settings.unsupported or "error"
     values = settings.targets.get(target, {})
-    return CompileOptions(unsupported=unsupported, settings=tuple(sorted(values.items())),
-                          pipec_version=__version__)
+    return CompileOptions(
+        unsupported=unsupported,
+        settings=tuple(sorted(values.items())),
+        pipec_version=__version__,
+    )
 
 
 def output_dir(session: Session, target: str) -> Path | None:
@@ -90,10 +104,15 @@ def output_dir(session: Session, target: str) -> Path | None:
     return Path.cwd()
 
 
-def _collect(session: Session, files: dict[Path, str], path: Path, text: str, target: str) -> None:
+def _collect(
+    session: Session, files: dict[Path, str], path: Path, text: str, target: str
+) -> None:
     if path in files:
-        session.error("PC505", detail=f"two targets write '{output.display_path(path)}' (the second is "
-                      f"'{target}'); give each target its own folder")
+        session.error(
+            "PC505",
+            detail=f"two targets write '{output.display_path(path)}' (the second is "
+            f"'{target}'); give each target its own folder",
+        )
         return
     files[path] = text
 
@@ -104,10 +123,19 @@ def write_outputs(session: Session, files: dict[Path, str]) -> int:
         return exit_code(session)
     the_plan = output.plan(files)
     try:
-        rc = output.apply(the_plan, check=args.check, diff=args.diff, out=session.out, err=session.err)
+        rc = output.apply(
+            the_plan, check=args.check, diff=args.diff, out=session.out, err=session.err
+        )
     except OSError as exc:
-        name = output.display_path(Path(exc.filename)) if exc.filename else "the output folder"
-        session.error("PC505", detail=f"cannot write {name}: {exc.strerror or exc}; nothing was changed")
+        name = (
+            output.display_path(Path(exc.filename))
+            if exc.filename
+            else "the output folder"
+        )
+        session.error(
+            "PC505",
+            detail=f"cannot write {name}: {exc.strerror or exc}; nothing was changed",
+        )
         session.report()
         return exit_code(session)
     return exit_code(session, changed=rc != 0)

@@ -128,7 +128,11 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
@@ -150,16 +154,28 @@ def parse_set(text: str, diagnostics: Diagnostics) -> Override | None:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not _KEY_RE.match(key):
-        diagnostics.add("PC502", span, text=text, detail="expected KEY=VALUE with KEY a context key name")
+        diagnostics.add(
+            "PC502",
+            span,
+            text=text,
+            detail="expected KEY=VALUE with KEY a context key name",
+        )
         return None
     try:
         value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
     except yaml.YAMLError as exc:
         detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        diagnostics.add("PC502", span, text=text, detail=f"the value is not valid YAML ({detail})")
+        diagnostics.add(
+            "PC502", span, text=text, detail=f"the value is not valid YAML ({detail})"
+        )
         return None
     if not is_literal(value):
-        diagnostics.add("PC502", span, text=text, detail="the value is not a str, number, bool, null, list or dict")
+        diagnostics.add(
+            "PC502",
+            span,
+            text=text,
+            detail="the value is not a str, number, bool, null, list or dict",
+        )
         return None
     return Override(key, value, "--set", span, raw=raw)
 
@@ -173,14 +189,18 @@ def parse_sets(texts: list[str], diagnostics: Diagnostics) -> list[Override]:
 # --config FILE.yaml
 
 
-def load_config_file(path: Path, display: str, diagnostics: Diagnostics) -> tuple[list[Override], Settings]:
+def load_config_file(
+    path: Path, display: str, diagnostics: Diagnostics
+) -> tuple[list[Override], Settings]:
     """Context overrides and settings from a YAML file; `display` is the path
     as printed in diagnostics."""
     span = Span(display, 0, 0)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except OSError as exc:
-        diagnostics.add("PC503", span, detail=f"cannot read '{display}': {exc.strerror or exc}")
+        diagnostics.add(
+            "PC503", span, detail=f"cannot read '{display}': {exc.strerror or exc}"
+        )
         return [], Settings()
     except UnicodeDecodeError:
         diagnostics.add("PC503", span, detail=f"'{display}' is not UTF-8 text")
@@ -189,28 +209,50 @@ def load_config_file(path: Path, display: str, diagnostics: Diagnostics) -> tupl
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             span = Span(display, mark.line + 1, mark.column + 1)
-        diagnostics.add("PC503", span, detail=getattr(exc, "problem", None) or "not valid YAML")
+        diagnostics.add(
+            "PC503", span, detail=getattr(exc, "problem", None) or "not valid YAML"
+        )
         return [], Settings()
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        diagnostics.add("PC503", span, detail=f"'{display}' must hold a mapping of context keys to values")
+        diagnostics.add(
+            "PC503",
+            span,
+            detail=f"'{display}' must hold a mapping of context keys to values",
+        )
         return [], Settings()
     overrides: list[Override] = []
     settings = Settings()
     for key, value in data.items():
         if key == RESERVED_KEY:
-            settings = _settings(value, f"'{RESERVED_KEY}:' in {display}", span, diagnostics, ("unsupported",))
+            settings = _settings(
+                value,
+                f"'{RESERVED_KEY}:' in {display}",
+                span,
+                diagnostics,
+                ("unsupported",),
+            )
         elif not isinstance(key, str) or not _KEY_RE.match(key):
-            diagnostics.add("PC503", span, detail=f"key {key!r} in '{display}' is not a context key name")
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"key {key!r} in '{display}' is not a context key name",
+            )
         elif not is_literal(value):
-            diagnostics.add("PC503", span, detail=f"value of '{key}' in '{display}' is not a literal")
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"value of '{key}' in '{display}' is not a literal",
+            )
         else:
             overrides.append(Override(key, value, display, span))
     return overrides, settings
 
 
-def _settings(data: Any, where: str, span: Span, diagnostics: Diagnostics, keys: tuple[str, ...]) -> Settings:
+def _settings(
+    data: Any, where: str, span: Span, diagnostics: Diagnostics, keys: tuple[str, ...]
+) -> Settings:
     """`unsupported` and per-target tables from a mapping; other keys in
     `keys` are allowed and ignored here (the caller reads them)."""
     from pipec.backends.base import get, targets
@@ -222,19 +264,29 @@ def _settings(data: Any, where: str, span: Span, diagnostics: Diagnostics, keys:
     for key, value in data.items():
         if key == "unsupported":
             if value not in UNSUPPORTED_MODES:
-                diagnostics.add("PC503", span, detail=f"unsupported in {where} must be 'error' or 'warn', not {value!r}")
+                diagnostics.add(
+                    "PC503",
+                    span,
+                    detail=f"unsupported in {where} must be 'error' or 'warn', not {value!r}",
+                )
             else:
                 settings.unsupported = value
         elif key in keys:
             continue
         elif isinstance(key, str) and get(key) is not None:
             if not isinstance(value, dict):
-                diagnostics.add("PC503", span, detail=f"settings for target '{key}' in {where} must be a table")
+                diagnostics.add(
+                    "PC503",
+                    span,
+                    detail=f"settings for target '{key}' in {where} must be a table",
+                )
             else:
                 settings.targets.setdefault(get(key).name, {}).update(value)
         else:
             hint = did_you_mean(str(key), list(keys) + ["unsupported"] + targets())
-            diagnostics.add("PC503", span, detail=f"unknown key '{key}' in {where}{hint}")
+            diagnostics.add(
+                "PC503", span, detail=f"unknown key '{key}' in {where}{hint}"
+            )
     return settings
 
 
@@ -271,44 +323,68 @@ def load_project(start: Path, diagnostics: Diagnostics) -> ProjectConfig | None:
     if table is None:
         return None
     where = f"[tool.pipec] of '{display}'"
-    config = ProjectConfig(path, settings=_settings(table, where, span, diagnostics, _PROJECT_KEYS))
+    config = ProjectConfig(
+        path, settings=_settings(table, where, span, diagnostics, _PROJECT_KEYS)
+    )
     if not isinstance(table, dict):
         return config
-    config.modules = _str_list(table.get("modules", []), "modules", where, span, diagnostics)
+    config.modules = _str_list(
+        table.get("modules", []), "modules", where, span, diagnostics
+    )
     targets = table.get("targets", [table["target"]] if "target" in table else [])
     config.targets = _str_list(targets, "targets", where, span, diagnostics)
     if "out_dir" in table:
         if isinstance(table["out_dir"], str):
             config.out_dir = table["out_dir"]
         else:
-            diagnostics.add("PC503", span, detail=f"out_dir in {where} must be a string")
+            diagnostics.add(
+                "PC503", span, detail=f"out_dir in {where} must be a string"
+            )
     config.output = _output_table(table.get("output", {}), where, span, diagnostics)
     return config
 
 
-def _str_list(value: Any, key: str, where: str, span: Span, diagnostics: Diagnostics) -> list[str]:
+def _str_list(
+    value: Any, key: str, where: str, span: Span, diagnostics: Diagnostics
+) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        diagnostics.add("PC503", span, detail=f"{key} in {where} must be a list of strings")
+        diagnostics.add(
+            "PC503", span, detail=f"{key} in {where} must be a list of strings"
+        )
         return []
     return list(value)
 
 
-def _output_table(value: Any, where: str, span: Span, diagnostics: Diagnostics) -> dict[str, str]:
+def _output_table(
+    value: Any, where: str, span: Span, diagnostics: Diagnostics
+) -> dict[str, str]:
     from pipec.backends.base import get, targets
 
     if not isinstance(value, dict):
-        diagnostics.add("PC503", span, detail=f"output in {where} must be a table of target = folder")
+        diagnostics.add(
+            "PC503",
+            span,
+            detail=f"output in {where} must be a table of target = folder",
+        )
         return {}
     output: dict[str, str] = {}
     for target, folder in value.items():
         backend = get(target)
         if backend is None:
             hint = did_you_mean(target, targets())
-            diagnostics.add("PC503", span, detail=f"output in {where} names unknown target '{target}'{hint}")
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"output in {where} names unknown target '{target}'{hint}",
+            )
         elif not isinstance(folder, str):
-            diagnostics.add("PC503", span, detail=f"output.{target} in {where} must be a folder name")
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"output.{target} in {where} must be a folder name",
+            )
         else:
             output[backend.name] = folder
     return output

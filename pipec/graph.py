@@ -31,7 +31,9 @@ def edges(pipeline: ir.Pipeline) -> list[tuple[str, str, list[str]]]:
             by_producer.setdefault(ref.step, [])
             if ref.output not in by_producer[ref.step]:
                 by_producer[ref.step].append(ref.output)
-        result.extend((producer, step.name, outputs) for producer, outputs in by_producer.items())
+        result.extend(
+            (producer, step.name, outputs) for producer, outputs in by_producer.items()
+        )
     return result
 
 
@@ -68,10 +70,14 @@ def to_text(pipelines: list[ir.Pipeline]) -> str:
 
 def _text_one(pipeline: ir.Pipeline) -> str:
     count = len(pipeline.steps)
-    lines = [f"pipeline {_plain(pipeline.name)} ({count} step{'' if count == 1 else 's'}, {pipeline.source_path})"]
+    lines = [
+        f"pipeline {_plain(pipeline.name)} ({count} step{'' if count == 1 else 's'}, {pipeline.source_path})"
+    ]
     incoming: dict[str, list[str]] = {}
     for producer, consumer, outputs in edges(pipeline):
-        incoming.setdefault(consumer, []).append(f"{_plain(producer)}: {', '.join(map(_plain, outputs))}")
+        incoming.setdefault(consumer, []).append(
+            f"{_plain(producer)}: {', '.join(map(_plain, outputs))}"
+        )
     for index, step in enumerate(pipeline.steps, 1):
         head = f"  {index}. {_plain(step.name)}"
         if marks(step):
@@ -88,7 +94,9 @@ def _text_one(pipeline: ir.Pipeline) -> str:
 # mermaid
 
 
-_MERMAID_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ .,:=+-/()")
+_MERMAID_SAFE = set(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ .,:=+-/()"
+)
 
 
 def mermaid_escape(text: str) -> str:
@@ -114,12 +122,20 @@ def _mermaid_body(pipeline: ir.Pipeline, prefix: str) -> list[str]:
     for step in pipeline.steps:
         label = mermaid_escape(step.name)
         if marks(step):
-            label += "<br/><small>" + mermaid_escape(", ".join(marks(step))) + "</small>"
-        open_, close = ("{{", "}}") if step.when is not None else ("[[", "]]") if step.foreach else ("[", "]")
+            label += (
+                "<br/><small>" + mermaid_escape(", ".join(marks(step))) + "</small>"
+            )
+        open_, close = (
+            ("{{", "}}")
+            if step.when is not None
+            else ("[[", "]]") if step.foreach else ("[", "]")
+        )
         lines.append(f'    {ids[step.name]}{open_}"{label}"{close}')
     for producer, consumer, outputs in edges(pipeline):
         arrow = "-.->" if pipeline.step(consumer).when is not None else "-->"
-        lines.append(f'    {ids[producer]} {arrow}|"{mermaid_escape(", ".join(outputs))}"| {ids[consumer]}')
+        lines.append(
+            f'    {ids[producer]} {arrow}|"{mermaid_escape(", ".join(outputs))}"| {ids[consumer]}'
+        )
     return lines
 
 
@@ -144,9 +160,12 @@ def dot_escape(text: str) -> str:
 
 def to_dot(pipelines: list[ir.Pipeline]) -> str:
     name = pipelines[0].name if len(pipelines) == 1 else "pipelines"
-    lines = [f'digraph "{dot_escape(name)}" {{', "  rankdir=TB;",
-             '  node [shape=box, style="rounded", fontname="Helvetica"];',
-             '  edge [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f'digraph "{dot_escape(name)}" {{',
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded", fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
     for p_index, pipeline in enumerate(pipelines):
         prefix = f"p{p_index}_" if len(pipelines) > 1 else ""
         body = _dot_body(pipeline, prefix)
@@ -174,7 +193,9 @@ def _dot_body(pipeline: ir.Pipeline, prefix: str) -> list[str]:
             attrs.append("peripheries=2")
         lines.append(f"  {ids[step.name]} [{', '.join(attrs)}];")
     for producer, consumer, outputs in edges(pipeline):
-        lines.append(f'  {ids[producer]} -> {ids[consumer]} [label="{dot_escape(", ".join(outputs))}"];')
+        lines.append(
+            f'  {ids[producer]} -> {ids[consumer]} [label="{dot_escape(", ".join(outputs))}"];'
+        )
     return lines
 
 
@@ -183,4 +204,8 @@ def _ids(pipeline: ir.Pipeline, prefix: str) -> dict[str, str]:
     return {step.name: f"{prefix}{index}" for index, step in enumerate(pipeline.steps)}
 
 
-RENDERERS: dict[str, Callable[[list[ir.Pipeline]], str]] = {"text": to_text, "mermaid": to_mermaid, "dot": to_dot}
+RENDERERS: dict[str, Callable[[list[ir.Pipeline]], str]] = {
+    "text": to_text,
+    "mermaid": to_mermaid,
+    "dot": to_dot,
+}

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, TextIO
 
+
 @dataclass(frozen=True)
 class Change:
     path: Path
@@ -57,7 +58,7 @@ def read_existing(path: Path) -> str | None:
         return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
-    except (UnicodeDecodeError, IsADirectoryError):
+    except (UnicodeDecodeError, OSError):  # a folder, unreadable: writing will say why
         return ""
 
 
@@ -88,7 +89,9 @@ def apply(the_plan: Plan, *, check: bool, diff: bool, out: TextIO, err: TextIO) 
         return 1 if check and the_plan.changes else 0
     write_all(the_plan.changes)
     for change in the_plan.changes:
-        err.write(f"{'created' if change.old is None else 'rewrote'} {change.display}\n")
+        err.write(
+            f"{'created' if change.old is None else 'rewrote'} {change.display}\n"
+        )
     err.write(_summary(the_plan, "written", "left unchanged"))
     return 0
 
@@ -110,10 +113,14 @@ def unified_diff(change: Change) -> str:
     old = (change.old or "").splitlines(keepends=True)
     new = change.new.splitlines(keepends=True)
     fromfile = "/dev/null" if change.old is None else f"a/{change.display}"
-    lines = difflib.unified_diff(old, new, fromfile=fromfile, tofile=f"b/{change.display}")
+    lines = difflib.unified_diff(
+        old, new, fromfile=fromfile, tofile=f"b/{change.display}"
+    )
     text = ""
     for line in lines:
-        text += line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        text += (
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        )
     return text
 
 
@@ -143,7 +150,9 @@ def write_all(changes: list[Change]) -> None:
 
 
 def _stage(change: Change) -> str:
-    fd, tmp = tempfile.mkstemp(dir=change.path.parent, prefix=f".{change.path.name}.", suffix=".pipec-tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=change.path.parent, prefix=f".{change.path.name}.", suffix=".pipec-tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(change.new.encode("utf-8"))

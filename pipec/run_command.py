@@ -25,7 +25,9 @@ def run_command(session: Session) -> int:
     loaded = load_specs([spec], overrides)
     session.problems += loaded.problems
     if args.resume and len(loaded.selected) > 1:
-        session.error("PC505", detail="--resume needs one pipeline: name it as FILE:PIPELINE")
+        session.error(
+            "PC505", detail="--resume needs one pipeline: name it as FILE:PIPELINE"
+        )
     session.report()
     if session.has_errors or not loaded.selected:
         return exit_code(session)
@@ -56,8 +58,11 @@ def user_traceback(exc: BaseException) -> str:
     import pipec
 
     own = str(Path(pipec.__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(own) and not f.filename.startswith("<frozen")]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(own) and not f.filename.startswith("<frozen")
+    ]
     text = "".join(traceback.format_list(frames)) if frames else ""
     head = "Traceback (most recent call last):\n" if frames else ""
     return head + text + "".join(traceback.format_exception_only(type(exc), exc))
@@ -70,16 +75,25 @@ def run_one(session: Session, pipelines: dict, selected: Selected) -> bool:
     name = selected.pipeline.name
     live = pipelines.get(name)
     if live is None:
-        session.err.write(f"pipec: error: importing the module defined no pipeline named {name!r} at run time\n")
+        session.err.write(
+            f"pipec: error: importing the module defined no pipeline named {name!r} at run time\n"
+        )
         return False
     try:
-        result = run_pipeline(live, context=selected.context, store=args.store, resume=args.resume,
-                              progress=ConsolePrinter(session.err))
+        result = run_pipeline(
+            live,
+            context=selected.context,
+            store=args.store,
+            resume=args.resume,
+            progress=ConsolePrinter(session.err),
+        )
     except ValueError as exc:  # unknown resume run, a plan the static check let through
         session.error("PC505", detail=f"cannot run pipeline '{name}': {exc}")
         session.report()
         return False
     session.err.write(result.summary() + "\n")
     if args.json:
-        session.out.write(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=repr) + "\n")
+        session.out.write(
+            json.dumps(result.to_dict(), indent=2, sort_keys=True, default=repr) + "\n"
+        )
     return result.success

@@ -32,7 +32,9 @@ STATUS = {
 # -- test side (runs with pipec) ---------------------------------------------
 
 
-def compile_to(folder: Path, files: list[Path], settings: tuple = ()) -> dict[str, dict]:
+def compile_to(
+    folder: Path, files: list[Path], settings: tuple = ()
+) -> dict[str, dict]:
     """Compile every pipeline of `files` into `folder`; return, by pipeline
     name, what the driver needs to read a run back (outputs, foreach)."""
     from pipec.backends.airflow import AirflowBackend
@@ -46,10 +48,15 @@ def compile_to(folder: Path, files: list[Path], settings: tuple = ()) -> dict[st
         result = load(file)
         assert result.module is not None, f"{file}: {result.diagnostics}"
         for pipeline in result.module.pipelines:
-            emit = AirflowBackend(CompileOptions(settings=settings), Diagnostics()).compile(pipeline)
+            emit = AirflowBackend(
+                CompileOptions(settings=settings), Diagnostics()
+            ).compile(pipeline)
             (folder / emit.filename).write_text(emit.text, encoding="utf-8")
             shapes[pipeline.name] = {
-                step.name: {"outputs": list(step.outputs), "foreach": step.foreach is not None}
+                step.name: {
+                    "outputs": list(step.outputs),
+                    "foreach": step.foreach is not None,
+                }
                 for step in pipeline.steps
             }
     return shapes
@@ -72,7 +79,11 @@ class AirflowSession:
     def env(self) -> dict[str, str]:
         from matrix import no_pipec_env
 
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PIPEC_"))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW", "PIPEC_"))
+        }
         base.pop("PYTHONPATH", None)
         base.update(
             AIRFLOW_HOME=str(self.home),
@@ -86,7 +97,9 @@ class AirflowSession:
         return no_pipec_env(self.source_roots, base=base)
 
     def run(self, request: dict, timeout: float = 600) -> dict:
-        request = dict(request, resetdb=not self.initialised, dags_folder=str(self.dags))
+        request = dict(
+            request, resetdb=not self.initialised, dags_folder=str(self.dags)
+        )
         proc = subprocess.run(
             [sys.executable, __file__],
             input=json.dumps(request),
@@ -100,7 +113,9 @@ class AirflowSession:
             if line.startswith(RESULT_MARK):
                 self.initialised = True
                 return json.loads(line[len(RESULT_MARK) :])
-        raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
 
 
 # -- driver side (runs inside Airflow, without pipec) -----------------------
@@ -123,7 +138,10 @@ def _driver(request: dict) -> dict:
         "imported_by_parse": [m for m in watched if m in sys.modules],
         "pipec_importable": _pipec_importable(),
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
-        "warnings": [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught],
+        "warnings": [
+            f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+            for w in caught
+        ],
         "dag_ids": sorted(bag.dag_ids),
         "params": {},
         "runs": {},
@@ -170,7 +188,11 @@ def _read_back(dagrun, steps: dict) -> dict:
         values = []
         for ti in mine:
             query = XComModel.get_many(
-                run_id=dagrun.run_id, key="return_value", dag_ids=dagrun.dag_id, task_ids=step, map_indexes=ti.map_index
+                run_id=dagrun.run_id,
+                key="return_value",
+                dag_ids=dagrun.dag_id,
+                task_ids=step,
+                map_indexes=ti.map_index,
             )
             row = session.scalars(query).first()
             values.append(XComModel.deserialize_value(row) if row is not None else None)
@@ -178,7 +200,12 @@ def _read_back(dagrun, steps: dict) -> dict:
             kinds[name] = sorted({next(iter(v[name])) for v in values if v is not None})
             decoded = [_decode(v[name]) for v in values if v is not None]
             outputs[name] = decoded if shape["foreach"] else decoded[0]
-    return {"state": str(dagrun.state), "statuses": statuses, "outputs_repr": _encode(outputs), "kinds": kinds}
+    return {
+        "state": str(dagrun.state),
+        "statuses": statuses,
+        "outputs_repr": _encode(outputs),
+        "kinds": kinds,
+    }
 
 
 def _aggregate(states: list[str]) -> str:

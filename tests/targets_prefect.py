@@ -40,6 +40,7 @@ import importlib.util
 import json
 import os
 import pickle
+import subprocess
 import sys
 import traceback
 
@@ -52,7 +53,9 @@ else:
 
 from prefect import Flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
 
@@ -66,34 +69,82 @@ def load_flow(path, pipeline, index):
     return flows[0]
 
 
+FINAL = {"Completed", "Cached", "Skipped", "NotNeeded", "Failed", "TimedOut", "Crashed", "NotReady"}
+
+
 async def task_states(flow_run_id):
+    """The task runs of a flow run as the API records them.  Prefect 3
+    reports task states to the server through events, asynchronously: poll
+    until every task run has reached its final state."""
     async with get_client() as client:
-        runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        for _ in range(120):
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if all(run.state is not None and run.state.name in FINAL for run in runs):
+                break
+            await asyncio.sleep(0.25)
     return sorted(
         (run.name.rsplit("-", 1)[0], run.state.type.value, run.state.name) for run in runs
     )
 
 
+async def deployments():
+    async with get_client() as client:
+        found = await client.read_deployments()
+    return {
+        d.name: {
+            "entrypoint": d.entrypoint,
+            "parameters": d.parameters,
+            "crons": [(s.schedule.cron, s.schedule.timezone) for s in d.schedules],
+            "tags": d.tags,
+            "description": d.description,
+            "work_pool": d.work_pool_name,
+        }
+        for d in found
+    }
+
+
+async def create_pool(name):
+    async with get_client() as client:
+        await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+def run_flows(jobs, results):
+    for index, job in enumerate(jobs):
+        try:
+            flow = load_flow(job["flow_file"], job["pipeline"], index)
+            os.chdir(job["workdir"])
+            state = flow(**job["overrides"], return_state=True)
+            data = state.result(raise_on_failure=False)
+            tasks = asyncio.run(task_states(state.state_details.flow_run_id))
+            results["runs"][job["id"]] = {
+                "flow_state": state.type.value,
+                "data": data,
+                "tasks": tasks,
+            }
+        except BaseException:
+            results["runs"][job["id"]] = {"error": traceback.format_exc()}
+
+
+def run_commands(commands, results):
+    """`python FILE` and `prefect deploy`, against the harness's server."""
+    env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value())
+    asyncio.run(create_pool("default"))
+    for command in commands:
+        argv = [sys.executable if arg == "PYTHON" else arg for arg in command["argv"]]
+        proc = subprocess.run(argv, cwd=command["cwd"], env=env, capture_output=True, text=True)
+        output = proc.stdout[-3000:] + proc.stderr[-5000:]
+        results["commands"].append((command["argv"], proc.returncode, output))
+    results["deployments"] = asyncio.run(deployments())
+
+
 def main(jobs_path, out_path):
     jobs = json.loads(open(jobs_path).read())
-    results = {"blocked": blocked, "runs": {}}
+    results = {"blocked": blocked, "runs": {}, "commands": []}
     with prefect_test_harness(server_startup_timeout=120):
-        for index, job in enumerate(jobs):
-            try:
-                flow = load_flow(job["flow_file"], job["pipeline"], index)
-                os.chdir(job["workdir"])
-                state = flow(**job["overrides"], return_state=True)
-                data = state.result(raise_on_failure=False)
-                tasks = asyncio.run(task_states(state.state_details.flow_run_id))
-                results["runs"][job["id"]] = {
-                    "flow_state": state.type.value,
-                    "data": data,
-                    "tasks": tasks,
-                }
-            except BaseException:
-                results["runs"][job["id"]] = {"error": traceback.format_exc()}
+        run_flows(jobs["runs"], results)
+        run_commands(jobs["commands"], results)
     with open(out_path, "wb") as f:
         pickle.dump(results, f)
 
@@ -133,8 +184,10 @@ def prefect_env(base: Path, extra_paths: list[Path]) -> dict[str, str]:
     return env
 
 
-def run_scenarios(scenarios, base: Path) -> dict:
-    """Compile and run every scenario; the driver's results by scenario id."""
+def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
+    """Compile and run every scenario, then run `commands` (each `{"argv",
+    "cwd"}`; "PYTHON" stands for the interpreter) against the same server;
+    the driver's results: runs by scenario id, commands, deployments."""
     jobs = []
     roots: list[Path] = []
     for scenario in scenarios:
@@ -148,7 +201,8 @@ def run_scenarios(scenarios, base: Path) -> dict:
                      "overrides": overrides, "workdir": str(workdir)})
         if scenario.source_root not in roots:
             roots.append(scenario.source_root)
-    (base / "jobs.json").write_text(json.dumps(jobs), encoding="utf-8")
+    request = {"runs": jobs, "commands": list(commands)}
+    (base / "jobs.json").write_text(json.dumps(request), encoding="utf-8")
     (base / "driver.py").write_text(DRIVER, encoding="utf-8")
     env = prefect_env(base / "prefect", roots)
     proc = subprocess.run(

@@ -101,8 +101,7 @@ def test_output_does_not_depend_on_location_cwd_or_hash_seed(tmp_path):
     another hash seed: the same bytes."""
     copy = tmp_path / "somewhere" / "else"
     shutil.copytree(matrix.EXAMPLES, copy)
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import sys
         from pipec.backends.airflow import AirflowBackend
         from pipec.backends.base import CompileOptions
@@ -110,14 +109,20 @@ def test_output_does_not_depend_on_location_cwd_or_hash_seed(tmp_path):
         from pipec.frontend import load
         for p in load(sys.argv[1]).module.pipelines:
             sys.stdout.write(AirflowBackend(CompileOptions(), Diagnostics()).compile(p).text)
-        """
-    )
+        """)
     env = dict(os.environ, PYTHONHASHSEED="12345")
     proc = subprocess.run(
         [sys.executable, "-c", script, str(copy / "shop" / "pipelines.py")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    here = "".join(compile_pipeline(p)[0] for p in pipelines_of(matrix.EXAMPLES / "shop" / "pipelines.py"))
+    here = "".join(
+        compile_pipeline(p)[0]
+        for p in pipelines_of(matrix.EXAMPLES / "shop" / "pipelines.py")
+    )
     assert proc.stdout == here
     assert str(tmp_path) not in proc.stdout and str(matrix.REPO) not in here
 
@@ -158,13 +163,22 @@ def test_hostile_values_are_escaped_not_interpreted():
     assert kwargs["tags"] == list(pipeline.tags)
     assert kwargs["default_args"] == {"owner": pipeline.owner}
     params = ast.parse(kwargs["params"], mode="eval").body
-    assert [ast.literal_eval(k) for k in params.keys] == [p.name for p in pipeline.context]
+    assert [ast.literal_eval(k) for k in params.keys] == [
+        p.name for p in pipeline.context
+    ]
     for param, call in zip(pipeline.context, params.values):
         assert call.func.id == "Param"
         assert matrix.strict_equal(ast.literal_eval(call.args[0]), param.default)
     # The embedded code is the step's code, exactly.
     module: dict = {}
-    exec(compile(ast.Module([n for n in ast.parse(text).body if _is_source(n)], []), "<t>", "exec"), module)
+    exec(
+        compile(
+            ast.Module([n for n in ast.parse(text).body if _is_source(n)], []),
+            "<t>",
+            "exec",
+        ),
+        module,
+    )
     for step in pipeline.steps:
         assert module["SOURCE_" + step.name] == step.code.source
 
@@ -181,10 +195,17 @@ def test_values_never_reach_op_kwargs():
         text, _ = compile_pipeline(pipeline)
         tree = ast.parse(text)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("task_"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id.startswith("task_")
+            ):
                 assert all(isinstance(a, ast.Dict) for a in node.args)
                 for arg in node.args:
-                    assert all(isinstance(v, ast.Name) and v.id.startswith("out_") for v in arg.values)
+                    assert all(
+                        isinstance(v, ast.Name) and v.id.startswith("out_")
+                        for v in arg.values
+                    )
 
 
 def test_top_level_imports_are_airflow_and_stdlib_only():
@@ -231,8 +252,7 @@ def test_schedule_retries_backoff_timeout_are_task_arguments():
 
 def test_resources_and_image_are_unsupported(tmp_path):
     source = tmp_path / "res.py"
-    source.write_text(textwrap.dedent(
-        """
+    source.write_text(textwrap.dedent("""
         from pipec import Pipeline, step
 
         @step(outputs=["x"], cpu="2", memory="4Gi", image="python:3.11-slim", packages=["numpy"])
@@ -240,13 +260,16 @@ def test_resources_and_image_are_unsupported(tmp_path):
             return 1
 
         pipeline = Pipeline("res").add_step(heavy)
-        """
-    ))
+        """))
     (pipeline,) = pipelines_of(source)
     _, errors = compile_pipeline(pipeline)
     codes = sorted(d.code for d in errors)
     assert codes.count("PC601") == 2, codes  # resources, image
-    assert all("heavy" in d.message and "airflow" in d.message for d in errors if d.code == "PC601")
+    assert all(
+        "heavy" in d.message and "airflow" in d.message
+        for d in errors
+        if d.code == "PC601"
+    )
     text, warned = compile_pipeline(pipeline, unsupported="warn")
     assert sorted(d.code for d in warned).count("PC602") == 2
     header = text.split("\n\nimport")[0]
@@ -256,9 +279,17 @@ def test_resources_and_image_are_unsupported(tmp_path):
 def test_artifact_settings_reach_the_store():
     _, pipeline = CASES[0]
     text, _ = compile_pipeline(
-        pipeline, settings=(("artifact_root", "s3://bucket/pipec"), ("artifact_conn_id", "aws"), ("xcom_max_bytes", 10))
+        pipeline,
+        settings=(
+            ("artifact_root", "s3://bucket/pipec"),
+            ("artifact_conn_id", "aws"),
+            ("xcom_max_bytes", 10),
+        ),
     )
-    assert '_PIPEC_STORE = {"root": "s3://bucket/pipec", "conn_id": "aws", "xcom_max_bytes": 10}' in text
+    assert (
+        '_PIPEC_STORE = {"root": "s3://bucket/pipec", "conn_id": "aws", "xcom_max_bytes": 10}'
+        in text
+    )
 
 
 # -- the runtime helpers -----------------------------------------------------
@@ -269,21 +300,38 @@ def runtime_namespace(tmp_path) -> dict:
 
     namespace: dict = {}
     exec(_runtime_imports() + "\n" + _runtime_code(), namespace)
-    namespace["_PIPEC_STORE"] = {"root": str(tmp_path), "conn_id": None, "xcom_max_bytes": 64}
+    namespace["_PIPEC_STORE"] = {
+        "root": str(tmp_path),
+        "conn_id": None,
+        "xcom_max_bytes": 64,
+    }
     return namespace
 
 
 class _TI:
-    dag_id, run_id, task_id, map_index = "d", "manual__2024-01-01T00:00:00+00:00", "t", -1
+    dag_id, run_id, task_id, map_index = (
+        "d",
+        "manual__2024-01-01T00:00:00+00:00",
+        "t",
+        -1,
+    )
 
 
 @pytest.mark.parametrize(
     "value, inline",
     [
-        (1, True), (1.5, True), (True, True), (None, True), ("ü{{ x }}", True),
+        (1, True),
+        (1.5, True),
+        (True, True),
+        (None, True),
+        ("ü{{ x }}", True),
         ({"a": [1, 2.0, None]}, True),
-        ((1, 2), False), ({1: "a"}, False), ({1, 2}, False), (b"\x00", False),
-        (float("inf"), False), (list(range(100)), False),
+        ((1, 2), False),
+        ({1: "a"}, False),
+        ({1, 2}, False),
+        (b"\x00", False),
+        (float("inf"), False),
+        (list(range(100)), False),
     ],
 )
 def test_envelopes_keep_types(tmp_path, value, inline):
@@ -300,13 +348,14 @@ def test_envelopes_keep_types(tmp_path, value, inline):
 
 EXTRA = '''
 """Extra cases for the Airflow backend: values JSON cannot carry, an empty
-fan-out, a timeout caught by a fallback."""
+fan-out, a None parameter, a skipped fan-out, a timeout caught by a
+fallback."""
 
 import time
 
-from pipec import Pipeline, context, on_failure, step
+from pipec import Pipeline, context, on_failure, step, when
 
-ctx = context(item=[], big=300)
+ctx = context(item=[], big=300, nothing=None, num=[1, 2])
 
 
 @step(outputs=["pair", "bag", "blob", "keyed", "big_list"])
@@ -325,8 +374,20 @@ def double(item: int) -> int:
 
 
 @step(inputs=["doubled"], outputs=["n"])
-def count(doubled: list) -> int:
+def count(doubled: list, nothing) -> int:
+    assert nothing is None
     return len(doubled)
+
+
+@step(outputs=["tripled"], foreach="num")
+@when(lambda big: big > 1000)
+def triple(num: int) -> int:
+    return num * 3
+
+
+@step(inputs=["tripled"], outputs=["total"])
+def add(tripled: list) -> int:
+    return sum(tripled)
 
 
 def too_slow(big: int) -> str:
@@ -342,6 +403,7 @@ def slow(big: int) -> str:
 
 pipeline = Pipeline("airflow_extra", context=ctx)
 pipeline.add_step(make).add_step(check).add_step(double).add_step(count).add_step(slow)
+pipeline.add_step(triple).add_step(add)
 '''
 
 
@@ -352,8 +414,10 @@ def airflow_runs(tmp_path_factory):
     extra_dir = root / "extra_src"
     extra_dir.mkdir()
     (extra_dir / "airflow_extra.py").write_text(EXTRA, encoding="utf-8")
-    scenarios = list(matrix.SCENARIOS) + [matrix.Scenario("extra", extra_dir / "airflow_extra.py", "airflow_extra")]
-    files = sorted({s.file for s in scenarios})
+    scenarios = list(matrix.SCENARIOS) + [
+        matrix.Scenario("extra", extra_dir / "airflow_extra.py", "airflow_extra")
+    ]
+    files = sorted({s.file for s in scenarios} | {path for path, _ in CASES})
     # A small XCom limit, so that both inline values and artifacts are used.
     shapes = compile_to(root / "dags", files, settings=(("xcom_max_bytes", 256),))
     session = AirflowSession(root, sorted({s.source_root for s in scenarios}))
@@ -361,12 +425,24 @@ def airflow_runs(tmp_path_factory):
     for scenario in scenarios:
         workdir = root / "work" / scenario.id
         workdir.mkdir(parents=True)
-        runs.append({
-            "id": scenario.id, "dag_id": scenario.pipeline, "conf": scenario.context(workdir),
-            "cwd": str(workdir), "steps": shapes[scenario.pipeline],
-        })
-    result = session.run({"runs": runs, "watch_modules": ["shop", "shop.pricing", "airflow_extra"]})
-    return {"session": session, "result": result, "scenarios": {s.id: s for s in scenarios}, "root": root}
+        runs.append(
+            {
+                "id": scenario.id,
+                "dag_id": scenario.pipeline,
+                "conf": scenario.context(workdir),
+                "cwd": str(workdir),
+                "steps": shapes[scenario.pipeline],
+            }
+        )
+    result = session.run(
+        {"runs": runs, "watch_modules": ["shop", "shop.pricing", "airflow_extra"]}
+    )
+    return {
+        "session": session,
+        "result": result,
+        "scenarios": {s.id: s for s in scenarios},
+        "root": root,
+    }
 
 
 def test_pipec_is_blocked_for_the_airflow_process(airflow_runs):
@@ -386,7 +462,12 @@ def test_dagbag_loads_every_dag_without_errors_or_warnings(airflow_runs):
 
 def test_params_keep_types(airflow_runs):
     params = airflow_runs["result"]["params"]
-    assert params["ml_training"] == {"n_samples": 200, "test_size": 0.25, "seed": 7, "threshold": 0.8}
+    assert params["ml_training"] == {
+        "n_samples": 200,
+        "test_size": 0.25,
+        "seed": 7,
+        "threshold": 0.8,
+    }
     hostile = next(p for _, p in CASES if p.name == "hostile")
     assert params["hostile"] == {p.name: p.default for p in hostile.context}
 
@@ -404,9 +485,15 @@ def test_same_outcome_as_local_run(airflow_runs, scenario_id, tmp_path):
 
 def test_large_and_non_json_outputs_went_through_artifacts(airflow_runs):
     kinds = airflow_runs["result"]["runs"]["extra"]["kinds"]
-    assert kinds["pair"] == ["pickle"] and kinds["bag"] == ["pickle"] and kinds["big_list"] == ["pickle"]
+    assert (
+        kinds["pair"] == ["pickle"]
+        and kinds["bag"] == ["pickle"]
+        and kinds["big_list"] == ["pickle"]
+    )
     assert kinds["summary"] == ["json"]
     training = airflow_runs["result"]["runs"]["gate_open"]["kinds"]
     assert training["raw"] == ["pickle"] and training["accuracy"] == ["json"]
-    artifacts = list((airflow_runs["root"] / "airflow_home" / "pipec-artifacts").rglob("*.pickle"))
+    artifacts = list(
+        (airflow_runs["root"] / "airflow_home" / "pipec-artifacts").rglob("*.pickle")
+    )
     assert artifacts

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 PIPEC = Path(sys.executable).parent / "pipec"
 
-TWO_PIPELINES_ONE_BAD = '''
+TWO_PIPELINES_ONE_BAD = """
 from pipec import Pipeline, context, step
 
 ctx = context(n=3)
@@ -40,9 +40,9 @@ good.add_step(numbers)
 
 bad = Pipeline("bad", context=ctx)
 bad.add_step(numbers).add_step(total)
-'''
+"""
 
-TYPED = '''
+TYPED = """
 from pipec import Pipeline, context, step
 
 ctx = context(threshold=0.5, count=1, flag=False, name="x", tags=["a"], maybe=None)
@@ -55,7 +55,7 @@ def only(threshold: float, count: int, flag: bool, name: str, tags: list, maybe)
 
 typed = Pipeline("typed", context=ctx)
 typed.add_step(only)
-'''
+"""
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -79,8 +79,11 @@ def src(tmp_path, monkeypatch):
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
     """Every file under `folder` (hidden ones too) with mtime and content."""
-    return {p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def context_of(path: Path) -> dict:
@@ -96,14 +99,19 @@ def context_of(path: Path) -> dict:
 def test_compile_writes_one_file_per_pipeline(src, tmp_path):
     code, out, err = cli("compile", "src/fanout.py", "--target", "ir", "-o", "out")
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model_selection.json", "shard_processing.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "model_selection.json",
+        "shard_processing.json",
+    ]
     assert "created out/model_selection.json" in err
     data = json.loads((tmp_path / "out" / "model_selection.json").read_text())
     assert data["pipelines"][0]["name"] == "model_selection"
 
 
 def test_compile_selects_one_pipeline(src, tmp_path):
-    code, _, err = cli("compile", "src/fanout.py:shard_processing", "--target", "ir", "-o", "out")
+    code, _, err = cli(
+        "compile", "src/fanout.py:shard_processing", "--target", "ir", "-o", "out"
+    )
     assert code == 0, err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["shard_processing.json"]
 
@@ -119,8 +127,13 @@ def test_output_is_byte_identical_across_runs_and_locations(src, tmp_path):
     assert cli("compile", "src/training.py", "--target", "ir", "-o", "one")[0] == 0
     moved = tmp_path / "elsewhere" / "deeper"
     shutil.copytree(src, moved)
-    assert cli("compile", str(moved / "training.py"), "--target", "ir", "-o", "two")[0] == 0
-    assert (tmp_path / "one" / "ml_training.json").read_bytes() == (tmp_path / "two" / "ml_training.json").read_bytes()
+    assert (
+        cli("compile", str(moved / "training.py"), "--target", "ir", "-o", "two")[0]
+        == 0
+    )
+    assert (tmp_path / "one" / "ml_training.json").read_bytes() == (
+        tmp_path / "two" / "ml_training.json"
+    ).read_bytes()
 
 
 def test_check_current_stale_missing(src, tmp_path):
@@ -142,7 +155,9 @@ def test_check_current_stale_missing(src, tmp_path):
 
 
 def test_check_into_missing_folder_creates_nothing(src, tmp_path):
-    code, _, err = cli("compile", "src/etl.py", "--target", "ir", "-o", "out", "--check")
+    code, _, err = cli(
+        "compile", "src/etl.py", "--target", "ir", "-o", "out", "--check"
+    )
     assert code == 1 and "would create out/etl.json" in err
     assert not (tmp_path / "out").exists()
 
@@ -187,7 +202,9 @@ def test_all_or_nothing_one_bad_pipeline_in_module(src, tmp_path):
 
 
 def test_all_or_nothing_two_files_one_bad(src, tmp_path):
-    code, _, err = cli("compile", "src/etl.py", "src/broken.py", "--target", "ir", "-o", "out")
+    code, _, err = cli(
+        "compile", "src/etl.py", "src/broken.py", "--target", "ir", "-o", "out"
+    )
     assert code == 2
     assert not (tmp_path / "out").exists()
     assert "Traceback" not in err
@@ -195,26 +212,71 @@ def test_all_or_nothing_two_files_one_bad(src, tmp_path):
 
 def test_atomic_write_leaves_no_temp_files(src, tmp_path):
     for value in ("4", "5"):
-        assert cli("compile", "src/etl.py", "src/fanout.py", "--target", "ir", "-o", "out",
-                   "--set", f"multiplier={value}")[0] == 0
+        assert (
+            cli(
+                "compile",
+                "src/etl.py",
+                "src/fanout.py",
+                "--target",
+                "ir",
+                "-o",
+                "out",
+                "--set",
+                f"multiplier={value}",
+            )[0]
+            == 0
+        )
     names = sorted(os.listdir(tmp_path / "out"))
     assert names == ["etl.json", "model_selection.json", "shard_processing.json"]
 
 
 def test_set_values_are_typed(src, tmp_path):
-    code, _, err = cli("compile", "src/typed.py", "--target", "ir", "-o", "out",
-                       "--set", "threshold=0.9", "--set", "count=7", "--set", "flag=true",
-                       "--set", "name=2024-01-01", "--set", "tags=[a, b]", "--set", "maybe=12")
+    code, _, err = cli(
+        "compile",
+        "src/typed.py",
+        "--target",
+        "ir",
+        "-o",
+        "out",
+        "--set",
+        "threshold=0.9",
+        "--set",
+        "count=7",
+        "--set",
+        "flag=true",
+        "--set",
+        "name=2024-01-01",
+        "--set",
+        "tags=[a, b]",
+        "--set",
+        "maybe=12",
+    )
     assert code == 0, err
     values = context_of(tmp_path / "out" / "typed.json")
-    assert values == {"threshold": 0.9, "count": 7, "flag": True, "name": "2024-01-01",
-                      "tags": ["a", "b"], "maybe": 12}
+    assert values == {
+        "threshold": 0.9,
+        "count": 7,
+        "flag": True,
+        "name": "2024-01-01",
+        "tags": ["a", "b"],
+        "maybe": 12,
+    }
     assert type(values["count"]) is int and type(values["flag"]) is bool
 
 
 def test_set_int_for_float_and_number_for_str(src, tmp_path):
-    code, _, err = cli("compile", "src/typed.py", "--target", "ir", "-o", "out",
-                       "--set", "threshold=1", "--set", "name=123")
+    code, _, err = cli(
+        "compile",
+        "src/typed.py",
+        "--target",
+        "ir",
+        "-o",
+        "out",
+        "--set",
+        "threshold=1",
+        "--set",
+        "name=123",
+    )
     assert code == 0, err
     values = context_of(tmp_path / "out" / "typed.json")
     assert values["threshold"] == 1.0 and type(values["threshold"]) is float
@@ -222,8 +284,22 @@ def test_set_int_for_float_and_number_for_str(src, tmp_path):
 
 
 def test_set_errors_are_all_reported(src, tmp_path):
-    code, out, err = cli("compile", "src/typed.py", "--target", "ir", "-o", "out",
-                         "--set", "count=abc", "--set", "nope=1", "--set", "oops", "--set", "tags=[a,")
+    code, out, err = cli(
+        "compile",
+        "src/typed.py",
+        "--target",
+        "ir",
+        "-o",
+        "out",
+        "--set",
+        "count=abc",
+        "--set",
+        "nope=1",
+        "--set",
+        "oops",
+        "--set",
+        "tags=[a,",
+    )
     assert code == 2 and out == ""
     for code_ in ("PC306", "PC502", "PC506"):
         assert f"[{code_}]" in err
@@ -234,22 +310,41 @@ def test_set_errors_are_all_reported(src, tmp_path):
 
 def test_config_file(src, tmp_path):
     (tmp_path / "ctx.yaml").write_text("threshold: 0.75\ntags: [x, y]\ncount: 2\n")
-    code, _, err = cli("compile", "src/typed.py", "--target", "ir", "-o", "out", "--config", "ctx.yaml",
-                       "--set", "count=9")
+    code, _, err = cli(
+        "compile",
+        "src/typed.py",
+        "--target",
+        "ir",
+        "-o",
+        "out",
+        "--config",
+        "ctx.yaml",
+        "--set",
+        "count=9",
+    )
     assert code == 0, err
     values = context_of(tmp_path / "out" / "typed.json")
-    assert (values["threshold"], values["tags"], values["count"]) == (0.75, ["x", "y"], 9)
+    assert (values["threshold"], values["tags"], values["count"]) == (
+        0.75,
+        ["x", "y"],
+        9,
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a: [1,\n", "PC503"),
-    ("- just\n- a list\n", "must hold a mapping"),
-    ("pipec:\n  unsupported: maybe\n", "'error' or 'warn'"),
-    ("nope: 1\n", "PC306"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: [1,\n", "PC503"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("pipec:\n  unsupported: maybe\n", "'error' or 'warn'"),
+        ("nope: 1\n", "PC306"),
+    ],
+)
 def test_bad_config_file(src, tmp_path, text, message):
     (tmp_path / "ctx.yaml").write_text(text)
-    code, _, err = cli("compile", "src/typed.py", "--target", "ir", "-o", "out", "--config", "ctx.yaml")
+    code, _, err = cli(
+        "compile", "src/typed.py", "--target", "ir", "-o", "out", "--config", "ctx.yaml"
+    )
     assert code == 2 and message in err
     assert "ctx.yaml" in err or "--set" not in err
 
@@ -257,7 +352,11 @@ def test_bad_config_file(src, tmp_path, text, message):
 def test_unknown_target_lists_targets(src):
     code, out, err = cli("compile", "src/etl.py", "--target", "airflw")
     assert code == 2 and out == ""
-    assert "unknown target 'airflw'; choose one of:" in err and "ir" in err and "[PC501]" in err
+    assert (
+        "unknown target 'airflw'; choose one of:" in err
+        and "ir" in err
+        and "[PC501]" in err
+    )
 
 
 def test_missing_target(src, tmp_path):
@@ -269,7 +368,10 @@ def test_unknown_pipeline_did_you_mean(src):
     code, _, err = cli("compile", "src/fanout.py:shard_processin", "--target", "ir")
     assert code == 2
     assert "fanout.py:" in err
-    assert "pipeline 'shard_processin' is not defined in 'fanout.py'; did you mean 'shard_processing'?" in err
+    assert (
+        "pipeline 'shard_processin' is not defined in 'fanout.py'; did you mean 'shard_processing'?"
+        in err
+    )
     assert "[PC402]" in err
 
 
@@ -285,6 +387,26 @@ def test_syntax_error_is_located_without_traceback(src, tmp_path):
     assert err.startswith("syntax.py:4:")
     assert "[PC001]" in err and "def f(:" in err and "^" in err
     assert "Traceback" not in err
+
+
+def test_module_without_pipeline(src):
+    (src / "empty.py").write_text("X = 1\n")
+    code, _, err = cli("check", "src/empty.py")
+    assert code == 2 and err.startswith(
+        "empty.py: error: 'empty.py' defines no pipeline  [PC403]"
+    )
+
+
+def test_output_dir_is_a_file(src, tmp_path):
+    (tmp_path / "out").write_text("")
+    code, _, err = cli("compile", "src/etl.py", "--target", "ir", "-o", "out")
+    assert (
+        code == 2
+        and "cannot write" in err
+        and "[PC505]" in err
+        and "Traceback" not in err
+    )
+    assert (tmp_path / "out").read_text() == ""
 
 
 def test_missing_file(src):
@@ -327,9 +449,20 @@ def fake_target(monkeypatch):
 
 def test_unsupported_feature_error_or_warn(src, tmp_path, fake_target):
     code, _, err = cli("compile", "src/training.py", "--target", "fake", "-o", "out")
-    assert code == 2 and "[PC601]" in err and "training.py:" in err and "register" in err
+    assert (
+        code == 2 and "[PC601]" in err and "training.py:" in err and "register" in err
+    )
     assert not (tmp_path / "out").exists()
-    code, _, err = cli("compile", "src/training.py", "--target", "fake", "-o", "out", "--unsupported", "warn")
+    code, _, err = cli(
+        "compile",
+        "src/training.py",
+        "--target",
+        "fake",
+        "-o",
+        "out",
+        "--unsupported",
+        "warn",
+    )
     assert code == 0 and "warning:" in err and "[PC602]" in err
     assert (tmp_path / "out" / "ml_training.txt").read_text() == "fake ml_training\n"
 
@@ -343,7 +476,8 @@ def test_unstable_output_is_an_internal_error(src, tmp_path, fake_target):
 
 def test_several_targets_from_tool_pipec(src, tmp_path, fake_target):
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.pipec]\nmodules = ["src/etl.py"]\ntargets = ["ir", "fake"]\nout_dir = "build"\n')
+        '[tool.pipec]\nmodules = ["src/etl.py"]\ntargets = ["ir", "fake"]\nout_dir = "build"\n'
+    )
     code, _, err = cli("compile")
     assert code == 0, err
     assert (tmp_path / "build" / "ir" / "etl.json").is_file()
@@ -357,7 +491,7 @@ def test_several_targets_from_tool_pipec(src, tmp_path, fake_target):
 # -- [tool.pipec] ---------------------------------------------------------
 
 
-PYPROJECT = '''
+PYPROJECT = """
 [project]
 name = "demo"
 
@@ -365,7 +499,7 @@ name = "demo"
 modules = ["src/etl.py", "src/fan*.py"]
 targets = ["ir"]
 output = { ir = "build/ir" }
-'''
+"""
 
 
 def test_no_arg_compile_uses_tool_pipec(src, tmp_path, monkeypatch):
@@ -389,9 +523,16 @@ def test_no_arg_compile_without_config(src):
 
 
 def test_invalid_tool_pipec(src, tmp_path):
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT + 'unsupported = "sometimes"\nbogus = 1\n')
+    (tmp_path / "pyproject.toml").write_text(
+        PYPROJECT + 'unsupported = "sometimes"\nbogus = 1\n'
+    )
     code, _, err = cli("compile")
-    assert code == 2 and "[PC503]" in err and "unknown key 'bogus'" in err and "'error' or 'warn'" in err
+    assert (
+        code == 2
+        and "[PC503]" in err
+        and "unknown key 'bogus'" in err
+        and "'error' or 'warn'" in err
+    )
 
 
 # -- check, --version, --help ---------------------------------------------
@@ -432,25 +573,72 @@ def test_internal_error_exits_3(src, monkeypatch):
     monkeypatch.setattr(pipec.compile, "compile_loaded", boom)
     monkeypatch.setattr("pipec.compile_command.compile_loaded", boom)
     code, _, err = cli("compile", "src/etl.py", "--target", "ir")
-    assert code == 3 and "pipec: internal error: RuntimeError: kaboom" in err and "Traceback" not in err
+    assert (
+        code == 3
+        and "pipec: internal error: RuntimeError: kaboom" in err
+        and "Traceback" not in err
+    )
 
 
 # -- the console script ---------------------------------------------------
 
 
 def script(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PIPEC), *argv], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(PIPEC), *argv], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.skipif(not PIPEC.exists(), reason="pipec console script not installed")
 def test_console_script_exit_codes(src, tmp_path):
     proc = script("compile", "src/etl.py", "--target", "ir", "-o", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert script("compile", "src/etl.py", "--target", "ir", "-o", "out", "--check", cwd=tmp_path).returncode == 0
-    proc = script("compile", "src/etl.py", "--target", "ir", "-o", "out", "--check", "--set", "multiplier=9",
-                  cwd=tmp_path)
+    assert (
+        script(
+            "compile",
+            "src/etl.py",
+            "--target",
+            "ir",
+            "-o",
+            "out",
+            "--check",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    proc = script(
+        "compile",
+        "src/etl.py",
+        "--target",
+        "ir",
+        "-o",
+        "out",
+        "--check",
+        "--set",
+        "multiplier=9",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     proc = script("compile", "src/broken.py", "--target", "ir", cwd=tmp_path)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "error:" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and "Traceback" not in proc.stderr
+        and "error:" in proc.stderr
+    )
     proc = script("--version", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith("pipec ")
+
+
+@pytest.mark.skipif(not PIPEC.exists(), reason="pipec console script not installed")
+def test_console_script_run_and_graph(src, tmp_path):
+    shutil.copy(REPO / "tests" / "scenarios" / "failing.py", src / "failing.py")
+    proc = script("run", "src/etl.py", cwd=tmp_path)
+    assert proc.returncode == 0 and "  load: succeeded" in proc.stderr
+    proc = script("run", "src/failing.py", cwd=tmp_path)
+    assert (
+        proc.returncode == 1
+        and "divide: failed" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+    proc = script("graph", "src/etl.py", "--format", "dot", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith('digraph "etl" {')

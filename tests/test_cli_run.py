@@ -25,8 +25,11 @@ def cli(*argv: str) -> tuple[int, str, str]:
 def src(tmp_path, monkeypatch):
     folder = tmp_path / "src"
     folder.mkdir()
-    for path in (REPO / "examples" / "etl.py", REPO / "examples" / "fanout.py",
-                 REPO / "tests" / "scenarios" / "failing.py"):
+    for path in (
+        REPO / "examples" / "etl.py",
+        REPO / "examples" / "fanout.py",
+        REPO / "tests" / "scenarios" / "failing.py",
+    ):
         shutil.copy(path, folder / path.name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PIPEC_HOME", raising=False)
@@ -54,8 +57,14 @@ def test_run_with_set(src):
 def test_run_failure_exits_1_and_resume(src):
     code, _, err = cli("run", "src/failing.py")
     assert code == 1
-    assert "divide: failed" in err and "ZeroDivisionError" in err and "Traceback" not in err
-    code, out, err = cli("run", "src/failing.py", "--set", "divisor=2", "--resume", "latest", "--json")
+    assert (
+        "divide: failed" in err
+        and "ZeroDivisionError" in err
+        and "Traceback" not in err
+    )
+    code, out, err = cli(
+        "run", "src/failing.py", "--set", "divisor=2", "--resume", "latest", "--json"
+    )
     assert code == 0, err
     assert json.loads(out)["outputs"]["ratio_sum"] == 3.0
 
@@ -71,7 +80,8 @@ def test_run_input_errors_exit_2_before_importing(src, tmp_path):
         f"open({str(marker)!r}, 'w').close()\n"
         "from pipec import Pipeline, step\n\n"
         "@step(inputs=['nothing'])\ndef f(nothing):\n    return 1\n\n"
-        "p = Pipeline('p')\np.add_step(f)\n")
+        "p = Pipeline('p')\np.add_step(f)\n"
+    )
     code, _, err = cli("run", "src/bad.py")
     assert code == 2 and "bad.py:" in err and "error:" in err
     assert not marker.exists()
@@ -85,17 +95,22 @@ def test_run_import_failure_exits_1_with_user_traceback(src):
         "from pipec import Pipeline, step\n\n"
         "@step(outputs=['x'])\ndef f():\n    return 1\n\n"
         "p = Pipeline('p')\np.add_step(f)\n"
-        "raise RuntimeError('no database')\n")
+        "raise RuntimeError('no database')\n"
+    )
     code, _, err = cli("run", "src/importfail.py")
     assert code == 1
-    assert "importing 'importfail.py' failed" in err and "RuntimeError: no database" in err
+    assert (
+        "importing 'importfail.py' failed" in err and "RuntimeError: no database" in err
+    )
     assert "pipec/runner" not in err
 
 
 def test_run_all_pipelines_of_a_module_in_order(src):
     code, _, err = cli("run", "src/fanout.py")
     assert code == 0, err
-    assert err.index("running pipeline 'model_selection'") < err.index("running pipeline 'shard_processing'")
+    assert err.index("running pipeline 'model_selection'") < err.index(
+        "running pipeline 'shard_processing'"
+    )
     code, _, err = cli("run", "src/fanout.py:shard_processing")
     assert code == 0 and "model_selection" not in err
     code, _, err = cli("run", "src/fanout.py", "--resume", "latest")

@@ -10,20 +10,23 @@ from pipec import config
 from pipec.diagnostics import Diagnostics
 
 
-@pytest.mark.parametrize("text, value", [
-    ("threshold=0.9", 0.9),
-    ("n=3", 3),
-    ("flag=true", True),
-    ("flag=False", False),
-    ("name=abc", "abc"),
-    ("name=", ""),
-    ("day=2024-01-01", "2024-01-01"),
-    ("tags=[a, b]", ["a", "b"]),
-    ("opts={a: 1, b: [x]}", {"a": 1, "b": ["x"]}),
-    ("v=null", None),
-    ("expr=a=b", "a=b"),
-    ("quoted='0.9'", "0.9"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("threshold=0.9", 0.9),
+        ("n=3", 3),
+        ("flag=true", True),
+        ("flag=False", False),
+        ("name=abc", "abc"),
+        ("name=", ""),
+        ("day=2024-01-01", "2024-01-01"),
+        ("tags=[a, b]", ["a", "b"]),
+        ("opts={a: 1, b: [x]}", {"a": 1, "b": ["x"]}),
+        ("v=null", None),
+        ("expr=a=b", "a=b"),
+        ("quoted='0.9'", "0.9"),
+    ],
+)
 def test_set_values(text, value):
     diagnostics = Diagnostics()
     override = config.parse_set(text, diagnostics)
@@ -32,7 +35,10 @@ def test_set_values(text, value):
     assert override.raw == text.partition("=")[2]
 
 
-@pytest.mark.parametrize("text", ["novalue", "=1", "1x=2", "bad key=1", "tags=[a,", "b=!!binary aGk=", "k={1: 2}"])
+@pytest.mark.parametrize(
+    "text",
+    ["novalue", "=1", "1x=2", "bad key=1", "tags=[a,", "b=!!binary aGk=", "k={1: 2}"],
+)
 def test_bad_set(text):
     diagnostics = Diagnostics()
     assert config.parse_set(text, diagnostics) is None
@@ -46,19 +52,25 @@ def test_config_file(tmp_path):
     diagnostics = Diagnostics()
     overrides, settings = config.load_config_file(path, "c.yaml", diagnostics)
     assert not list(diagnostics)
-    assert [(o.key, o.value, o.where, o.raw) for o in overrides] == [("a", 1, "c.yaml", None), ("b", ["x"], "c.yaml", None)]
+    assert [(o.key, o.value, o.where, o.raw) for o in overrides] == [
+        ("a", 1, "c.yaml", None),
+        ("b", ["x"], "c.yaml", None),
+    ]
     assert settings.unsupported == "warn" and settings.targets == {"ir": {"k": "v"}}
 
 
-@pytest.mark.parametrize("text, detail", [
-    ("a: [1,\n", "c.yaml:2"),
-    ("[1, 2]\n", "mapping"),
-    ("1bad: 2\n", "not a context key name"),
-    ("d: 2024-01-01\nx: !!binary aGk=\n", "not a literal"),
-    ("pipec: 3\n", "must be a table"),
-    ("pipec:\n  targets: [ir]\n", "unknown key 'targets'"),
-    ("pipec:\n  ir: 3\n", "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text, detail",
+    [
+        ("a: [1,\n", "c.yaml:2"),
+        ("[1, 2]\n", "mapping"),
+        ("1bad: 2\n", "not a context key name"),
+        ("d: 2024-01-01\nx: !!binary aGk=\n", "not a literal"),
+        ("pipec: 3\n", "must be a table"),
+        ("pipec:\n  targets: [ir]\n", "unknown key 'targets'"),
+        ("pipec:\n  ir: 3\n", "must be a table"),
+    ],
+)
 def test_bad_config_file(tmp_path, text, detail):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -78,14 +90,18 @@ def test_missing_config_file(tmp_path):
 def test_empty_config_file(tmp_path):
     (tmp_path / "c.yaml").write_text("")
     diagnostics = Diagnostics()
-    assert config.load_config_file(tmp_path / "c.yaml", "c.yaml", diagnostics) == ([], config.Settings())
+    assert config.load_config_file(tmp_path / "c.yaml", "c.yaml", diagnostics) == (
+        [],
+        config.Settings(),
+    )
     assert not list(diagnostics)
 
 
 def test_tool_pipec_found_walking_up(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.pipec]\nmodules = ["p/*.py"]\ntargets = ["ir"]\nout_dir = "build"\nunsupported = "warn"\n'
-        '[tool.pipec.ir]\nindent = 2\n')
+        "[tool.pipec.ir]\nindent = 2\n"
+    )
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     diagnostics = Diagnostics()
@@ -94,12 +110,18 @@ def test_tool_pipec_found_walking_up(tmp_path):
     assert project.folder == tmp_path.resolve()
     assert project.modules == ["p/*.py"] and project.targets == ["ir"]
     assert project.output_dir("ir") == tmp_path.resolve() / "build"
-    assert project.settings.unsupported == "warn" and project.settings.targets == {"ir": {"indent": 2}}
+    assert project.settings.unsupported == "warn" and project.settings.targets == {
+        "ir": {"indent": 2}
+    }
 
 
 def test_output_folders():
-    project = config.ProjectConfig(Path("/p/pyproject.toml"), targets=["ir", "airflow"], out_dir="build",
-                                   output={"airflow": "dags"})
+    project = config.ProjectConfig(
+        Path("/p/pyproject.toml"),
+        targets=["ir", "airflow"],
+        out_dir="build",
+        output={"airflow": "dags"},
+    )
     assert project.output_dir("airflow") == Path("/p/dags")
     assert project.output_dir("ir") == Path("/p/build/ir")
     assert config.ProjectConfig(Path("/p/pyproject.toml")).output_dir("ir") is None
@@ -112,14 +134,17 @@ def test_nearest_pyproject_without_table(tmp_path):
     assert config.load_project(tmp_path / "sub", Diagnostics()) is None
 
 
-@pytest.mark.parametrize("body, detail", [
-    ("modules = 3", "modules"),
-    ('targets = [1]', "targets"),
-    ('out_dir = 1', "out_dir"),
-    ('output = { nope = "x" }', "unknown target 'nope'"),
-    ('unsupported = "never"', "'error' or 'warn'"),
-    ('modulez = ["a.py"]', "did you mean 'modules'"),
-])
+@pytest.mark.parametrize(
+    "body, detail",
+    [
+        ("modules = 3", "modules"),
+        ("targets = [1]", "targets"),
+        ("out_dir = 1", "out_dir"),
+        ('output = { nope = "x" }', "unknown target 'nope'"),
+        ('unsupported = "never"', "'error' or 'warn'"),
+        ('modulez = ["a.py"]', "did you mean 'modules'"),
+    ],
+)
 def test_bad_tool_pipec(tmp_path, body, detail):
     (tmp_path / "pyproject.toml").write_text(f"[tool.pipec]\n{body}\n")
     diagnostics = Diagnostics()

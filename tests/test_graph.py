@@ -73,7 +73,11 @@ def test_several_pipelines_make_one_document():
     assert mermaid.count("flowchart TD") == 1 and mermaid.count("subgraph") == 2
     assert re.search(r'\[\["fit<br/><small>foreach \w+</small>"\]\]', mermaid)
     _, dot, _ = cli("graph", FANOUT, "-f", "dot")
-    assert dot.count("digraph") == 1 and "subgraph cluster_0" in dot and "subgraph cluster_1" in dot
+    assert (
+        dot.count("digraph") == 1
+        and "subgraph cluster_0" in dot
+        and "subgraph cluster_1" in dot
+    )
     assert "peripheries=2" in dot
     _, text, _ = cli("graph", FANOUT + ":shard_processing")
     assert text.startswith("pipeline shard_processing (3 steps") and "[foreach " in text
@@ -95,9 +99,17 @@ def hostile() -> ir.Pipeline:
     nasty = 'a"]; b\\ <x> | #1 {{y}}\nz'
     steps = list(pipeline.steps)
     steps[0] = dataclasses.replace(steps[0], name=nasty, outputs=('r"aw',))
-    steps[1] = dataclasses.replace(steps[1], params=tuple(
-        dataclasses.replace(b, ref=ir.OutputRef(nasty, 'r"aw')) if isinstance(b.ref, ir.OutputRef) else b
-        for b in steps[1].params))
+    steps[1] = dataclasses.replace(
+        steps[1],
+        params=tuple(
+            (
+                dataclasses.replace(b, ref=ir.OutputRef(nasty, 'r"aw'))
+                if isinstance(b.ref, ir.OutputRef)
+                else b
+            )
+            for b in steps[1].params
+        ),
+    )
     return dataclasses.replace(pipeline, name='p"q', steps=tuple(steps))
 
 
@@ -105,7 +117,7 @@ def test_mermaid_escapes(hostile):
     out = graph.to_mermaid([hostile])
     labels = re.findall(r'"([^"]*)"', out)
     assert all("\n" not in label and "<x>" not in label for label in labels)
-    assert '#34;' in out and '#10;' in out
+    assert "#34;" in out and "#10;" in out
     assert '-->|"r#34;aw"|' in out
 
 
@@ -119,5 +131,7 @@ def test_dot_escapes(hostile):
 
 def test_text_escapes(hostile):
     out = graph.to_text([hostile])
-    assert "\\n" in out and len(out.splitlines()) == len(graph.to_text([hostile]).splitlines())
+    assert "\\n" in out and len(out.splitlines()) == len(
+        graph.to_text([hostile]).splitlines()
+    )
     assert all(line.isprintable() for line in out.splitlines())

@@ -14,7 +14,9 @@ from pipec import output
 
 def run(files, tmp_path, *, check=False, diff=False):
     out, err = io.StringIO(), io.StringIO()
-    code = output.apply(output.plan(files, base=tmp_path), check=check, diff=diff, out=out, err=err)
+    code = output.apply(
+        output.plan(files, base=tmp_path), check=check, diff=diff, out=out, err=err
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -53,7 +55,11 @@ def test_check_and_diff_never_write(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in (same, stale)}
     code, out, err = run(files, tmp_path, check=True)
     assert code == 1 and out == ""
-    assert "would rewrite stale.py" in err and "would create missing.py" in err and "same.py" not in err
+    assert (
+        "would rewrite stale.py" in err
+        and "would create missing.py" in err
+        and "same.py" not in err
+    )
     code, out, err = run(files, tmp_path, diff=True)
     assert code == 0
     assert "--- a/stale.py\n+++ b/stale.py\n" in out and "-old\n+new\n" in out
@@ -100,7 +106,9 @@ def test_failure_while_staging_changes_nothing(tmp_path, monkeypatch):
 
 
 def test_failure_while_replacing_leaves_no_temp_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(output.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(13, "denied")))
+    monkeypatch.setattr(
+        output.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(13, "denied"))
+    )
     with pytest.raises(OSError):
         run({tmp_path / "a.py": "a\n", tmp_path / "b.py": "b\n"}, tmp_path)
     assert listing(tmp_path) == []

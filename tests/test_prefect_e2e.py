@@ -1,7 +1,9 @@
 """End to end: every scenario's compiled Prefect flow runs for real (one
 Prefect test harness for the session, pipec unimportable) and must give the
 same statuses, outputs (values and types) and success as the local run; the
-task run states Prefect recorded must say the same."""
+task run states Prefect recorded must say the same.  In the same session,
+`python FILE` runs a flow file, and `prefect deploy` (Prefect's own loader
+and server) accepts the generated deployment files."""
 
 from __future__ import annotations
 
@@ -14,9 +16,32 @@ from pipec.frontend import load
 pytest.importorskip("prefect")
 
 
+DEPLOYED = {  # pipeline -> module: a schedule, an @alias schedule, hostile values
+    "ml_training": matrix.EXAMPLES / "training.py",
+    "orders": matrix.EXAMPLES / "shop" / "pipelines.py",
+    "orders_quick": matrix.EXAMPLES / "shop" / "pipelines.py",
+    "hostile": matrix.SCENARIO_DIR / "hostile.py",
+}
+
+
 @pytest.fixture(scope="session")
 def prefect_runs(tmp_path_factory):
-    return targets_prefect.run_scenarios(matrix.SCENARIOS, tmp_path_factory.mktemp("prefect_e2e"))
+    base = tmp_path_factory.mktemp("prefect_e2e")
+    deploy_dir = base / "deploy"
+    for path in sorted(set(DEPLOYED.values())):
+        for emit in targets_prefect.compile_file(path)[0]:
+            targets_prefect.write(emit, deploy_dir)
+    commands = [
+        {"argv": ["PYTHON", "-m", "prefect", "--no-prompt", "deploy", "--prefect-file", f"{name}.prefect.yaml", "--all"],
+         "cwd": str(deploy_dir)}
+        for name in DEPLOYED
+    ]
+    scripts = base / "scripts"
+    scripts.mkdir()
+    for scenario in ("etl", "failure"):
+        flow_file = base / "flows" / scenario / f"{next(s.pipeline for s in matrix.SCENARIOS if s.id == scenario)}.py"
+        commands.append({"argv": ["PYTHON", str(flow_file)], "cwd": str(scripts)})
+    return targets_prefect.run_scenarios(matrix.SCENARIOS, base, commands)
 
 
 def test_pipec_is_blocked_in_the_driver(prefect_runs):
@@ -48,3 +73,32 @@ def test_scenarios_cover_every_status(prefect_runs):
     # flaky_fetch failed twice and succeeded on its third attempt.
     flaky = [t for t in resilient if t[0] == "flaky_fetch"]
     assert flaky == [("flaky_fetch", "COMPLETED", "Completed")]
+
+
+def test_python_file_runs_the_flow_with_its_defaults(prefect_runs):
+    by_file = {argv[-1].rsplit("/", 1)[-1]: (code, out) for argv, code, out in prefect_runs["commands"] if argv[0] == "PYTHON" and argv[1] != "-m"}
+    code, out = by_file["etl.py"]
+    assert code == 0, out
+    assert "Completed" in out
+    code, out = by_file["failing.py"]
+    assert code != 0 and "divide" in out, out
+
+
+def test_prefect_deploy_accepts_the_deployment_files(prefect_runs):
+    for argv, code, out in prefect_runs["commands"]:
+        if argv[1] == "-m":
+            assert code == 0, out
+    deployments = prefect_runs["deployments"]
+    assert sorted(deployments) == sorted(DEPLOYED)
+    for name, path in DEPLOYED.items():
+        pipeline = next(p for p in load(path).module.pipelines if p.name == name)
+        deployment = deployments[name]
+        assert deployment["entrypoint"] == f"{name}.py:{name}"
+        assert deployment["work_pool"] == "default"
+        defaults = {c.name: c.default for c in pipeline.context}
+        assert matrix.strict_equal(deployment["parameters"], defaults)
+        assert deployment["tags"] == list(pipeline.tags)
+        assert deployment["description"] == pipeline.description
+    assert deployments["ml_training"]["crons"] == [("0 3 * * *", "UTC")]
+    assert deployments["orders"]["crons"] == [("0 * * * *", "UTC")]  # @hourly
+    assert deployments["hostile"]["crons"] == []

@@ -54,13 +54,19 @@ def relative_source(path: Path) -> str:
 # Compiling
 
 
-def compile_outputs(paths: list[str | Path], target: str, *, allow_errors: bool = False):
+def compile_outputs(paths: list[str | Path], target: str, *, allow_errors: bool = False,
+                    unsupported: str = "warn"):
     """`pipec.compile.compile_paths` on `paths`; the CompileResult.  Fails
-    with the rendered diagnostics when compiling reported an error."""
+    with the rendered diagnostics when compiling reported an error.  A
+    feature the target cannot express is a warning (`--unsupported=warn`),
+    so that every example compiles for every target."""
+    from pipec import __version__
+    from pipec.backends.base import CompileOptions
     from pipec.compile import compile_paths, render_problems
 
     require_target(target)
-    result = compile_paths([str(p) for p in paths], target)
+    options = CompileOptions(unsupported=unsupported, pipec_version=__version__)
+    result = compile_paths([str(p) for p in paths], target, options)
     if not allow_errors:
         assert not result.has_errors, render_problems(result.problems)
     return result
@@ -242,3 +248,46 @@ def kfp_structure_problems(doc: dict) -> list[str]:
         if "dag" in component:
             check_dag(cname, component["dag"])
     return problems
+
+
+# --------------------------------------------------------------------------
+# The examples and scenarios of the repository, read once per test session
+# (the frontend dominates compile time); backends run per target.
+
+_LOADED: list = []
+
+
+def repo_loaded():
+    """`pipec.compile.load_specs` of every source in `SOURCES` (cached)."""
+    from pipec.compile import load_specs, render_problems
+
+    if not _LOADED:
+        loaded = load_specs([str(REPO / s) for s in SOURCES])
+        assert not loaded.has_errors, render_problems(loaded.problems)
+        _LOADED.append(loaded)
+    return _LOADED[0]
+
+
+def compile_loaded(loaded, target: str, *, unsupported: str = "warn"):
+    """`pipec.compile.compile_loaded` with `--unsupported=warn`; fails on errors."""
+    from pipec import __version__
+    from pipec.backends.base import CompileOptions
+    from pipec.compile import compile_loaded as compile_, render_problems
+
+    require_target(target)
+    result = compile_(loaded, target, CompileOptions(unsupported=unsupported, pipec_version=__version__))
+    assert not result.has_errors, render_problems(result.problems)
+    return result
+
+
+def repo_outputs_by_source(target: str) -> dict[str, dict[str, str]]:
+    """{source (as in SOURCES): {output file: text}} for `target`."""
+    from pipec.compile import Loaded
+
+    loaded = repo_loaded()
+    by_source: dict[str, dict[str, str]] = {}
+    for source in SOURCES:
+        selected = [s for s in loaded.selected if s.spec.path == REPO / source]
+        assert selected, f"{source}: no pipeline selected"
+        by_source[source] = dict(compile_loaded(Loaded(selected=selected), target).outputs)
+    return by_source
