@@ -30,8 +30,7 @@ from pipec.backends.kubeflow_program import context_type
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import load
 
-RUNNER = textwrap.dedent(
-    """
+RUNNER = textwrap.dedent("""
     import json, os, pickle, sys
     from kfp import local
     from kfp.components import load_component_from_file
@@ -49,8 +48,7 @@ RUNNER = textwrap.dedent(
         success = False
     with open(result_path, "wb") as f:
         pickle.dump(success, f)
-    """
-)
+    """)
 
 
 def compile_scenario(scenario: Scenario):

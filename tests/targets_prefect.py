@@ -105,6 +105,13 @@ async def deployments():
     }
 
 
+async def flow_runs():
+    async with get_client() as client:
+        names = {flow.id: flow.name for flow in await client.read_flows()}
+        runs = await client.read_flow_runs()
+    return sorted((names[run.flow_id], run.state.name) for run in runs)
+
+
 async def create_pool(name):
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
@@ -137,6 +144,7 @@ def run_commands(commands, results):
         output = proc.stdout[-3000:] + proc.stderr[-5000:]
         results["commands"].append((command["argv"], proc.returncode, output))
     results["deployments"] = asyncio.run(deployments())
+    results["flow_runs"] = asyncio.run(flow_runs())
 
 
 def main(jobs_path, out_path):

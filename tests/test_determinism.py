@@ -238,7 +238,7 @@ def work(tmp_path: Path) -> Path:
     return tmp_path
 
 
-GOOD = ["examples/etl.py", "examples/shop/pipelines.py"]
+GOOD = ["examples/shop/pipelines.py"]
 
 
 def _stat(folder: Path) -> dict[str, tuple[bytes, int]]:

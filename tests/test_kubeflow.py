@@ -126,7 +126,11 @@ def test_hostile_values_arrive_exactly_as_written():
     source = load(matrix.SCENARIO_DIR / "hostile.py").module.pipelines[0]
     for param in source.context:
         if param.name == "nested":  # contains None: travels as JSON text
-            assert params["nested"] == {"parameterType": "STRING", "defaultValue": yaml.safe_dump and __import__("json").dumps(param.default, ensure_ascii=False), "isOptional": True}
+            assert params["nested"] == {
+                "parameterType": "STRING",
+                "defaultValue": yaml.safe_dump and __import__("json").dumps(param.default, ensure_ascii=False),
+                "isOptional": True,
+            }
         else:
             assert params[param.name]["defaultValue"] == param.default
     assert spec["pipelineInfo"]["description"] == source.description
