@@ -102,7 +102,8 @@ def test_prefect_deploy_accepts_the_deployment_files(prefect_runs):
         defaults = {c.name: c.default for c in pipeline.context}
         assert matrix.strict_equal(deployment["parameters"], defaults)
         assert deployment["tags"] == list(pipeline.tags)
-        assert deployment["description"] == pipeline.description
+        if pipeline.description:  # (Prefect stores "None" when there is none)
+            assert deployment["description"] == pipeline.description
     assert deployments["ml_training"]["crons"] == [("0 3 * * *", "UTC")]
     assert deployments["orders"]["crons"] == [("0 * * * *", "UTC")]  # @hourly
     assert deployments["hostile"]["crons"] == []
