@@ -47,7 +47,7 @@ def pipec_env(work: Path) -> dict[str, str]:
 
 
 def clean_caches(src: Path, work: Path, out: Path) -> None:
-    for path in (src / ".pipec", src / "__pycache__", work / "xdg-cache", out):
+    for path in (src / ".pipec", src / "__pycache__", work / ".pipec", work / "xdg-cache", out):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated pipec targets")
     parser.add_argument("--anchor-cap", type=float, default=60.0, help="one KFP SDK run above this (s): measure that size once")
     parser.add_argument("--anchor-timeout", type=float, default=300.0, help="kill a KFP SDK run after this (s): lower bound")
+    parser.add_argument("--pipec-timeout", type=float, default=600.0, help="kill a pipec compile after this (s): MISS, lower bound")
     parser.add_argument("--no-anchor", action="store_true", help="pipec only (no ratios)")
     args = parser.parse_args(argv)
     sizes = c.parse_sizes(args.sizes or ("10,100" if args.quick else "10,100,1000,5000"))
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[tuple[str, int], list[float]] = {}
     rss: dict[tuple[str, int], list[float]] = {}
     failures: list[str] = []
+    killed: set[tuple[str, int]] = set()  # pipec runs killed at --pipec-timeout
 
     print(f"# bench_compile — {c.machine_line()}; sizes {sizes}; {repeat} run(s) per figure\n", flush=True)
     with c.Workdir("compile", args.keep) as work:
@@ -82,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # Warm-up (bytecode of pipec, kfp and their dependencies), untimed.
         n0 = sizes[0]
-        if not args.no_anchor:
+        if not args.no_anchor and not args.quick:
             c.run_process([c.PYTHON, str(work / f"kfp_chain_{n0}.py"), str(work / "warm.yaml")], env=c.base_env())
-        for target in targets:
-            c.run_process([*pipec, "compile", str(srcs[n0] / f"chain_{n0}.py"), "--target", target, "-o", str(work / "warm")], env=env)
+        for target in targets if not args.quick else ():
+            c.run_process([*pipec, "compile", str(srcs[n0] / f"chain_{n0}.py"), "--target", target, "-o", str(work / "warm")], env=env, cwd=work)
 
         for n in sizes:
             src = srcs[n]
@@ -113,8 +115,18 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     out = work / f"out_{target}_{n}"
                     clean_caches(src, work, out)
-                    res = c.run_process([*pipec, "compile", str(module), "--target", target, "-o", str(out)], env=env)
+                    if (target, n) in killed:
+                        continue  # one run past the timeout is enough
+                    res = c.run_process(
+                        [*pipec, "compile", str(module), "--target", target, "-o", str(out)],
+                        env=env, cwd=work, timeout=args.pipec_timeout,
+                    )
                     produced = out / f"chain_{n}{EXT.get(target, '')}"
+                    if res.wall >= args.pipec_timeout:
+                        killed.add((target, n))
+                        times.setdefault((target, n), []).append(res.wall)
+                        rss.setdefault((target, n), []).append(res.peak_rss_mb)
+                        continue
                     if not res.ok or not produced.exists():
                         failures.append(
                             f"pipec --target {target} N={n}: exit {res.returncode}, "
@@ -137,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
             t = c.median(times[(target, n)]) if (target, n) in times else None
             ratio = c.ratio(t, a) if (t is not None and a) else None
             ok = None if ratio is None else ratio <= RATIO_TARGET
+            if (target, n) in killed:
+                ok = False
             rows.append(
                 [
                     n,
                     target,
-                    c.fmt_s(t),
+                    ("> " if (target, n) in killed else "") + c.fmt_s(t),
                     anchor_cell,
-                    ("< " if lower and ratio is not None else "") + (c.fmt_x(ratio) if ratio is not None else "—"),
+                    _bound_prefix((target, n) in killed, lower) + (c.fmt_x(ratio) if ratio is not None else "—"),
                     c.verdict(ok),
                     f"{c.median(rss[(target, n)]):.0f} MiB" if (target, n) in rss else "—",
                     f"{c.median(anchor_rss[n]):.0f} MiB" if anchor_rss.get(n) else "—",
@@ -168,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             if (target, small) in times and (target, large) in times:
                 g = c.median(times[(target, large)]) / c.median(times[(target, small)])
                 ok = g <= limit
-                cells.append(f"{c.fmt_x(g)} {c.verdict(ok)}")
+                if (target, large) in killed:
+                    ok = False
+                cells.append(f"{'> ' if (target, large) in killed else ''}{c.fmt_x(g)} {c.verdict(ok)}")
                 if large >= 1000:
                     summary.append(c.summary_row("compile", f"{target} growth N={large}/N={small}", c.fmt_x(g), f"≤ {limit:.1f}×", ok))
             else:
@@ -189,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         summary.append(c.summary_row("compile", "runs failed", str(len(failures)), "0", False))
     c.emit_summary(args.summary_json, summary)
     return 1 if failures else 0
+
+
+def _bound_prefix(pipec_killed: bool, anchor_killed: bool) -> str:
+    """A ratio from a killed run is a bound: '>' when pipec's time is a lower
+    bound, '<' when the anchor's is, '?' when both are."""
+    if pipec_killed and anchor_killed:
+        return "? "
+    return "> " if pipec_killed else ("< " if anchor_killed else "")
 
 
 if __name__ == "__main__":

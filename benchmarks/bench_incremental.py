@@ -18,9 +18,10 @@ each a chain of --steps steps that starts with a step imported from one of
    recompiled, only their outputs may change.
 
 "Recompiled" is audited in one extra, instrumented run of each case
-(`pipec.cli.main` in a child that records which files libcst parsed and, when
-present, which modules `pipec.frontend.builder.build_module` built); the
-timed runs are plain `pipec compile` processes.  This needs the frontend's
+(`pipec.cli.main` in a child that records which pipeline modules
+`pipec.frontend.builder.build` / `build_module` built, i.e. missed the
+frontend's cache, and which files libcst parsed); the timed runs are plain
+`pipec compile` processes.  This needs the frontend's
 per-module cache (results keyed by content hash); without one every module
 is rebuilt on every compile, which the figures show.
 
@@ -67,19 +68,29 @@ def parse_module(source, *args, **kwargs):
 
 
 libcst.parse_module = parse_module
+has_builder = False
 try:
     import pipec.frontend.builder as builder
+except ImportError:
+    builder = None
 
-    _build = builder.build_module
 
-    def build_module(path, *args, **kwargs):
-        built.append(os.path.relpath(os.path.abspath(str(path)), root))
-        return _build(path, *args, **kwargs)
+def _recording(original):
+    def wrapper(path, *args, **kwargs):
+        relative = os.path.relpath(os.path.abspath(str(path)), root)
+        if relative not in built:
+            built.append(relative)
+        return original(path, *args, **kwargs)
 
-    builder.build_module = build_module
-    has_builder = True
-except (ImportError, AttributeError):
-    has_builder = False
+    return wrapper
+
+
+# The frontend's uncached entry points (`build`, or `build_module` in older
+# layouts): a call is a module built again rather than taken from the cache.
+for name in ("build", "build_module"):
+    if builder is not None and callable(getattr(builder, name, None)):
+        setattr(builder, name, _recording(getattr(builder, name)))
+        has_builder = True
 
 from pipec.cli import main
 
@@ -268,10 +279,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _recompiled(data: dict | None) -> set[str]:
-    """Files libcst parsed again plus modules built again."""
+    """The pipeline modules built again (not taken from the cache).  Parsing
+    the modules a rebuilt module imports is part of rebuilding it, so parses
+    count only when the frontend has no `build` entry point to watch."""
     if not data:
         return set()
-    return {p for p in data["parsed"] if p != "<other>"} | set(data["built"])
+    if data["has_builder"]:
+        return set(data["built"])
+    return {p for p in data["parsed"] if p != "<other>"}
 
 
 def _describe(data: dict | None) -> str:
@@ -281,6 +296,8 @@ def _describe(data: dict | None) -> str:
     text = f"{len(parsed)} parses ({len(set(parsed))} files)"
     if data["has_builder"]:
         text += f", {len(built)} builds"
+        if 0 < len(built) <= 2:
+            text += " (" + ", ".join(Path(b).name for b in built) + ")"
     return text
 
 

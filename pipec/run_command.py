@@ -91,7 +91,9 @@ def run_one(session: Session, pipelines: dict, selected: Selected) -> bool:
         session.error("PC505", detail=f"cannot run pipeline '{name}': {exc}")
         session.report()
         return False
-    session.err.write(result.summary() + "\n")
+    # The progress printer already said how the run ended: show the table only.
+    table = result.summary().splitlines()[1:]
+    session.err.write("\n".join(table) + "\n")
     if args.json:
         session.out.write(
             json.dumps(result.to_dict(), indent=2, sort_keys=True, default=repr) + "\n"

@@ -57,13 +57,22 @@ def _copy_tree(dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory) -> dict[str, Path]:
+    """Copies of the sources at different places.  Tree a's frontend cache
+    (pipec/frontend/cache.py) is warmed in-process first; tree c is a copy
+    of tree a made afterwards, cache included, somewhere else."""
+    from pipec.compile import load_specs
+
     a = _copy_tree(tmp_path_factory.mktemp("zqloc_alpha") / "checkout")
     b = _copy_tree(tmp_path_factory.mktemp("zqloc_beta") / "very" / "deep" / "zqloc_other_name" / "src")
+    loaded = load_specs([str(a / s) for s in SOURCES])
+    assert not loaded.has_errors
+    c = tmp_path_factory.mktemp("zqloc_gamma") / "moved"
+    shutil.copytree(a, c)
     elsewhere = tmp_path_factory.mktemp("zqcwd_elsewhere")
     homes = {}
     for name in (HOME_A, HOME_B, HOME_C):
         homes[name] = tmp_path_factory.mktemp(name)
-    return {"a": a, "b": b, "elsewhere": elsewhere, **homes}
+    return {"a": a, "b": b, "c": c, "elsewhere": elsewhere, **homes}
 
 
 def _env(seed: str, home: Path, user: str, tz: str, lang: str) -> dict[str, str]:
@@ -90,7 +99,7 @@ unsupported = "warn"
 
 
 def _configs(trees: dict[str, Path], out_root: Path) -> list[dict]:
-    """Three ways to compile every source for every target (the targets and
+    """Four ways to compile every source for every target (the targets and
     output folders come from a pyproject.toml in the cwd): different tree,
     cwd, spelling of the paths, output folder, seed and environment."""
     a, b = trees["a"], trees["b"]
@@ -102,11 +111,11 @@ def _configs(trees: dict[str, Path], out_root: Path) -> list[dict]:
             "out": out_root / "cfg0",
             "env": _env("0", trees[HOME_A], USERS[0], "UTC", "C.UTF-8"),
         },
-        {  # tree b, from an unrelated folder, absolute paths
+        {  # tree b, from an unrelated folder, absolute paths, no frontend cache
             "cwd": trees["elsewhere"],
             "files": [str(b / s) for s in SOURCES],
             "out": out_root / "cfg1",
-            "env": _env("1", trees[HOME_B], USERS[1], "Pacific/Chatham", "de_DE.UTF-8"),
+            "env": {**_env("1", trees[HOME_B], USERS[1], "Pacific/Chatham", "de_DE.UTF-8"), "PIPEC_NO_CACHE": "1"},
         },
         {  # tree a, from inside a package, paths with '..'
             "cwd": shop,
@@ -114,12 +123,18 @@ def _configs(trees: dict[str, Path], out_root: Path) -> list[dict]:
             "out": out_root / "cfg2",
             "env": _env("12345", trees[HOME_C], USERS[2], "America/St_Johns", "ja_JP.UTF-8"),
         },
+        {  # tree c (tree a moved, with its warm cache), from its top
+            "cwd": trees["c"],
+            "files": list(SOURCES),
+            "out": out_root / "cfg3",
+            "env": _env("777", trees[HOME_A], USERS[0], "Asia/Kathmandu", "en_US.UTF-8"),
+        },
     ]
 
 
 def _forbidden(trees: dict[str, Path]) -> list[str]:
     words = ["zqloc_", "zqhome_", "zquser_", "zqcwd_", "pytest-of-", str(REPO), str(Path.home()) + "/",
-             str(trees["a"]), str(trees["b"])]
+             str(trees["a"]), str(trees["b"]), str(trees["c"])]
     if sys.prefix not in ("/usr", "/usr/local"):
         words.append(sys.prefix)
     words.append("site-packages")
@@ -188,10 +203,19 @@ def test_subprocess_compiles_succeeded(subprocess_runs) -> None:
 
 @pytest.fixture(scope="module")
 def second_load():
-    """A second, independent frontend pass over every source."""
+    """A second frontend pass over every source, bypassing the frontend's
+    on-disk cache (the first may have come from it)."""
     from pipec.compile import load_specs
 
-    return load_specs([str(REPO / s) for s in SOURCES])
+    old = os.environ.get("PIPEC_NO_CACHE")
+    os.environ["PIPEC_NO_CACHE"] = "1"
+    try:
+        return load_specs([str(REPO / s) for s in SOURCES])
+    finally:
+        if old is None:
+            del os.environ["PIPEC_NO_CACHE"]
+        else:
+            os.environ["PIPEC_NO_CACHE"] = old
 
 
 @pytest.mark.parametrize("target", TARGETS)

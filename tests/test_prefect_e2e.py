@@ -11,6 +11,7 @@ import pytest
 
 import matrix
 import targets_prefect
+from pipec.backends.prefect import templated
 from pipec.frontend import load
 
 pytest.importorskip("prefect")
@@ -99,11 +100,16 @@ def test_prefect_deploy_accepts_the_deployment_files(prefect_runs):
         deployment = deployments[name]
         assert deployment["entrypoint"] == f"{name}.py:{name}"
         assert deployment["work_pool"] == "default"
-        defaults = {c.name: c.default for c in pipeline.context}
+        # Parameters that prefect deploy would template ("{{ ds }}") are left
+        # to the flow's defaults; every other one arrives exactly.
+        defaults = {c.name: c.default for c in pipeline.context if not templated(c.default)}
         assert matrix.strict_equal(deployment["parameters"], defaults)
-        assert deployment["tags"] == list(pipeline.tags)
-        if pipeline.description:  # (Prefect stores "None" when there is none)
+        assert deployment["tags"] == [tag for tag in pipeline.tags if not templated(tag)]
+        # Prefect stores "None" when there is no description, and templates
+        # the one it takes from the flow (the flow file keeps it exactly).
+        if pipeline.description and not templated(pipeline.description):
             assert deployment["description"] == pipeline.description
     assert deployments["ml_training"]["crons"] == [("0 3 * * *", "UTC")]
     assert deployments["orders"]["crons"] == [("0 * * * *", "UTC")]  # @hourly
     assert deployments["hostile"]["crons"] == []
+    assert sorted(deployments["hostile"]["parameters"]) == ["count", "quotes", "shell", "text"]

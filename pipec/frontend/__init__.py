@@ -7,6 +7,8 @@ Entry point: `load(path) -> FrontendResult`.
 
 from __future__ import annotations
 
+import gc
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,10 @@ class FrontendResult:
     module: ir.Module | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     root: Path = Path(".")
+    # A hex digest of everything the result was built from (every file read,
+    # every path looked for, the frontend itself): equal fingerprints, equal
+    # results, so a caller may skip re-emitting unchanged outputs.
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -43,10 +49,46 @@ def source_root(path: Path) -> Path:
 
 def load(path: str | Path) -> FrontendResult:
     """Read the pipeline module at `path` (and the modules of its source tree
-    that it imports) and build its IR."""
-    from pipec.frontend.builder import build_module
+    that it imports) and build its IR.  Results are cached on disk per
+    module (see `pipec.frontend.cache`): a module whose inputs have not
+    changed since the last build is not parsed again."""
+    # The trees are large and acyclic: the cyclic GC would only rescan them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(Path(path))
+    finally:
+        if collecting:
+            gc.enable()
 
-    return build_module(Path(path))
+
+def _load(path: Path) -> FrontendResult:
+    from pipec.frontend import cache
+
+    root = source_root(path)
+    file = path.resolve()
+    key = data = None
+    if cache.enabled():
+        try:
+            data = file.read_bytes()
+            key = cache.entry_key(file.relative_to(root).as_posix(), data)
+        except (OSError, ValueError):
+            key = None
+        if key is not None:
+            entry = cache.load(root, key)
+            if entry is not None:
+                return FrontendResult(
+                    entry.module, entry.diagnostics, root, entry.fingerprint
+                )
+    from pipec.frontend.builder import build
+
+    result, inputs = build(path)
+    result.fingerprint = cache.fingerprint(inputs)
+    own = inputs.get("read:" + file.relative_to(root).as_posix())
+    if key is not None and own == hashlib.sha256(data).hexdigest():
+        entry = cache.Entry(result.module, result.diagnostics, inputs, result.fingerprint)
+        cache.store(root, key, entry)
+    return result
 
 
 def select(

@@ -168,9 +168,16 @@ def _resources(decl: StepDecl) -> ir.Resources:
     )
 
 
-def build_module(path: Path) -> FrontendResult:
+def build(path: Path) -> tuple[FrontendResult, dict[str, str]]:
+    """The result for the module at `path`, and what it was built from
+    (`SourceTree.inputs`)."""
     root = source_root(path)
     builder = Builder(root)
     file = path.resolve()
     module = builder.build(file)
-    return FrontendResult(module, list(builder.diagnostics), root)
+    return FrontendResult(module, list(builder.diagnostics), root), builder.tree.inputs
+
+
+def build_module(path: Path) -> FrontendResult:
+    """`build`, without the cache's bookkeeping."""
+    return build(path)[0]

@@ -1,7 +1,8 @@
 """Step code: the self-contained module source each task carries.
 
 For one step, `CodeExtractor.extract(decl)` collects the module-level names
-its function, fallback and predicate use (via libcst's scope analysis), and
+its function, fallback and predicate use (`scan.FreeNames`, Python's scoping
+rules), and
 transitively the names those definitions use.  An import of a pipeline
 module of the source tree (a module importing pipec) is followed: the
 definition is copied instead.  Imports of helper modules of the tree (no
@@ -21,6 +22,7 @@ import libcst as cst
 from pipec import ir
 from pipec.diagnostics import Diagnostics
 from pipec.frontend.declarations import Callee, StepDecl, decorator_kind
+from pipec.frontend.scan import FreeNames
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
 
@@ -44,7 +46,7 @@ class _Closure:
     root: SourceModule
     modules: list[str] = field(default_factory=list)  # dependencies first
     units: dict[tuple, _Unit] = field(default_factory=dict)
-    seen: list[tuple[str, str]] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
     bound: dict[str, str] = field(default_factory=dict)  # name -> signature
     helper_modules: list[str] = field(default_factory=list)
     imported_modules: list[str] = field(default_factory=list)
@@ -57,7 +59,8 @@ class CodeExtractor:
         self.tree = tree
         self.resolver = resolver
         self.diagnostics = diagnostics
-        self._access_index: dict[str, dict[int, str]] = {}
+        self._texts: dict[tuple[str, int], str] = {}
+        self._helpers: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 
     def extract(self, decl: StepDecl, step: str) -> ir.CodeBlock:
         state = _Closure(step, decl.module, [decl.module.name])
@@ -87,34 +90,30 @@ class CodeExtractor:
             predicate,
             tuple(state.helper_modules),
             tuple(state.imported_modules),
-            helper_sources(self.tree, state.helper_modules),
+            self._helper_sources(tuple(state.helper_modules)),
         )
+
+    def _helper_sources(self, modules: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        if modules not in self._helpers:
+            self._helpers[modules] = helper_sources(self.tree, list(modules))
+        return self._helpers[modules]
 
     # -- names ------------------------------------------------------------
 
     def free_names(
         self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()
     ) -> list[str]:
-        """Module-level names used in `nodes`, in order of first use."""
-        index = self._accesses(module)
-        walker = _Walker({id(n) for n in exclude})
-        for node in nodes:
-            node.visit(walker)
+        """Module-level names used in `nodes` (module-level code), in order
+        of first use; computed once per node."""
+        excluded = frozenset(id(n) for n in exclude)
+        memo = module.cache.setdefault("free_names", {})
         names: list[str] = []
-        for node_id in walker.ids:
-            name = index.get(node_id)
-            if name is not None and name not in names:
-                names.append(name)
+        for node in nodes:
+            key = (id(node), excluded)
+            if key not in memo:
+                memo[key] = _free_names(module, node, excluded)
+            names.extend(n for n in memo[key] if n not in names)
         return names
-
-    def _accesses(self, module: SourceModule) -> dict[int, str]:
-        if module.name not in self._access_index:
-            index: dict[int, str] = {}
-            for assignment in module.global_scope.assignments:
-                for access in assignment.references:
-                    index[id(access.node)] = assignment.name.split(".")[0]
-            self._access_index[module.name] = index
-        return self._access_index[module.name]
 
     def _need_all(
         self, state: _Closure, module: SourceModule, names: list[str]
@@ -125,7 +124,7 @@ class CodeExtractor:
     def _need(self, state: _Closure, module: SourceModule, name: str) -> None:
         if (module.name, name) in state.seen:
             return
-        state.seen.append((module.name, name))
+        state.seen.add((module.name, name))
         for binding in bindings(module).get(name, []):
             if binding.is_import:
                 self._import(state, binding)
@@ -137,9 +136,9 @@ class CodeExtractor:
     def _mark_root(
         self, state: _Closure, module: SourceModule, node: cst.CSTNode
     ) -> None:
-        for index, statement in enumerate(module.tree.body):
-            if statement is node:
-                state.units[(module.name, index)] = _Unit(module.name, (index,), "")
+        index = module.statement_index(node)
+        if index is not None:
+            state.units[(module.name, index)] = _Unit(module.name, (index,), "")
 
     def _definition(self, state: _Closure, binding: Binding) -> None:
         module = binding.module
@@ -159,9 +158,7 @@ class CodeExtractor:
     def _check_carriable(
         self, state: _Closure, module: SourceModule, binding: Binding
     ) -> None:
-        finder = _GlobalFinder()
-        binding.statement.visit(finder)
-        for node in finder.found:
+        for node in module.scan.globals.get(binding.index, []):
             self.diagnostics.error(
                 "PC404",
                 module.span(node),
@@ -205,24 +202,12 @@ class CodeExtractor:
             )
 
     def _definition_text(self, module: SourceModule, node: cst.CSTNode) -> str:
-        if isinstance(node, cst.FunctionDef):
-            decorators = [
-                d for d in node.decorators if decorator_kind(module, d) is None
-            ]
-            if decorators:
-                decorators[0] = decorators[0].with_changes(leading_lines=())
-            node = node.with_changes(decorators=decorators)
-        if hasattr(node, "leading_lines"):
-            node = node.with_changes(leading_lines=())
-        if isinstance(node, cst.ClassDef) and node.decorators:
-            node = node.with_changes(
-                decorators=[
-                    node.decorators[0].with_changes(leading_lines=()),
-                    *node.decorators[1:],
-                ]
-            )
-        node = node.visit(_AbsoluteImports(module))
-        return module.tree.code_for_node(node).rstrip("\n") + "\n"
+        """The code of top-level statement `node`, without pipec's
+        decorators, relative imports made absolute; computed once."""
+        key = (module.name, id(node))
+        if key not in self._texts:
+            self._texts[key] = _definition_text(module, node)
+        return self._texts[key]
 
     def _callee_root(
         self, state: _Closure, callee: Callee | None, roots: list[str]
@@ -339,6 +324,69 @@ class CodeExtractor:
         return source
 
 
+def _definition_text(module: SourceModule, statement: cst.CSTNode) -> str:
+    sliced = _sliced_definition(module, statement)
+    if sliced is not None:
+        return sliced
+    node = statement
+    if isinstance(node, cst.FunctionDef):
+        decorators = [d for d in node.decorators if decorator_kind(module, d) is None]
+        if decorators:
+            decorators[0] = decorators[0].with_changes(leading_lines=())
+        node = node.with_changes(decorators=decorators)
+    if hasattr(node, "leading_lines"):
+        node = node.with_changes(leading_lines=())
+    if isinstance(node, cst.ClassDef) and node.decorators:
+        node = node.with_changes(
+            decorators=[
+                node.decorators[0].with_changes(leading_lines=()),
+                *node.decorators[1:],
+            ]
+        )
+    if _has_relative_import(module, statement):
+        node = node.visit(_AbsoluteImports(module))
+    return module.tree.code_for_node(node).rstrip("\n") + "\n"
+
+
+def _sliced_definition(module: SourceModule, statement: cst.CSTNode) -> str | None:
+    """The common case, without generating code: a function whose
+    decorators are all pipec's and that has no relative import is the
+    module's text from after its decorators (or blank lines) to its end."""
+    if not isinstance(statement, cst.FunctionDef) or _has_relative_import(
+        module, statement
+    ):
+        return None
+    if any(decorator_kind(module, d) is None for d in statement.decorators):
+        return None
+    layout = module.layout
+    before = statement.decorators or statement.leading_lines
+    start, end = layout.inclusive[id(statement)]
+    if before:
+        start = layout.inclusive[id(before[-1])][1]
+    return layout.text[start:end].rstrip("\n") + "\n"
+
+
+def _has_relative_import(module: SourceModule, statement: cst.CSTNode) -> bool:
+    index = module.statement_index(statement)
+    return index is None or any(
+        site.index == index
+        and isinstance(site.node, cst.ImportFrom)
+        and site.node.relative
+        for site in module.scan.imports
+    )
+
+
+def _free_names(module: SourceModule, node: cst.CSTNode, excluded) -> list[str]:
+    table = bindings(module)
+    found = FreeNames(module.scopes, module.any_qualified).collect(node, excluded)
+    ordered = sorted(
+        (module.offset(where), i, name)
+        for i, (where, name) in enumerate(found)
+        if name in table
+    )
+    return list(dict.fromkeys(name for _, _, name in ordered))
+
+
 def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str], ...]:
     """(name, source text) of `modules`, the tree modules they import
     (transitively) and the package `__init__` modules above them, by name."""
@@ -351,10 +399,8 @@ def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str
         module = tree.module(name)
         if module is None:
             continue
-        found[name] = module.tree.code
-        finder = _TreeImports(module, tree)
-        module.tree.visit(finder)
-        pending.extend(finder.names)
+        found[name] = module.text
+        pending.extend(_tree_imports(module, tree))
         pending.extend(_packages_above(tree, name))
     return tuple(sorted(found.items()))
 
@@ -370,32 +416,28 @@ def _packages_above(tree: SourceTree, name: str) -> list[str]:
     return packages
 
 
-class _TreeImports(cst.CSTVisitor):
+def _tree_imports(module: SourceModule, tree: SourceTree) -> list[str]:
     """The modules of the tree that a module imports, anywhere in it."""
+    names: list[str] = []
 
-    def __init__(self, module: SourceModule, tree: SourceTree) -> None:
-        self.module = module
-        self.tree = tree
-        self.names: list[str] = []
+    def add(name: str) -> None:
+        if name and tree.contains(name) and name not in names:
+            names.append(name)
 
-    def _add(self, name: str) -> None:
-        if name and self.tree.contains(name) and name not in self.names:
-            self.names.append(name)
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            self._add(dotted(alias.name))
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        target = self.module.absolute(
+    for site in module.scan.imports:
+        node = site.node
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                add(dotted(alias.name))
+            continue
+        target = module.absolute(
             len(node.relative), dotted(node.module) if node.module else ""
         )
-        self._add(target)
+        add(target)
         if not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
-                self._add(
-                    f"{target}.{dotted(alias.name)}" if target else dotted(alias.name)
-                )
+                add(f"{target}.{dotted(alias.name)}" if target else dotted(alias.name))
+    return names
 
 
 def _pipec_decorators(module: SourceModule, node: cst.CSTNode) -> list[cst.Decorator]:
@@ -434,28 +476,6 @@ def _lambda_function(module: SourceModule, name: str, node: cst.Lambda) -> str:
     return f"def {name}({params}):\n    return {body}\n"
 
 
-class _Walker(cst.CSTVisitor):
-    """Every node id in traversal order, skipping excluded subtrees."""
-
-    def __init__(self, excluded: set[int]) -> None:
-        self.excluded = excluded
-        self.ids: list[int] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if id(node) in self.excluded:
-            return False
-        self.ids.append(id(node))
-        return True
-
-
-class _GlobalFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: list[cst.Global] = []
-
-    def visit_Global(self, node: cst.Global) -> None:
-        self.found.append(node)
-
-
 class _AbsoluteImports(cst.CSTTransformer):
     """`from .x import y` inside copied code → `from pkg.x import y`."""
 
@@ -470,4 +490,6 @@ class _AbsoluteImports(cst.CSTTransformer):
         name = self.module.absolute(
             len(updated.relative), dotted(updated.module) if updated.module else ""
         )
+        if not name or name.startswith("."):  # no package to start from: as written
+            return updated
         return updated.with_changes(relative=(), module=cst.parse_expression(name))

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-import libcst.matchers as m
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.options import RETRY_SPECS, STEP_SPECS, OptionSpec
-from pipec.frontend.sources import SourceModule
+from pipec.frontend.scan import is_single_arg_call
+from pipec.frontend.sources import SourceModule, dotted, pipec_attr
 from pipec.frontend.symbols import Resolved, Resolver
 
 PIPEC_DECORATORS = ("step", "when", "retry", "on_failure")
@@ -79,10 +79,40 @@ class StepDecl:
 
 
 def decorator_kind(module: SourceModule, decorator: cst.Decorator) -> str | None:
-    expression = decorator.decorator
-    callee = expression.func if isinstance(expression, cst.Call) else expression
-    kind = module.pipec_name(callee)
+    """The pipec decorator a top-level function's `decorator` is, or None."""
+    kind = module.pipec_name(_callee_of(decorator))
     return kind if kind in PIPEC_DECORATORS else None
+
+
+def decorator_kind_in(
+    module: SourceModule, decorator: cst.Decorator, scopes: tuple
+) -> str | None:
+    """`decorator_kind` for a function nested in `scopes` (scan.Site)."""
+    kind = pipec_attr(qualified_in(module, _callee_of(decorator), scopes))
+    return kind if kind in PIPEC_DECORATORS else None
+
+
+def qualified_in(module: SourceModule, node: cst.CSTNode, scopes: tuple) -> tuple:
+    """Qualified names of Name / Attribute chain `node` read by code in
+    `scopes` (innermost last): a local binding if there is one, else the
+    module's last binding (the code runs after the module has loaded)."""
+    path = dotted(node)
+    if not path:
+        return ()
+    head, _, rest = path.partition(".")
+    local = module.scopes.lookup(head, scopes) if scopes else None
+    if local is not None:
+        names = (local,) if local else ()
+    elif scopes:
+        names = module.module_qualified(head)
+    else:
+        names = module.module_qualified(head, module.layout.statement_of(node))
+    return tuple(sorted(f"{q}.{rest}" if rest else q for q in names))
+
+
+def _callee_of(decorator: cst.Decorator) -> cst.BaseExpression:
+    expression = decorator.decorator
+    return expression.func if isinstance(expression, cst.Call) else expression
 
 
 def function_params(module: SourceModule, parameters: cst.Parameters) -> list[Param]:
@@ -230,7 +260,7 @@ class StepReader:
         self, module: SourceModule, decorator: cst.Decorator, kind: str
     ) -> Callee | None:
         expression = decorator.decorator
-        if not m.matches(expression, m.Call(args=[m.Arg(keyword=None, star="")])):
+        if not is_single_arg_call(expression):
             self._not_static(
                 module,
                 decorator,

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-import libcst.matchers as m
 from croniter import croniter
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
-from pipec.frontend.declarations import Option, StepDecl, StepReader
+from pipec.frontend.declarations import Option, StepDecl, StepReader, qualified_in
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.options import PIPELINE_SPECS, is_identifier
-from pipec.frontend.sources import SourceModule
+from pipec.frontend.scan import is_add_step_call, is_single_arg_call
+from pipec.frontend.sources import SourceModule, pipec_attr
 from pipec.frontend.symbols import Resolver
 from pipec.language import SCHEDULE_ALIASES
 
@@ -90,9 +90,7 @@ class PipelineReader:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     self._statement(small)
-        leftovers = _LeftoverCalls(self.ctx.module, set(self._variables), self._handled)
-        self.ctx.module.wrapper.module.visit(leftovers)
-        for call, what, variable in leftovers.found:
+        for call, what, variable in self._leftovers():
             if variable is not None:
                 self._variables[variable].unresolved_steps = True
             self.ctx.diagnostics.error(
@@ -103,12 +101,39 @@ class PipelineReader:
             )
         return self.pipelines
 
+    def _leftovers(self) -> list[tuple[cst.Call, str, str | None]]:
+        """`Pipeline(...)` and `<pipeline>.add_step(...)` calls not read by
+        `read` (in functions, loops, conditions...)."""
+        module = self.ctx.module
+        found: list[tuple[cst.Call, str, str | None]] = []
+        for site in module.scan.calls:
+            node = site.node
+            if id(node) in self._handled:
+                continue
+            if pipec_attr(qualified_in(module, node.func, site.scopes)) == "Pipeline":
+                found.append((node, "the pipeline", None))
+            elif is_add_step_call(node):
+                root = node.func.value
+                while isinstance(root, (cst.Call, cst.Attribute)):
+                    root = root.func if isinstance(root, cst.Call) else root.value
+                if isinstance(root, cst.Name) and root.value in self._variables:
+                    found.append((node, "the step added here", root.value))
+        return found
+
     def _statement(self, small: cst.BaseSmallStatement) -> None:
-        if m.matches(small, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
             pipeline = self._chain(small.value)
             if pipeline is not None:
                 self._variables[small.targets[0].target.value] = pipeline
-        elif m.matches(small, m.AnnAssign(target=m.Name(), value=m.MatchIfTrue(bool))):
+        elif (
+            isinstance(small, cst.AnnAssign)
+            and isinstance(small.target, cst.Name)
+            and small.value is not None
+        ):
             pipeline = self._chain(small.value)
             if pipeline is not None:
                 self._variables[small.target.value] = pipeline
@@ -118,7 +143,7 @@ class PipelineReader:
     def _chain(self, node: cst.BaseExpression) -> PipelineDecl | None:
         """The pipeline a `<root>.add_step(a).add_step(b)...` chain adds to."""
         adds: list[cst.Call] = []
-        while m.matches(node, m.Call(func=m.Attribute(attr=m.Name("add_step")))):
+        while is_add_step_call(node):
             adds.append(node)
             node = node.func.value
         if isinstance(node, cst.Name) and node.value in self._variables:
@@ -211,7 +236,7 @@ class PipelineReader:
     def _step_of(self, call: cst.Call) -> StepDecl | None:
         """The step `add_step(x)` adds, or None (reported)."""
         module = self.ctx.module
-        if not m.matches(call, m.Call(args=[m.Arg(keyword=None, star="")])):
+        if not is_single_arg_call(call):
             self._error_401(
                 call, "the step added here", "add_step takes one step function"
             )
@@ -264,12 +289,14 @@ class ContextReader:
 
     def read(self, node: cst.BaseExpression) -> list[ir.ContextParam]:
         module = self.ctx.module
-        if m.matches(node, m.Name("None")):
+        if isinstance(node, cst.Name) and node.value == "None":
             return []
         if isinstance(node, cst.Name):
             binding = self.ctx.resolver.resolve(module, node.value).binding
-            if binding is not None and m.matches(
-                binding.node, m.Assign(targets=[m.AssignTarget()])
+            if (
+                binding is not None
+                and isinstance(binding.node, cst.Assign)
+                and len(binding.node.targets) == 1
             ):
                 module, node = binding.module, binding.node.value
         if isinstance(node, cst.Call) and module.pipec_name(node.func) == "context":
@@ -350,27 +377,3 @@ def schedule_problem(schedule: str) -> str | None:
     if not croniter.is_valid(schedule):
         return "a field is out of range or malformed"
     return None
-
-
-class _LeftoverCalls(cst.CSTVisitor):
-    """`Pipeline(...)` and `<pipeline>.add_step(...)` calls not read above."""
-
-    def __init__(
-        self, module: SourceModule, variables: set[str], handled: set[int]
-    ) -> None:
-        self.module = module
-        self.variables = variables
-        self.handled = handled
-        self.found: list[tuple[cst.Call, str, str | None]] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if id(node) in self.handled:
-            return
-        if self.module.pipec_name(node.func) == "Pipeline":
-            self.found.append((node, "the pipeline", None))
-        elif m.matches(node, m.Call(func=m.Attribute(attr=m.Name("add_step")))):
-            root = node.func.value
-            while isinstance(root, (cst.Call, cst.Attribute)):
-                root = root.func if isinstance(root, cst.Call) else root.value
-            if isinstance(root, cst.Name) and root.value in self.variables:
-                self.found.append((node, "the step added here", root.value))

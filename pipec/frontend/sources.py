@@ -1,32 +1,129 @@
 """The source tree: reading, parsing and locating the modules pipec follows.
 
-Every module is parsed once with libcst and wrapped in a `MetadataWrapper`;
-positions, scopes and qualified names are resolved once per module.  Paths
-kept here are relative to the source root (POSIX), so nothing machine
-specific reaches the IR or the diagnostics.
+Every module is parsed once with libcst.  What libcst's metadata providers
+would compute for every node is computed here on demand, by cheaper means:
+
+- positions: one code-generation pass over the module that records the
+  character offsets of each node (`_Layout`), mapped to lines and columns
+  only for the nodes asked about; identical to libcst's `PositionProvider`;
+- qualified names: the module's import table (`symbols.bindings`), the
+  binding in effect where a name is used (`qualified_names`);
+- scopes: `scan.ModuleScan` and `scan.FreeNames`.
+
+Paths kept here are relative to the source root (POSIX), so nothing machine
+specific reaches the IR or the diagnostics.  The tree records every file it
+read and every path it looked for (`SourceTree.inputs`): the frontend's
+result depends on nothing else, which is what its cache checks.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
+import hashlib
+import io
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import libcst as cst
-from libcst._metadata_dependent import LazyValue
-from libcst.metadata import (
-    GlobalScope,
-    MetadataWrapper,
-    PositionProvider,
-    QualifiedNameProvider,
-    ScopeProvider,
-)
+from libcst._nodes.internal import CodegenState
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
+from pipec.frontend.scan import ModuleScan, Scopes, dotted
 
 PIPEC_MODULES = ("pipec", "pipec.language")
+
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
+class _OffsetState(CodegenState):
+    """Code generation that records each node's character offsets, with the
+    same rules as libcst's `PositionProvidingCodegenState` (syntactic
+    positions where a node records them, else the whitespace-inclusive
+    range), keyed by `id(node)`."""
+
+    def __init__(self, default_indent: str, default_newline: str) -> None:
+        super().__init__(default_indent=default_indent, default_newline=default_newline)
+        self.offset = 0
+        self.stack: list[int] = []
+        self.spans: dict[int, tuple[int, int]] = {}
+        self.inclusive: dict[int, tuple[int, int]] = {}  # with owned whitespace
+
+    def add_indent_tokens(self) -> None:
+        for token in self.indent_tokens:
+            self.tokens.append(token)
+            self.offset += len(token)
+
+    def add_token(self, value: str) -> None:
+        self.tokens.append(value)
+        self.offset += len(value)
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self.stack.append(self.offset)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        key = id(node)
+        span = self.inclusive[key] = (self.stack.pop(), self.offset)
+        if key not in self.spans:
+            self.spans[key] = span
+
+    @contextmanager
+    def record_syntactic_position(
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: cst.CSTNode | None = None,
+        end_node: cst.CSTNode | None = None,
+    ) -> Iterator[None]:
+        start = self.offset
+        try:
+            yield
+        finally:
+            spans = self.spans
+            spans[id(node)] = (
+                spans[id(start_node)][0] if start_node is not None else start,
+                spans[id(end_node)][1] if end_node is not None else self.offset,
+            )
+
+
+class _Layout:
+    """Where every node of a module is: offsets, lines, top-level statements."""
+
+    def __init__(self, tree: cst.Module) -> None:
+        state = _OffsetState(tree.default_indent, tree.default_newline)
+        self.starts: list[int] = []  # of each top-level statement
+        # Module._codegen_impl, with the start of each statement noted.
+        for line in tree.header:
+            line._codegen(state)
+        for statement in tree.body:
+            self.starts.append(state.offset)
+            statement._codegen(state)
+        for line in tree.footer:
+            line._codegen(state)
+        if tree.has_trailing_newline:
+            if not state.tokens:
+                state.add_token(state.default_newline)
+        else:
+            state.pop_trailing_newline()
+        self.spans = state.spans
+        self.inclusive = state.inclusive
+        text = "".join(state.tokens)
+        self.text = text
+        self.newlines = [match.end() for match in _NEWLINE.finditer(text)]
+
+    def point(self, offset: int) -> tuple[int, int]:
+        """(1-based line, 0-based column) of a character offset."""
+        line = bisect.bisect_right(self.newlines, offset)
+        return line + 1, offset - (self.newlines[line - 1] if line else 0)
+
+    def statement_of(self, node: cst.CSTNode) -> int:
+        """The number of the top-level statement that contains `node`."""
+        start = self.spans[id(node)][0]
+        return max(bisect.bisect_right(self.starts, start) - 1, 0)
 
 
 @dataclass
@@ -36,51 +133,122 @@ class SourceModule:
     name: str  # dotted module name from the source root
     path: str  # POSIX path relative to the source root
     is_package: bool
-    wrapper: MetadataWrapper
-    _positions: dict = field(default_factory=dict, repr=False)
-    _qualified: dict = field(default_factory=dict, repr=False)
-    _scopes: dict = field(default_factory=dict, repr=False)
+    tree: cst.Module
+    text: str = field(default="", repr=False)  # the source, == tree.code
     symbols: dict | None = field(default=None, repr=False)  # see symbols.bindings
-
-    def __post_init__(self) -> None:
-        self._positions = self.wrapper.resolve(PositionProvider)
-        self._qualified = self.wrapper.resolve(QualifiedNameProvider)
-        self._scopes = self.wrapper.resolve(ScopeProvider)
+    _layout: _Layout | None = field(default=None, repr=False)
+    _scan: ModuleScan | None = field(default=None, repr=False)
+    _scopes: Scopes | None = field(default=None, repr=False)
+    _index: dict[int, int] | None = field(default=None, repr=False)
+    cache: dict = field(default_factory=dict, repr=False)  # per-module memos
 
     @property
-    def tree(self) -> cst.Module:
-        return self.wrapper.module
+    def layout(self) -> _Layout:
+        if self._layout is None:
+            self._layout = _Layout(self.tree)
+        return self._layout
+
+    @property
+    def scan(self) -> ModuleScan:
+        if self._scan is None:
+            self._scan = ModuleScan.of(self.tree)
+        return self._scan
+
+    @property
+    def scopes(self) -> Scopes:
+        if self._scopes is None:
+            self._scopes = Scopes(self.absolute)
+        return self._scopes
 
     def span(self, node: cst.CSTNode) -> ir.Span:
-        where = self._positions[node]
-        return ir.Span(
-            self.path,
-            where.start.line,
-            where.start.column + 1,
-            where.end.line,
-            where.end.column + 1,
-        )
+        layout = self.layout
+        start, end = layout.spans[id(node)]
+        line, column = layout.point(start)
+        end_line, end_column = layout.point(end)
+        return ir.Span(self.path, line, column + 1, end_line, end_column + 1)
+
+    def offset(self, node: cst.CSTNode) -> int:
+        return self.layout.spans[id(node)][0]
 
     def code(self, node: cst.CSTNode) -> str:
         return self.tree.code_for_node(node)
 
-    def qualified_names(self, node: cst.CSTNode) -> tuple[str, ...]:
-        value = self._qualified.get(node, ())
-        if isinstance(value, LazyValue):
-            value = value()
-        return tuple(sorted(q.name for q in value))
+    def statement_index(self, statement: cst.CSTNode) -> int | None:
+        """The number of a top-level statement, by identity."""
+        if self._index is None:
+            self._index = {id(s): i for i, s in enumerate(self.tree.body)}
+        return self._index.get(id(statement))
 
-    def pipec_name(self, node: cst.CSTNode) -> str | None:
+    def qualified_names(
+        self, node: cst.CSTNode, at: int | None = None
+    ) -> tuple[str, ...]:
+        """What the Name / Attribute chain `node` refers to, for module-level
+        code in top-level statement `at` (default: the one containing
+        `node`): the binding of its first name in effect there, i.e. the
+        last one by an earlier statement.  `at=-1`: code that runs after
+        the module has loaded (a function body), which sees the last
+        binding of the module."""
+        path = dotted(node)
+        if not path:
+            return ()
+        head, _, rest = path.partition(".")
+        if at is None:
+            at = self.layout.statement_of(node)
+        names = self.module_qualified(head, at)
+        return tuple(sorted(f"{q}.{rest}" if rest else q for q in names))
+
+    def module_qualified(self, head: str, at: int = -1) -> tuple[str, ...]:
+        """Qualified names of module-level name `head` as seen from
+        statement `at` (-1: after the module has loaded)."""
+        from pipec.frontend.symbols import bindings
+
+        found = bindings(self).get(head, [])
+        if at >= 0:
+            found = [b for b in found if b.index < at]
+        if not found:
+            return ()
+        last = found[-1].index
+        names: list[str] = []
+        for binding in found:
+            if binding.index != last:
+                continue
+            if binding.is_import:
+                names.append(_import_qualified(binding, head))
+            elif binding.node is binding.statement and not isinstance(
+                binding.node, (cst.FunctionDef, cst.ClassDef)
+            ):
+                # bound inside an if / try / with block: any import there
+                names.extend(self._block_imports(head, last) or [head])
+            else:
+                names.append(head)
+        return tuple(names)
+
+    def any_qualified(self, head: str) -> tuple[str, ...]:
+        """Every qualified name module-level `head` may have (all bindings)."""
+        from pipec.frontend.symbols import bindings
+
+        names = []
+        for binding in bindings(self).get(head, []):
+            if binding.is_import:
+                names.append(_import_qualified(binding, head))
+            else:
+                names.extend(self._block_imports(head, binding.index) or [head])
+        return tuple(sorted(set(names)))
+
+    def _block_imports(self, head: str, index: int) -> list[str]:
+        from pipec.frontend.scan import import_bindings
+
+        found = []
+        for site in self.scan.imports:
+            if site.index == index and not site.scopes:
+                for name, qualified in import_bindings(site.node, self.absolute):
+                    if name == head:
+                        found.append(qualified)
+        return found
+
+    def pipec_name(self, node: cst.CSTNode, at: int | None = None) -> str | None:
         """'step' when `node` resolves to `pipec.step` (however imported)."""
-        for qualified in self.qualified_names(node):
-            module, _, attr = qualified.rpartition(".")
-            if module in PIPEC_MODULES:
-                return attr
-        return None
-
-    @property
-    def global_scope(self) -> GlobalScope:
-        return self._scopes[self.tree]
+        return pipec_attr(self.qualified_names(node, at))
 
     @property
     def package(self) -> str:
@@ -100,41 +268,36 @@ class SourceModule:
         return ".".join([*base, name] if name else base)
 
     def imports_pipec(self) -> bool:
-        finder = _PipecImportFinder()
-        self.tree.visit(finder)
-        return finder.found
+        for site in self.scan.imports:
+            node = site.node
+            if isinstance(node, cst.Import):
+                if any(_is_pipec(dotted(alias.name)) for alias in node.names):
+                    return True
+            elif (
+                not node.relative
+                and node.module is not None
+                and _is_pipec(dotted(node.module))
+            ):
+                return True
+        return False
 
 
-class _PipecImportFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found = False
+def _import_qualified(binding, head: str) -> str:
+    if binding.attr is None:  # import a.b [as c]
+        return binding.target if binding.alias.asname is not None else head
+    return f"{binding.target}.{binding.attr}" if binding.target else binding.attr
 
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            if _is_pipec(dotted(alias.name)):
-                self.found = True
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if (
-            not node.relative
-            and node.module is not None
-            and _is_pipec(dotted(node.module))
-        ):
-            self.found = True
+def pipec_attr(qualified: tuple[str, ...]) -> str | None:
+    for name in qualified:
+        module, _, attr = name.rpartition(".")
+        if module in PIPEC_MODULES:
+            return attr
+    return None
 
 
 def _is_pipec(module: str) -> bool:
     return module == "pipec" or module.startswith("pipec.")
-
-
-def dotted(node: cst.BaseExpression | None) -> str:
-    """'a.b.c' for a Name / Attribute chain, '' otherwise."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else ""
-    return ""
 
 
 def _syntax_error(
@@ -160,12 +323,18 @@ def _syntax_error(
 
 
 class SourceTree:
-    """The modules under one source root, parsed on demand and cached."""
+    """The modules under one source root, parsed on demand and cached.
+
+    `inputs` records what the tree looked at, in order: for each file read,
+    its path and the SHA-256 of its bytes; for each path looked for, whether
+    it was there."""
 
     def __init__(self, root: Path, diagnostics: Diagnostics) -> None:
         self.root = root
         self.diagnostics = diagnostics
         self._modules: dict[str, SourceModule | None] = {}
+        self._files: dict[str, Path | None] = {}
+        self.inputs: dict[str, str] = {}
 
     def relative(self, file: Path) -> str:
         return file.resolve().relative_to(self.root).as_posix()
@@ -176,15 +345,25 @@ class SourceTree:
             parts.pop()
         return ".".join(parts)
 
+    def _probe(self, kind: str, path: Path) -> bool:
+        found = path.is_dir() if kind == "dir" else path.is_file()
+        key = f"{kind}:{path.relative_to(self.root).as_posix()}"
+        self.inputs.setdefault(key, "1" if found else "0")
+        return found
+
     def file_for(self, name: str) -> Path | None:
         """The file of module `name` in this tree, or None."""
-        if not name or "" in name.split("."):
-            return None
-        base = self.root.joinpath(*name.split("."))
-        for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
-            if candidate.is_file():
-                return candidate
-        return None
+        if name in self._files:
+            return self._files[name]
+        found = None
+        if name and "" not in name.split("."):
+            base = self.root.joinpath(*name.split("."))
+            for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+                if self._probe("file", candidate):
+                    found = candidate
+                    break
+        self._files[name] = found
+        return found
 
     def contains(self, name: str) -> bool:
         return self.file_for(name) is not None
@@ -194,7 +373,7 @@ class SourceTree:
         no such module exists: an import pipec cannot follow."""
         top = self.root / name.split(".")[0]
         return not self.contains(name) and (
-            top.is_dir() or top.with_suffix(".py").is_file()
+            self._probe("dir", top) or self._probe("file", top.with_suffix(".py"))
         )
 
     def module(self, name: str) -> SourceModule | None:
@@ -204,10 +383,22 @@ class SourceTree:
             self._modules[name] = self.parse(file) if file else None
         return self._modules[name]
 
+    def read(self, file: Path) -> str:
+        """The text of `file` as `Path.read_text` gives it (universal
+        newlines), its bytes' digest recorded in `inputs`."""
+        key = f"read:{self.relative(file)}"
+        try:
+            data = file.read_bytes()
+        except OSError:
+            self.inputs[key] = "!"
+            raise
+        self.inputs[key] = hashlib.sha256(data).hexdigest()
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+
     def parse(self, file: Path) -> SourceModule | None:
         path = self.relative(file)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = self.read(file)
         except (OSError, UnicodeDecodeError) as error:
             detail = (
                 getattr(error, "strerror", None)
@@ -225,9 +416,7 @@ class SourceTree:
             self.diagnostics.error("PC001", span, detail=detail)
             return None
         name = self.module_name(file)
-        module = SourceModule(
-            name, path, file.name == "__init__.py", MetadataWrapper(tree)
-        )
+        module = SourceModule(name, path, file.name == "__init__.py", tree, text)
         self._modules.setdefault(name, module)
         return module
 

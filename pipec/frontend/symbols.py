@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import libcst as cst
-import libcst.matchers as m
 
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 
@@ -70,7 +69,7 @@ def bindings(module: SourceModule) -> dict[str, list[Binding]]:
 def _statement_bindings(
     module: SourceModule, index: int, statement: cst.CSTNode
 ) -> list[Binding]:
-    if m.matches(statement, m.FunctionDef() | m.ClassDef()):
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
         return [Binding(module, statement.name.value, index, statement, statement)]
     if isinstance(statement, cst.SimpleStatementLine):
         found = []
@@ -191,13 +190,16 @@ class _NestedBindings(cst.CSTVisitor):
 
 
 def star_imports(module: SourceModule) -> list[cst.ImportFrom]:
-    return [
-        small
-        for statement in module.tree.body
-        if isinstance(statement, cst.SimpleStatementLine)
-        for small in statement.body
-        if m.matches(small, m.ImportFrom(names=m.ImportStar()))
-    ]
+    if "star_imports" not in module.cache:
+        module.cache["star_imports"] = [
+            small
+            for statement in module.tree.body
+            if isinstance(statement, cst.SimpleStatementLine)
+            for small in statement.body
+            if isinstance(small, cst.ImportFrom)
+            and isinstance(small.names, cst.ImportStar)
+        ]
+    return module.cache["star_imports"]
 
 
 class Resolver:

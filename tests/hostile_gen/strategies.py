@@ -10,6 +10,7 @@ backend that escapes correctly gives output of the same structure for both.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ FRAGMENTS = (
     "日本語", "中文字符", "ｆｕｌｌ", "🚀", "👩\u200d👩\u200d👧", "e\u0301", "a\u0308\u0308\u0308", "ﬁ",
     "é", "Ω", "𝔘𝔫𝔦", "\U0001F600", "\u0000", "ß", "İ",
 )
+
+TEMPLATE = re.compile(r"{{\s*[\w.\-\[\]$]+\s*}}")
 
 _chars = st.characters(exclude_categories=("Cs",))
 _piece = st.one_of(st.sampled_from(FRAGMENTS), st.text(_chars, min_size=1, max_size=6))
@@ -99,7 +102,12 @@ class ModuleSpec:
 
         def swap(value: Any) -> Any:
             if isinstance(value, str):
-                return f"pipecph{next(counter)}x" if value else value
+                if not value:
+                    return value
+                # Keep a template placeholder where there was one: a target
+                # may rightly keep such values out of a templated file.
+                marker = " {{ x }}" if TEMPLATE.search(value) else ""
+                return f"pipecph{next(counter)}x{marker}"
             if isinstance(value, list):
                 return [swap(v) for v in value]
             if isinstance(value, dict):
@@ -112,7 +120,7 @@ class ModuleSpec:
     def strings(self) -> dict[str, str]:
         """Every top-level string value by what it is."""
         values = {"description": self.description, "owner": self.owner}
-        values.update({f"tag {i}": t for i, t in enumerate(self.tags)})
+        values.update({f"tags {i}": t for i, t in enumerate(self.tags)})
         values.update({f"context {k}": v for k, v in self.context.items() if isinstance(v, str)})
         return values
 
