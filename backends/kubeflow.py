@@ -31,12 +31,12 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-import yaml
 
 from pipec import ir
 from pipec.backends import kubeflow_program as prog
+from pipec.backends import yamlfmt
 from pipec.backends.base import Backend, Emit, register
-from pipec.backends.pyfmt import comment_lines
+from pipec.backends.pyfmt import comment_lines, header_value
 
 KFP_VERSION = "2.17.0"
 BASE_IMAGE = "python:3.11"
@@ -342,24 +342,8 @@ class _Builder:
         }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (programs, the launcher) as literal blocks; no
-    anchors and aliases."""
-
-    def ignore_aliases(self, data: object) -> bool:
-        return True
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def dump(spec: dict) -> str:
-    return yaml.dump(spec, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=4096, default_flow_style=False)
+    return yamlfmt.dump(spec, sort_keys=True)
 
 
 @register
@@ -377,13 +361,13 @@ class KubeflowBackend(Backend):
         metadata = [
             ("schedule", pipeline.schedule),
             ("owner", pipeline.owner),
-            ("tags", ", ".join(pipeline.tags) if pipeline.tags else None),
+            ("tags", list(pipeline.tags) if pipeline.tags else None),
             ("version", pipeline.version),
         ]
         for key, value in metadata:
             if value is not None:
-                self.note_metadata(pipeline, f"pipeline {key} {value!r}")
-                lines.append(f"{key}: {value}")
+                self.note_metadata(pipeline, f"pipeline {key} {header_value(value)}")
+                lines.append(f"{key}: {header_value(value)}")
         out = []
         for line in lines:
             out += comment_lines(line)

@@ -117,9 +117,8 @@ def _float(value: float) -> str:
         return 'float("nan")'
     if value in (float("inf"), float("-inf")):
         return 'float("inf")' if value > 0 else 'float("-inf")'
-    text = repr(value)
-    # black writes exponents and hex in lower case; repr already does.
-    return text
+    # black writes exponents without a "+" (1e300, not 1e+300), lower case.
+    return repr(value).replace("e+", "e")
 
 
 def py_name(value: str) -> str:
@@ -138,3 +137,19 @@ def comment_lines(text: str, prefix: str = "# ") -> list[str]:
         safe = "".join(c if c == "\t" or _char_ok(c) else _escape(c) for c in line)
         out.append((prefix + safe).rstrip())
     return out
+
+
+def header_value(value: object) -> str:
+    """A value for a header comment that reads back exactly: a plain one-line
+    string as it is, anything else (several lines, control characters,
+    backslashes, surrounding spaces, lists) as a Python literal."""
+    if isinstance(value, str):
+        plain = (
+            value
+            and value == value.strip()
+            and "\\" not in value
+            and all(_char_ok(c) for c in value)
+            and not value.startswith(("'", '"', "["))
+        )
+        return value if plain else py_str(value)
+    return _flat(value)

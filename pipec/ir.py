@@ -335,9 +335,13 @@ def to_data(module: Module) -> dict:
     return _to_data(module)
 
 
-def to_json(module: Module) -> str:
-    """Stable, sorted JSON for `module` (ends with a newline)."""
-    return json.dumps(to_data(module), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def to_json(module: Module, header: str | None = None) -> str:
+    """Stable, sorted JSON for `module` (ends with a newline).  A `header`
+    goes under the key "_generated", which `from_json` ignores."""
+    data = to_data(module)
+    if header is not None:
+        data["_generated"] = header
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 _NODES: dict[str, type] = {}
@@ -359,7 +363,7 @@ def _from_data(data: Any) -> Any:
         cls = _NODES[data["node"]]
         kwargs = {}
         for key, value in data.items():
-            if key == "node":
+            if key == "node" or key.startswith("_"):
                 continue
             literal = (cls.__name__, key) in _LITERAL_FIELDS
             kwargs[key] = value if literal else _from_data(value)

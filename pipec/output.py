@@ -21,7 +21,9 @@ reported no error: when compiling fails nothing is written at all.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,24 +131,62 @@ def unified_diff(change: Change) -> str:
 
 
 def write_all(changes: list[Change]) -> None:
-    """Write every change: first each new text to a temporary file next to
-    its target, then replace the targets.  On any failure every temporary
-    file is removed and the error propagates."""
-    staged: list[tuple[str, Path]] = []
+    """Write every change, all or nothing: first each new text to a temporary
+    file next to its target (and a backup link of each file it replaces),
+    then replace the targets.  When anything fails, the files already
+    replaced are restored, the ones already created removed, every temporary
+    file deleted, and the error propagates."""
+    for change in changes:
+        if change.path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(change.path))
+    staged: list[tuple[str, Path, str | None]] = []
+    done: list[tuple[Path, str | None]] = []
     try:
         for change in changes:
             change.path.parent.mkdir(parents=True, exist_ok=True)
-            staged.append((_stage(change), change.path))
-        while staged:
-            tmp, target = staged[0]
+            staged.append((_stage(change), change.path, _backup(change.path)))
+        for tmp, target, backup in staged:
             os.replace(tmp, target)
-            staged.pop(0)
+            done.append((target, backup))
+    except BaseException:
+        for target, backup in reversed(done):
+            _restore(target, backup)
+        raise
     finally:
-        for tmp, _ in staged:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        for tmp, _, backup in staged:
+            for leftover in (tmp, backup):
+                if leftover is not None:
+                    try:
+                        os.unlink(leftover)
+                    except OSError:
+                        pass
+
+
+def _backup(path: Path) -> str | None:
+    """A hard link to the file `path` replaces (None when it is new)."""
+    if not path.exists():
+        return None
+    backup = f"{path.parent}/.{path.name}.{os.getpid()}.pipec-bak"
+    try:
+        os.unlink(backup)
+    except OSError:
+        pass
+    try:
+        os.link(path, backup)
+    except OSError:  # a file system without hard links
+        shutil.copy2(path, backup)
+    return backup
+
+
+def _restore(target: Path, backup: str | None) -> None:
+    try:
+        if backup is None:
+            os.unlink(target)
+        else:
+            os.link(backup, f"{backup}.restore")
+            os.replace(f"{backup}.restore", target)
+    except OSError:
+        pass
 
 
 def _stage(change: Change) -> str:

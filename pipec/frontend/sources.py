@@ -42,9 +42,9 @@ _NEWLINE = re.compile(r"\r\n?|\n")
 
 class _OffsetState(CodegenState):
     """Code generation that records each node's character offsets, with the
-    same rules as libcst's `PositionProvidingCodegenState` (syntactic
-    positions where a node records them, else the whitespace-inclusive
-    range), keyed by `id(node)`."""
+    same rules as libcst's `PositionProvidingCodegenState`: `spans` holds
+    the syntactic range of the nodes that record one, `inclusive` every
+    node's range with its whitespace; keyed by `id(node)`."""
 
     def __init__(self, default_indent: str, default_newline: str) -> None:
         super().__init__(default_indent=default_indent, default_newline=default_newline)
@@ -66,10 +66,7 @@ class _OffsetState(CodegenState):
         self.stack.append(self.offset)
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        key = id(node)
-        span = self.inclusive[key] = (self.stack.pop(), self.offset)
-        if key not in self.spans:
-            self.spans[key] = span
+        self.inclusive[id(node)] = (self.stack.pop(), self.offset)
 
     @contextmanager
     def record_syntactic_position(
@@ -83,11 +80,16 @@ class _OffsetState(CodegenState):
         try:
             yield
         finally:
-            spans = self.spans
-            spans[id(node)] = (
-                spans[id(start_node)][0] if start_node is not None else start,
-                spans[id(end_node)][1] if end_node is not None else self.offset,
-            )
+            if start_node is not None:
+                start = self.span(start_node)[0]
+            end = self.span(end_node)[1] if end_node is not None else self.offset
+            self.spans[id(node)] = (start, end)
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """The syntactic range of `node` if it records one, else the
+        range with its whitespace (as `PositionProvider`)."""
+        key = id(node)
+        return self.spans.get(key) or self.inclusive[key]
 
 
 class _Layout:
@@ -104,25 +106,32 @@ class _Layout:
             statement._codegen(state)
         for line in tree.footer:
             line._codegen(state)
-        if tree.has_trailing_newline:
-            if not state.tokens:
-                state.add_token(state.default_newline)
-        else:
-            state.pop_trailing_newline()
-        self.spans = state.spans
+        if tree.has_trailing_newline and not state.tokens:
+            state.add_token(state.default_newline)
+        self.syntactic = state.spans
         self.inclusive = state.inclusive
-        text = "".join(state.tokens)
-        self.text = text
-        self.newlines = [match.end() for match in _NEWLINE.finditer(text)]
+        # Positions count the final newline even when the module has none
+        # (libcst drops it after positions are computed): index the lines
+        # before dropping it.
+        full = "".join(state.tokens)
+        self.newlines = [match.end() for match in _NEWLINE.finditer(full)]
+        if not tree.has_trailing_newline and state.tokens:
+            full = full[: len(full) - len(state.tokens[-1])]
+        self.text = full
 
     def point(self, offset: int) -> tuple[int, int]:
         """(1-based line, 0-based column) of a character offset."""
         line = bisect.bisect_right(self.newlines, offset)
         return line + 1, offset - (self.newlines[line - 1] if line else 0)
 
+    def range(self, node: cst.CSTNode) -> tuple[int, int]:
+        """`node`'s offsets, as `PositionProvider` positions it."""
+        key = id(node)
+        return self.syntactic.get(key) or self.inclusive[key]
+
     def statement_of(self, node: cst.CSTNode) -> int:
         """The number of the top-level statement that contains `node`."""
-        start = self.spans[id(node)][0]
+        start = self.range(node)[0]
         return max(bisect.bisect_right(self.starts, start) - 1, 0)
 
 
@@ -162,13 +171,13 @@ class SourceModule:
 
     def span(self, node: cst.CSTNode) -> ir.Span:
         layout = self.layout
-        start, end = layout.spans[id(node)]
+        start, end = layout.range(node)
         line, column = layout.point(start)
         end_line, end_column = layout.point(end)
         return ir.Span(self.path, line, column + 1, end_line, end_column + 1)
 
     def offset(self, node: cst.CSTNode) -> int:
-        return self.layout.spans[id(node)][0]
+        return self.layout.range(node)[0]
 
     def code(self, node: cst.CSTNode) -> str:
         return self.tree.code_for_node(node)
