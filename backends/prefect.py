@@ -101,7 +101,7 @@ def submission_order(pipeline: ir.Pipeline) -> list[ir.Step]:
     order: list[ir.Step] = []
     remaining = list(pipeline.steps)
     while remaining:
-        ready = [s for s in remaining if all(u in done for u in s.upstream)]
+        ready = [s for s in remaining if all(u in done for u in s.upstream)] or remaining[:1]
         free = [s for s in ready if not maps_upstream(s)]
         for step in free or ready[:1]:
             order.append(step)

@@ -88,9 +88,13 @@ def block_str(text: str) -> str:
 _NOT_IDENT = re.compile(r"[^0-9A-Za-z_]")
 
 
+MAX_IDENTIFIER = 32  # keeps every generated statement's head short
+
+
 def identifier(name: str) -> str:
-    """A plain ASCII identifier derived from `name`."""
-    ident = _NOT_IDENT.sub("_", name) or "_"
+    """A plain ASCII identifier derived from `name` (at most 32 characters,
+    so that generated lines always fit black's layout)."""
+    ident = _NOT_IDENT.sub("_", name)[:MAX_IDENTIFIER] or "_"
     if ident[0].isdigit():
         ident = "_" + ident
     return ident

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated pipec targets")
     parser.add_argument("--anchor-cap", type=float, default=60.0, help="one KFP SDK run above this (s): measure that size once")
     parser.add_argument("--anchor-timeout", type=float, default=300.0, help="kill a KFP SDK run after this (s): lower bound")
-    parser.add_argument("--pipec-timeout", type=float, default=600.0, help="kill a pipec compile after this (s): MISS, lower bound")
+    parser.add_argument("--pipec-timeout", type=float, default=300.0, help="kill a pipec compile after this (s): MISS, lower bound")
     parser.add_argument("--no-anchor", action="store_true", help="pipec only (no ratios)")
     args = parser.parse_args(argv)
     sizes = c.parse_sizes(args.sizes or ("10,100" if args.quick else "10,100,1000,5000"))

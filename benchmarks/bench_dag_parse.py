@@ -14,10 +14,13 @@ compiled from source on every parse, as the DAG processor does):
   imports a "heavy" library at top level (a stand-in for numpy/pandas that
   sleeps --heavy-delay s on import; the steps use it).  The generated DAG
   must import it inside the tasks only, so its parse time must not change
-  (target ≤ 1.1 × pipec, and the heavy module must not be in `sys.modules`
-  after the parse).
+  (target ≤ 1.1 × pipec, less than half the heavy import's delay added to
+  the wall time, and the heavy module not in `sys.modules` after the parse).
 
-Runs are interleaved (one of each per round) and medians reported.
+Runs are interleaved (one of each per round) and medians reported, of wall
+and of CPU time.  A parse is CPU-bound, so the ratios are judged on CPU time,
+which a busy shared machine distorts far less than wall time; the wall
+figures are shown too (and a sleeping heavy import shows only there).
 
     python benchmarks/bench_dag_parse.py [--n 1000] [--repeat 5]
     python benchmarks/bench_dag_parse.py --quick
@@ -140,13 +143,23 @@ def main(argv: list[str] | None = None) -> int:
         if label == "handwritten TaskFlow":
             target, ok = "anchor", None
         elif label == "pipec":
-            target, ok = f"≤ {PARSE_TARGET}× handwritten", vs_hand is not None and vs_hand <= PARSE_TARGET and not problems
-            summary.append(c.summary_row("dag parse", f"pipec DAG N={n} / handwritten", f"{c.fmt_x(vs_hand)} ({c.fmt_s(medians[label])} vs {c.fmt_s(base)})", target.replace(" handwritten", ""), ok))
+            target = f"CPU ≤ {PARSE_TARGET}× handwritten"
+            ok = cpu_vs_hand is not None and cpu_vs_hand <= PARSE_TARGET and not problems
+            summary.append(c.summary_row(
+                "dag parse", f"pipec DAG N={n} / handwritten",
+                f"CPU {c.fmt_x(cpu_vs_hand)} ({c.fmt_s(cpu[label])} vs {c.fmt_s(cpu_base)}); wall {c.fmt_x(vs_hand)}",
+                f"≤ {PARSE_TARGET}× (CPU)", ok))
         else:
-            vs_plain = c.ratio(medians[label], plain) if plain else None
-            ok = vs_plain is not None and vs_plain <= HEAVY_TARGET and not last["heavy_imported"] and not problems
-            target = f"≤ {HEAVY_TARGET}× pipec, heavy module not imported"
-            summary.append(c.summary_row("dag parse", f"heavy-import DAG / plain DAG (N={n})", f"{c.fmt_x(vs_plain)}, heavy imported: {'yes' if last['heavy_imported'] else 'no'}", f"≤ {HEAVY_TARGET}×, not imported", ok))
+            cpu_vs_plain = c.ratio(cpu[label], cpu["pipec"]) if cpu.get("pipec") else None
+            extra = medians[label] - plain if plain is not None else None
+            ok = (cpu_vs_plain is not None and cpu_vs_plain <= HEAVY_TARGET and extra is not None
+                  and extra < args.heavy_delay / 2 and not last["heavy_imported"] and not problems)
+            target = f"CPU ≤ {HEAVY_TARGET}× pipec, wall +< {args.heavy_delay / 2:g} s, heavy module not imported"
+            summary.append(c.summary_row(
+                "dag parse", f"heavy-import DAG vs plain DAG (N={n})",
+                f"CPU {c.fmt_x(cpu_vs_plain)}, wall {'+' if extra >= 0 else '−'}{c.fmt_s(abs(extra))}, heavy imported: "
+                f"{'yes' if last['heavy_imported'] else 'no'}" if extra is not None else "—",
+                f"≤ {HEAVY_TARGET}× (CPU), not imported", ok))
         rows.append(
             [
                 label,
