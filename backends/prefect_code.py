@@ -110,7 +110,12 @@ class Names:
     def take(self, wanted: str) -> str:
         name = wanted
         counter = 2
-        while name in self.taken:
+        # Every `_pipec*` name belongs to the embedded runtime.
+        while name in self.taken or name.lower().startswith("_pipec"):
+            if name.lower().startswith("_pipec"):
+                wanted = "step" + wanted
+                name = wanted
+                continue
             name = f"{wanted}_{counter}"
             counter += 1
         self.taken.add(name)
