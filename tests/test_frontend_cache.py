@@ -233,3 +233,16 @@ def test_no_temporary_files_are_left(tree: Path) -> None:
     frontend.load(tree / "steps.py")
     folder = tree / ".pipec" / "cache" / "frontend"
     assert all(p.suffix == ".json" for p in folder.iterdir())
+
+
+def test_any_string_round_trips(tree: Path, parses: ParseCounter) -> None:
+    source = PIPELINE.replace(
+        'data_path="data.csv"', 'data_path="\\ud800 \\u00e9 \\U0001f600 \\r\\n \\x00"'
+    )
+    (tree / "pipeline.py").write_text(source, encoding="utf-8")
+    first = frontend.load(tree / "pipeline.py")
+    parses.forbid()
+    second = frontend.load(tree / "pipeline.py")
+    assert second.module == first.module
+    value = second.module.pipelines[0].context_param("data_path").default
+    assert value == "\ud800 \u00e9 \U0001f600 \r\n \x00"

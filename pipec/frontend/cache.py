@@ -120,7 +120,7 @@ class Entry:
 def load(root: Path, key: str) -> Entry | None:
     """The entry `key` when it is readable and its inputs are unchanged."""
     try:
-        text = (folder(root) / f"{key}.json").read_text(encoding="utf-8")
+        text = (folder(root) / f"{key}.json").read_text(encoding="ascii")
         header_text, _, module_text = text.partition("\n")
         header = json.loads(header_text)
         if header.get("format") != FORMAT or header.get("key") != key:
@@ -139,6 +139,32 @@ def load(root: Path, key: str) -> Entry | None:
 def store(root: Path, key: str, entry: Entry) -> None:
     """Write entry `key` atomically; a cache that cannot be written is no
     cache, never an error."""
+    try:
+        body = _serialise(key, entry)
+    except (TypeError, ValueError):  # not JSON-able: leave it uncached
+        return
+    target = folder(root)
+    temporary = None
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{key[:16]}.", suffix=".tmp", dir=target
+        )
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            out.write(body)
+        os.replace(temporary, target / f"{key}.json")
+        temporary = None
+    except (OSError, ValueError):
+        pass
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def _serialise(key: str, entry: Entry) -> str:
     header = {
         "format": FORMAT,
         "key": key,
@@ -147,27 +173,11 @@ def store(root: Path, key: str, entry: Entry) -> None:
         "diagnostics": [asdict(d) for d in entry.diagnostics],
         "has_module": entry.module is not None,
     }
-    body = json.dumps(header, sort_keys=True, ensure_ascii=False) + "\n"
+    # ASCII with escapes: every string comes back exactly, lone surrogates
+    # included.
+    body = json.dumps(header, sort_keys=True) + "\n"
     if entry.module is not None:
         # `ir.to_json` sorts keys, which would reorder dict literals (context
-        # defaults): keep the IR's own order, `ir.from_json` reads it back.
-        body += json.dumps(ir.to_data(entry.module), ensure_ascii=False)
-    target = folder(root)
-    temporary = None
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{key[:16]}.", suffix=".tmp", dir=target
-        )
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(body)
-        os.replace(temporary, target / f"{key}.json")
-        temporary = None
-    except OSError:
-        pass
-    finally:
-        if temporary is not None:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+        # defaults): keep the IR's own order; `ir.from_json` reads it back.
+        body += json.dumps(ir.to_data(entry.module))
+    return body
