@@ -212,10 +212,7 @@ class Scopes:
         binder = _Binder(self.absolute)
         if isinstance(scope, _FUNCTIONS):
             binder.add(param_names(scope.params))
-            if isinstance(scope, cst.FunctionDef):
-                binder.walk(scope.body)
-            else:
-                binder.walk(scope.body)
+            binder.walk(scope.body)
         elif isinstance(scope, cst.ClassDef):
             binder.walk(scope.body)
         elif isinstance(scope, _COMPREHENSIONS):
@@ -485,8 +482,7 @@ class FreeNames:
         self._each(node.bases, scopes)
         self._each(node.keywords, scopes)
         inner = (*scopes, node)
-        body = node.body
-        statements = body.body if isinstance(body, cst.IndentedBlock) else body.body
+        statements = node.body.body  # IndentedBlock or SimpleStatementSuite
         # A class body reads a name from the module until it binds it.
         bound = Bound()
         self.scopes._bound[id(node)] = bound
