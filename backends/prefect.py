@@ -96,17 +96,29 @@ def passed(step: ir.Step) -> list[ir.Binding]:
 
 def submission_order(pipeline: ir.Pipeline) -> list[ir.Step]:
     """Pipeline order, except that a `.map` over an upstream output (which
-    waits for that output) comes after every step that does not need it."""
-    done: list[str] = []
+    waits for that output) comes after every step that does not need it.
+
+    In rounds: each round submits every ready step that does not map over an
+    upstream output (in pipeline order), or else the first ready one."""
+    index = {step.name: i for i, step in enumerate(pipeline.steps)}
+    waiting = {step.name: set(step.upstream) for step in pipeline.steps}
+    consumers: dict[str, list[ir.Step]] = {}
+    for step in pipeline.steps:
+        for name in waiting[step.name]:
+            consumers.setdefault(name, []).append(step)
+    ready = [step for step in pipeline.steps if not waiting[step.name]]
     order: list[ir.Step] = []
-    remaining = list(pipeline.steps)
-    while remaining:
-        ready = [s for s in remaining if all(u in done for u in s.upstream)] or remaining[:1]
-        free = [s for s in ready if not maps_upstream(s)]
-        for step in free or ready[:1]:
+    while ready:
+        chosen = [step for step in ready if not maps_upstream(step)] or ready[:1]
+        taken = {step.name for step in chosen}
+        ready = [step for step in ready if step.name not in taken]
+        for step in chosen:
             order.append(step)
-            done.append(step.name)
-            remaining.remove(step)
+            for consumer in consumers.get(step.name, []):
+                waiting[consumer.name].discard(step.name)
+                if not waiting[consumer.name]:
+                    ready.append(consumer)
+        ready.sort(key=lambda step: index[step.name])
     return order
 
 

@@ -17,6 +17,7 @@ The test suite checks the output with the pinned black.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -50,9 +51,13 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
+# Characters that may need an escape; everything else is copied as it is.
+_SPECIAL = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+
+
 def py_str(value: str) -> str:
     """A Python string literal for `value`, as black would leave it."""
-    body = "".join(_escape(c) for c in value)
+    body = _SPECIAL.sub(lambda m: _escape(m.group()), value)
     double = body.replace('"', '\\"')
     single = body.replace("'", "\\'")
     if single.count("\\") < double.count("\\"):

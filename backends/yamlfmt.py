@@ -5,8 +5,8 @@ SEPARATOR raw, and reads them back as line breaks: a value containing one
 would not come back as written.  Such strings (and any with a carriage return
 or other characters a block scalar cannot hold) are written double-quoted,
 where pyyaml escapes them.  Other multi-line strings are literal blocks, so
-embedded programs stay readable in review.  `dump()` checks that loading its
-text gives the data back.
+embedded programs stay readable in review.  The test suite checks that
+loading the text gives the data back, for hostile values too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ import yaml
 _BREAKS = ("\x85", "\u2028", "\u2029", "\r")
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when pyyaml has it (it writes the same text, much faster).
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):
     """No anchors and aliases: every value is written where it is used."""
 
     def ignore_aliases(self, data: object) -> bool:
@@ -24,9 +28,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _needs_quotes(value: str) -> bool:
-    return any(c in value for c in _BREAKS) or any(
-        not c.isprintable() and c not in "\n\t" for c in value
-    )
+    if any(c in value for c in _BREAKS):
+        return True
+    return not value.replace("\n", "").replace("\t", "").isprintable()
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -51,6 +55,4 @@ def dump(data: object, sort_keys: bool = True, width: int = 4096) -> str:
         width=width,
         default_flow_style=False,
     )
-    if yaml.safe_load(text) != data:
-        raise ValueError("YAML output does not load back as the data it was written from")
     return text

@@ -10,14 +10,12 @@ pipelines and applies context overrides; `compile_loaded()` runs a backend on
 each selected pipeline.  Nothing raises for a mistake in the input: every
 problem is collected (from all files at once) and the caller decides.
 
-Stability self-check: like black, every compile checks its own output is
-stable.  Each pipeline is emitted twice, by two fresh backend instances, and
-the texts must be identical (an `UnstableOutput` is a pipec bug, not an input
-error).  The second emit costs a backend pass only: measured on the examples,
-the frontend (libcst parsing) takes ~0.25 s per module and two emits 3-30 ms
-per pipeline, so the check adds well under 10% and is always on.  Once
-compiles are cached (unchanged inputs skip the backends), it will run only on
-cache misses, as black's does.
+Stability self-check: with `PIPEC_VERIFY=1` (the test suite sets it), each
+pipeline is emitted twice, by two fresh backend instances, and the texts must
+be identical (an `UnstableOutput` is a pipec bug, not an input error).  It is
+off by default because the second emit doubles the backend's share of a
+compile (about half of it for a 1000-step pipeline); determinism across
+processes, hash seeds and machines is what the test suite proves.
 """
 
 from __future__ import annotations
@@ -281,7 +279,7 @@ def compile_loaded(loaded: Loaded, target: str, options=None) -> CompileResult:
     for selected in loaded.selected:
         diagnostics = Diagnostics()
         files = _files(backend_class(options, diagnostics).compile(selected.pipeline))
-        if (
+        if os.environ.get("PIPEC_VERIFY") == "1" and (
             _files(backend_class(options, Diagnostics()).compile(selected.pipeline))
             != files
         ):
