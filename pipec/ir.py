@@ -186,6 +186,8 @@ class Step:
     foreach: str | None = None
     when: Predicate | None = None
     fallback: Fallback | None = None
+    # The step function's return annotation, as written ("" when none).
+    returns: str = ""
     # Where each option was written, by option name ("retries", "timeout",
     # "when", "foreach", ...), for located diagnostics from backends.
     option_spans: tuple[tuple[str, Span], ...] = ()

@@ -140,6 +140,7 @@ class Builder:
             foreach=foreach,
             when=when,
             fallback=fallback,
+            returns=decl.module.code(decl.node.returns.annotation) if decl.node.returns else "",
             option_spans=option_spans(decl),
         )
         producers = []
