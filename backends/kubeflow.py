@@ -9,14 +9,38 @@ backend both run):
   <program> <kfp requirement>` then `--executor_input {{$}}
   --function_to_execute pipec_task`; the program embeds the step's code
   (see `kubeflow_program`).  No value from the source is in the shell text;
+- context values → typed parameters, restored on the way in;
 - step outputs → artifacts (the runtime writes JSON when exact, else a
-  pickle); context values → typed parameters, restored on the way in;
+  pickle), except the one output of a non-foreach step annotated `-> int`,
+  `-> float`, `-> str` or `-> bool`: that one is an output parameter
+  (NUMBER_INTEGER, NUMBER_DOUBLE, STRING, BOOLEAN) read by consumers
+  through `taskOutputParameter`, plus a companion artifact
+  `<output>_pipec_raw`.  The annotation is a promise Python does not keep,
+  and the local run passes whatever the step returns: so the runtime checks
+  the value, and when KFP cannot carry it exactly as that type (an int from
+  `-> float`, a bool from `-> int`, an int beyond 2**53, NaN, a str
+  subclass, a non-UTF-8 or > 64 KiB string, anything else) the value goes
+  into the raw artifact (JSON or pickle) and the parameter holds the type's
+  zero value; otherwise the raw artifact is empty.  Readers take the raw
+  artifact when it is not empty, else the parameter with its declared type
+  restored (`int(3.0)`).  Every value thus arrives as the local run
+  passes it.  `-> list` / `-> dict` outputs stay artifacts: KFP's
+  LIST/STRUCT parameters turn every number into a float, the annotation
+  says nothing about the elements' types, and a JSON-in-STRING parameter
+  would be exact but unbounded in size in the metadata store;
 - `when` → a `<step>-when` component whose BOOLEAN output drives the
   step's `triggerPolicy.condition`; skips propagate because every step's
   condition also names the gates of the steps it consumes;
 - `foreach` → a `<step>-items` component listing element indices, and a
   `parameterIterator` loop over them whose iterations read element i;
-  the outputs are collected artifact lists, in element order;
+  the outputs are collected artifact lists, in element order.  A gated
+  foreach step (own `when` or a gated upstream) has both tasks inside a
+  condition DAG `<step>-if` carrying the trigger condition (as the SDK
+  nests `dsl.ParallelFor` in `dsl.If`; a loop task cannot carry one), so
+  a false gate skips the loop and its consumers and the run succeeds.  A
+  foreach step that reads an output parameter has them inside a plain DAG
+  `<step>-group` (kfp.local 2.17 replaces every task output parameter a
+  loop task reads with the loop item);
 - retries → `retryPolicy` (in the component for steps with a fallback,
   which must run after the last attempt); timeout → enforced in the
   component (KFP core has no per-task timeout); resources → resource
@@ -28,7 +52,9 @@ install when they have none; default below) and `base_image`.
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
 from importlib import resources
 
 
@@ -44,6 +70,7 @@ ARTIFACT = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
 CHANNEL = "pipelinechannel--"
 
 
+@functools.lru_cache(maxsize=None)
 def _launcher() -> str:
     return resources.files("pipec.templates").joinpath("kubeflow_launch.txt").read_text(encoding="utf-8")
 
@@ -52,6 +79,11 @@ def _kfp_name(name: str) -> str:
     """KFP-style name: lower case, dashes, no double dash."""
     text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return text or "step"
+
+
+# The tasks a step may need: itself, its gate, its element list, the DAG
+# around a foreach step (a condition, or a plain group).
+_SUFFIXES = ("", "-when", "-items", "-if", "-group")
 
 
 class _Names:
@@ -63,10 +95,47 @@ class _Names:
         for step in pipeline.steps:
             base = _kfp_name(step.name)
             name, n = base, 2
-            while any(n_ in taken for n_ in (name, name + "-when", name + "-items")):
+            while any(name + suffix in taken for suffix in _SUFFIXES):
                 name, n = f"{base}-{n}", n + 1
-            taken.update((name, name + "-when", name + "-items"))
+            taken.update(name + suffix for suffix in _SUFFIXES)
             self.task[step.name] = name
+
+
+@dataclass(frozen=True)
+class _In:
+    """One input of a component: its `key`, `section` ("parameters" or
+    "artifacts"), its definition, and where its value comes from in the root
+    DAG."""
+
+    key: str
+    section: str
+    definition: dict
+    source: dict
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    """`base`, or `base` with underscores appended, not in `taken` (added)."""
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _channelled(ins: list[_In]) -> list[_In]:
+    """`ins` as a nested DAG reads them: from the enclosing DAG's input
+    `pipelinechannel--<key>`."""
+    out = []
+    for i in ins:
+        kind = "componentInputParameter" if i.section == "parameters" else "componentInputArtifact"
+        out.append(_In(i.key, i.section, i.definition, {kind: CHANNEL + i.key}))
+    return out
+
+
+def _channels(ins: list[_In], sources: list[_In]) -> list[_In]:
+    """The `pipelinechannel--<key>` inputs of a nested DAG carrying `ins`,
+    fed from `sources` (the same inputs as the enclosing DAG reads them)."""
+    return [_In(CHANNEL + i.key, i.section, i.definition, s.source) for i, s in zip(ins, sources)]
 
 
 class _Builder:
@@ -76,10 +145,19 @@ class _Builder:
         self.backend = backend
         self.pipeline = pipeline
         self.names = _Names(pipeline)
+        self.steps = {step.name: step for step in pipeline.steps}
         self.components: dict = {}
         self.executors: dict = {}
         self.tasks: dict = {}
         self.own_gates: dict[str, list[str]] = {}
+        # The root task that carries each step's outputs (`<t>`, or `<t>-if`
+        # for a foreach step nested in a condition), and the raw artifact
+        # key of each step whose output travels as a parameter.
+        self.output_task: dict[str, str] = {}
+        self.raw_output: dict[str, str] = {}
+        self.launcher = _launcher()
+        self.kfp_requirement = "kfp==" + str(backend.options.setting("kfp_version", KFP_VERSION))
+        self.base_image = str(backend.options.setting("base_image", BASE_IMAGE))
 
     # -- gates (skip propagation) -------------------------------------------
     def gates(self, step: ir.Step) -> list[str]:
@@ -98,76 +176,75 @@ class _Builder:
         return {"triggerPolicy": {"condition": " && ".join(terms)}} if terms else {}
 
     # -- arguments and their wiring ---------------------------------------------
-    def args(self, bindings: tuple[ir.Binding, ...]) -> list[prog.Arg]:
-        args = []
+    def wire(self, bindings: tuple[ir.Binding, ...], taken: set[str]) -> tuple[list[prog.Arg], list[_In]]:
+        """The wrapper arguments for `bindings` and the component inputs
+        that feed them (wired at the root DAG).  `taken`: the names of the
+        component's wrapper parameters, to which new names are added."""
+        args: list[prog.Arg] = []
+        ins: list[_In] = []
         for binding in bindings:
-            ref = binding.ref
+            ref, name = binding.ref, binding.param
             if isinstance(ref, ir.ContextRef):
                 param = self.pipeline.context_param(ref.key)
-                args.append(prog.Arg(binding.param, "context", prog.context_type(param), param.default))
+                ctype = prog.context_type(param)
+                args.append(prog.Arg(name, "context", ctype, param.default))
+                definition = {"parameterType": prog.PARAM_TYPES[ctype][1]}
+                ins.append(_In(name, "parameters", definition, {"componentInputParameter": ref.key}))
             elif isinstance(ref, ir.OutputRef):
-                kind = "artifacts" if self.pipeline.step(ref.step).foreach else "artifact"
-                args.append(prog.Arg(binding.param, kind))
-        return args
-
-    def sources(self, bindings: tuple[ir.Binding, ...]) -> dict[str, dict]:
-        """Where each argument comes from, at the root DAG."""
-        wiring = {}
-        for binding in bindings:
-            ref = binding.ref
-            if isinstance(ref, ir.ContextRef):
-                wiring[binding.param] = ("parameters", {"componentInputParameter": ref.key})
-            elif isinstance(ref, ir.OutputRef):
-                source = {"producerTask": self.names.task[ref.step], "outputArtifactKey": ref.output}
-                wiring[binding.param] = ("artifacts", {"taskOutputArtifact": source})
-        return wiring
+                producer = self.steps[ref.step]
+                task = self.output_task[ref.step]
+                kind = prog.parameter_kind(producer)
+                if kind is not None:
+                    raw = _fresh(name + "_pipec_raw", taken)
+                    args.append(prog.Arg(name, "param", kind, raw=raw))
+                    source = {"producerTask": task, "outputParameterKey": ref.output}
+                    definition = {"parameterType": prog.PARAM_TYPES[kind][1]}
+                    ins.append(_In(name, "parameters", definition, {"taskOutputParameter": source}))
+                    source = {"producerTask": task, "outputArtifactKey": self.raw_output[ref.step]}
+                    ins.append(_In(raw, "artifacts", {"artifactType": ARTIFACT}, {"taskOutputArtifact": source}))
+                else:
+                    many = producer.foreach is not None
+                    args.append(prog.Arg(name, "artifacts" if many else "artifact"))
+                    definition = {"artifactType": ARTIFACT, "isArtifactList": True} if many else {"artifactType": ARTIFACT}
+                    source = {"producerTask": task, "outputArtifactKey": ref.output}
+                    ins.append(_In(name, "artifacts", definition, {"taskOutputArtifact": source}))
+        return args, ins
 
     def producers(self, bindings: tuple[ir.Binding, ...]) -> list[str]:
         tasks = []
         for binding in bindings:
             if isinstance(binding.ref, ir.OutputRef):
-                task = self.names.task[binding.ref.step]
+                task = self.output_task[binding.ref.step]
                 if task not in tasks:
                     tasks.append(task)
         return tasks
 
     @staticmethod
-    def input_definitions(args: list[prog.Arg], gates: list[str], extra: dict | None = None) -> dict:
-        parameters: dict = dict(extra or {})
-        artifacts: dict = {}
-        for arg in args:
-            if arg.kind == "context":
-                parameters[arg.name] = {"parameterType": prog.PARAM_TYPES[arg.context_type][1]}
-            elif arg.kind in ("artifact", "artifacts"):
-                spec = {"artifactType": ARTIFACT}
-                if arg.kind == "artifacts":
-                    spec["isArtifactList"] = True
-                artifacts[arg.name] = spec
+    def input_definitions(ins: list[_In], gates: list[str], extra: dict | None = None) -> dict:
+        out: dict = {}
+        if extra:
+            out["parameters"] = dict(extra)
+        for i in ins:
+            out.setdefault(i.section, {})[i.key] = i.definition
         for gate in gates:
-            parameters[f"{CHANNEL}{gate}--Output"] = {"parameterType": "BOOLEAN"}
-        out = {}
-        if parameters:
-            out["parameters"] = parameters
-        if artifacts:
-            out["artifacts"] = artifacts
+            out.setdefault("parameters", {})[f"{CHANNEL}{gate}--Output"] = {"parameterType": "BOOLEAN"}
         return {"inputDefinitions": out} if out else {}
 
     @staticmethod
-    def task_inputs(wiring: dict[str, tuple[str, dict]], gates: list[str]) -> dict:
+    def task_inputs(ins: list[_In], gates: list[str]) -> dict:
         inputs: dict = {}
-        for name, (section, source) in wiring.items():
-            inputs.setdefault(section, {})[name] = source
+        for i in ins:
+            inputs.setdefault(i.section, {})[i.key] = i.source
         for gate in gates:
             source = {"producerTask": gate, "outputParameterKey": "Output"}
             inputs.setdefault("parameters", {})[f"{CHANNEL}{gate}--Output"] = {"taskOutputParameter": source}
         return {"inputs": inputs} if inputs else {}
 
     # -- components and executors ---------------------------------------------
-    def executor(self, label: str, step: ir.Step, title: str, text: str) -> None:
-        kfp_version = str(self.backend.options.setting("kfp_version", KFP_VERSION))
+    def executor(self, label: str, step: ir.Step, text: str) -> None:
         container = {
-            "image": step.image or str(self.backend.options.setting("base_image", BASE_IMAGE)),
-            "command": ["sh", "-ec", _launcher(), text, f"kfp=={kfp_version}"],
+            "image": step.image or self.base_image,
+            "command": ["sh", "-ec", self.launcher, text, self.kfp_requirement],
             "args": ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY],
         }
         limits = {}
@@ -182,10 +259,10 @@ class _Builder:
             container["resources"] = limits
         self.executors[label] = {"container": container}
 
-    def component(self, name: str, step: ir.Step, definitions: dict, title: str, text: str) -> str:
+    def component(self, name: str, step: ir.Step, definitions: dict, text: str) -> str:
         comp, label = f"comp-{name}", f"exec-{name}"
         self.components[comp] = {"executorLabel": label, **definitions}
-        self.executor(label, step, title, text)
+        self.executor(label, step, text)
         return comp
 
     def task(self, name: str, comp: str, step: ir.Step, inputs: dict, depends: list[str], gates: list[str]) -> dict:
@@ -213,23 +290,35 @@ class _Builder:
     # -- steps -----------------------------------------------------------------------
     def add_gate(self, step: ir.Step, gates: list[str]) -> str:
         name = self.names.task[step.name] + "-when"
-        args = self.args(step.when.params)
+        args, ins = self.wire(step.when.params, {b.param for b in step.when.params})
         spec = prog.spec_literal(step, (), args)
-        title = f"pipec: `when` predicate of step {step.name}"
-        text = prog.program(title, spec, prog.predicate_body(args))
+        text = prog.program(f"pipec: `when` predicate of step {step.name}", spec, prog.predicate_body(args))
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "BOOLEAN"}}}}
-        comp = self.component(name, step, {**self.input_definitions(args, gates), **outputs}, title, text)
-        inputs = self.task_inputs(self.sources(step.when.params), gates)
+        comp = self.component(name, step, {**self.input_definitions(ins, gates), **outputs}, text)
+        inputs = self.task_inputs(ins, gates)
         depends = self.producers(step.when.params) + gates
         self.tasks[name] = self.task(name, comp, step, inputs, depends, gates)
         return name
 
-    def step_definitions(self, step: ir.Step, args: list[prog.Arg], gates: list[str], extra: dict | None) -> dict:
-        outputs = {o: {"artifactType": ARTIFACT} for o in step.outputs}
-        definitions = self.input_definitions(args, gates, extra)
-        if outputs:
-            definitions["outputDefinitions"] = {"artifacts": outputs}
-        return definitions
+    @staticmethod
+    def taken(step: ir.Step) -> set[str]:
+        """The wrapper parameter names a step's component starts with."""
+        return {b.param for b in step.params} | set(step.outputs) | {"pipec_index"}
+
+    def outputs(self, step: ir.Step, taken: set[str]) -> tuple[list[prog.Arg], dict]:
+        """The wrapper's output arguments and the component's outputDefinitions."""
+        kind = prog.parameter_kind(step)
+        if kind is None:
+            args = [prog.Arg(o, "output") for o in step.outputs]
+            artifacts = {o: {"artifactType": ARTIFACT} for o in step.outputs}
+            return args, ({"outputDefinitions": {"artifacts": artifacts}} if artifacts else {})
+        (output,) = step.outputs
+        raw = self.raw_output[step.name] = _fresh(output + "_pipec_raw", taken)
+        definitions = {
+            "parameters": {output: {"parameterType": prog.PARAM_TYPES[kind][1]}},
+            "artifacts": {raw: {"artifactType": ARTIFACT}},
+        }
+        return [prog.Arg(output, "param_output", kind, raw=raw)], {"outputDefinitions": definitions}
 
     def add_step(self, step: ir.Step) -> None:
         gates = self.gates(step)
@@ -239,82 +328,122 @@ class _Builder:
         if step.foreach is not None:
             self.add_foreach(step, gates)
             return
-        name = self.names.task[step.name]
-        args = self.args(step.params) + [prog.Arg(o, "output") for o in step.outputs]
-        title = f"pipec: step {step.name}"
-        text = prog.program(title, prog.spec_literal(step, step.outputs, args), prog.step_body(args, None))
-        comp = self.component(name, step, self.step_definitions(step, args, gates, None), title, text)
-        inputs = self.task_inputs(self.sources(step.params), gates)
+        name = self.output_task[step.name] = self.names.task[step.name]
+        taken = self.taken(step)
+        args, ins = self.wire(step.params, taken)
+        outputs, output_definitions = self.outputs(step, taken)
+        all_args = args + outputs
+        text = prog.program(f"pipec: step {step.name}", prog.spec_literal(step, step.outputs, all_args), prog.step_body(all_args, None))
+        comp = self.component(name, step, {**self.input_definitions(ins, gates), **output_definitions}, text)
         depends = self.producers(step.params) + gates
-        spec = self.task(name, comp, step, inputs, depends, gates)
+        spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
         spec.update(self.retry_policy(step))
         self.tasks[name] = spec
 
     def add_foreach(self, step: ir.Step, gates: list[str]) -> None:
         """`<t>-items` lists the element indices; the loop task `<t>` runs
         the step's component once per index (a DAG with a parameterIterator);
-        its outputs are the collected artifact lists."""
+        its outputs are the collected artifact lists.  When the step is
+        gated (its own `when`, or upstream), both sit in a condition DAG
+        `<t>-if` that carries the trigger condition, as the KFP SDK nests
+        `dsl.ParallelFor` in `dsl.If`: a loop task cannot carry one.  When
+        the step reads an output parameter of another task, both sit in a
+        plain DAG `<t>-group`: kfp.local (2.17) hands a loop task the loop
+        item in place of every task output parameter it reads, so the loop
+        must read those from its enclosing DAG's inputs."""
         name = self.names.task[step.name]
-        element = step.param(step.foreach)
-        items = self.add_items(step, element, gates)
-        args = self.args(step.params)
-        outputs = [prog.Arg(o, "output") for o in step.outputs]
-        index = prog.Arg("pipec_index", "index")
-        title = f"pipec: step {step.name} (one element)"
-        body = prog.step_body(args + [index] + outputs, step.foreach)
-        text = prog.program(title, prog.spec_literal(step, step.outputs, args), body)
-        extra = {"pipec_index": {"parameterType": "NUMBER_INTEGER"}}
-        comp = self.component(name, step, self.step_definitions(step, args + outputs, [], extra), title, text)
+        taken = self.taken(step)
+        args, ins = self.wire(step.params, taken)
+        element = next(a for a in args if a.name == step.foreach)
+        element_keys = {element.name, element.raw}
+        element_ins = [i for i in ins if i.key in element_keys]
+        nested = bool(gates) or any("taskOutputParameter" in i.source for i in ins)
+        # Inputs as the DAG holding the items and loop tasks reads them.
+        scope_ins = _channelled(ins) if nested else ins
+        scope_element = [s for s, i in zip(scope_ins, ins) if i.key in element_keys]
+        scope_tasks: dict = {}
 
-        channel = f"{CHANNEL}{items}-Output"
-        inner_inputs: dict = {"parameters": {"pipec_index": {"componentInputParameter": channel + "-loop-item"}}}
-        loop_params = {channel: {"parameterType": "LIST"}, channel + "-loop-item": {"parameterType": "STRING"}}
-        loop_inputs: dict = {
-            "parameters": {channel: {"taskOutputParameter": {"producerTask": items, "outputParameterKey": "Output"}}}
-        }
-        loop_artifacts: dict = {}
-        for arg, (section, source) in zip(args, self.sources(step.params).values()):
-            outer = CHANNEL + arg.name
-            key = "componentInputParameter" if section == "parameters" else "componentInputArtifact"
-            inner_inputs.setdefault(section, {})[arg.name] = {key: outer}
-            loop_inputs.setdefault(section, {})[outer] = source
-            definition = self.input_definitions([arg], [])["inputDefinitions"]
-            (loop_params if section == "parameters" else loop_artifacts)[outer] = definition[section][arg.name]
-        inner = self.task(name, comp, step, {"inputs": inner_inputs}, [], [])
-        inner.update(self.retry_policy(step))
-        selectors = {
-            o: {"artifactSelectors": [{"producerSubtask": name, "outputArtifactKey": o}]} for o in step.outputs
-        }
-        dag: dict = {"tasks": {name: inner}}
-        if selectors:
-            dag["outputs"] = {"artifacts": selectors}
-        loop = {"dag": dag, "inputDefinitions": {"parameters": loop_params}}
-        if loop_artifacts:
-            loop["inputDefinitions"]["artifacts"] = loop_artifacts
+        # <t>-items: the element indices.
+        items = name + "-items"
+        text = prog.program(
+            f"pipec: element indices of foreach step {step.name}",
+            prog.spec_literal(step, (), [element]),
+            prog.items_body(element),
+        )
+        outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "LIST"}}}}
+        comp = self.component(items, step, {**self.input_definitions(element_ins, []), **outputs}, text)
+        depends = [] if nested else self.producers((step.param(step.foreach),))
+        scope_tasks[items] = self.task(items, comp, step, self.task_inputs(scope_element, []), depends, [])
+
+        # The component run once per element.
+        output_args = [prog.Arg(o, "output") for o in step.outputs]
+        index = prog.Arg("pipec_index", "index")
+        body = prog.step_body(args + [index] + output_args, step.foreach)
+        text = prog.program(
+            f"pipec: step {step.name} (one element)", prog.spec_literal(step, step.outputs, args), body
+        )
+        extra = {"pipec_index": {"parameterType": "NUMBER_INTEGER"}}
+        definitions = self.input_definitions(ins, [], extra)
         if step.outputs:
-            lists = {o: {"artifactType": ARTIFACT, "isArtifactList": True} for o in step.outputs}
-            loop["outputDefinitions"] = {"artifacts": lists}
+            definitions["outputDefinitions"] = {"artifacts": {o: {"artifactType": ARTIFACT} for o in step.outputs}}
+        comp = self.component(name, step, definitions, text)
+
+        # The loop: a DAG over the indices whose one task reads element i.
+        channel = f"{CHANNEL}{items}-Output"
+        inner_ins = [_In("pipec_index", "parameters", {}, {"componentInputParameter": channel + "-loop-item"})]
+        inner = self.task(name, comp, step, self.task_inputs(inner_ins + _channelled(ins), []), [], [])
+        inner.update(self.retry_policy(step))
+        loop_channels = _channels(ins, scope_ins)
+        loop_definitions = self.input_definitions(loop_channels, [])["inputDefinitions"]
+        loop_definitions.setdefault("parameters", {}).update(
+            {channel: {"parameterType": "LIST"}, channel + "-loop-item": {"parameterType": "STRING"}}
+        )
+        dag: dict = {"tasks": {name: inner}}
+        loop: dict = {"dag": dag, "inputDefinitions": loop_definitions}
+        if step.outputs:
+            dag["outputs"] = {"artifacts": self.selectors(name, step.outputs)}
+            loop["outputDefinitions"] = {"artifacts": self.artifact_lists(step.outputs)}
         self.components[f"comp-{name}-loop"] = loop
-        depends = [items] + [t for t in self.producers(step.params) if t != items]
-        self.tasks[name] = {
+        loop_inputs = self.task_inputs(loop_channels, [])
+        loop_inputs["inputs"].setdefault("parameters", {})[channel] = {
+            "taskOutputParameter": {"producerTask": items, "outputParameterKey": "Output"}
+        }
+        scope_tasks[name] = {
             "taskInfo": {"name": name},
             "componentRef": {"name": f"comp-{name}-loop"},
-            "inputs": loop_inputs,
-            "dependentTasks": depends,
+            **loop_inputs,
+            "dependentTasks": [items] + ([] if nested else [t for t in self.producers(step.params) if t != items]),
             "parameterIterator": {"itemInput": channel + "-loop-item", "items": {"inputParameter": channel}},
         }
+        if not nested:
+            self.tasks.update(scope_tasks)
+            self.output_task[step.name] = name
+            return
 
-    def add_items(self, step: ir.Step, element: ir.Binding, gates: list[str]) -> str:
-        name = self.names.task[step.name] + "-items"
-        args = self.args((element,))
-        title = f"pipec: element indices of foreach step {step.name}"
-        spec = prog.spec_literal(step, (), args)
-        text = prog.program(title, spec, prog.items_body(args[0]))
-        outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "LIST"}}}}
-        comp = self.component(name, step, {**self.input_definitions(args, gates), **outputs}, title, text)
-        inputs = self.task_inputs(self.sources((element,)), gates)
-        self.tasks[name] = self.task(name, comp, step, inputs, self.producers((element,)) + gates, gates)
-        return name
+        # <t>-if (a condition) or <t>-group: the DAG around both.
+        wrapper = self.output_task[step.name] = name + ("-if" if gates else "-group")
+        outer = _channels(ins, ins)
+        dag = {"tasks": scope_tasks}
+        cond: dict = {"dag": dag, **self.input_definitions(outer, gates)}
+        if step.outputs:
+            dag["outputs"] = {"artifacts": self.selectors(name, step.outputs)}
+            cond["outputDefinitions"] = {"artifacts": self.artifact_lists(step.outputs)}
+        self.components[f"comp-{wrapper}"] = cond
+        self.tasks[wrapper] = {
+            "taskInfo": {"name": wrapper},
+            "componentRef": {"name": f"comp-{wrapper}"},
+            **self.task_inputs(outer, gates),
+            "dependentTasks": self.producers(step.params) + gates,
+            **self.condition(gates),
+        }
+
+    @staticmethod
+    def selectors(task: str, outputs: tuple[str, ...]) -> dict:
+        return {o: {"artifactSelectors": [{"producerSubtask": task, "outputArtifactKey": o}]} for o in outputs}
+
+    @staticmethod
+    def artifact_lists(outputs: tuple[str, ...]) -> dict:
+        return {o: {"artifactType": ARTIFACT, "isArtifactList": True} for o in outputs}
 
     # -- the whole spec --------------------------------------------------------------
     def root_inputs(self) -> dict:

@@ -11,6 +11,7 @@ through `py_literal`/`py_str`; the text is laid out as black lays it out.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -56,19 +57,37 @@ def context_default(param: ir.ContextParam) -> object:
     return param.default
 
 
+# Return annotations whose (single) output travels as a typed parameter.
+SCALARS = ("int", "float", "str", "bool")
+
+
+def parameter_kind(step: ir.Step) -> str | None:
+    """The declared type ("int", "float", "str", "bool") the step's output
+    travels as a parameter with, or None (artifacts): only a step with one
+    output, no foreach, and one of those return annotations."""
+    if len(step.outputs) == 1 and step.foreach is None and step.returns in SCALARS:
+        return step.returns
+    return None
+
+
 @dataclass(frozen=True)
 class Arg:
     """One parameter of the wrapper: `kind` is "context" (typed parameter,
     `like` its declared default), "artifact", "artifacts" (a foreach
-    step's collected outputs), "index" (the foreach element index) or
-    "output" (an output artifact)."""
+    step's collected outputs), "param" (an upstream output carried as a
+    parameter of type `context_type`, plus its raw artifact `raw`), "index"
+    (the foreach element index), "output" (an output artifact) or
+    "param_output" (an output carried as a parameter; `raw` is its raw
+    artifact)."""
 
     name: str
     kind: str
     context_type: str = "str"
     like: object = None
+    raw: str = ""
 
 
+@functools.lru_cache(maxsize=None)
 def _runtime_body(filename: str) -> str:
     """A template file's code after its module docstring."""
     text = resources.files("pipec.templates").joinpath(filename).read_text(encoding="utf-8")
@@ -77,7 +96,7 @@ def _runtime_body(filename: str) -> str:
 
 
 def _annotation(arg: Arg) -> str:
-    if arg.kind == "context":
+    if arg.kind in ("context", "param"):
         return PARAM_TYPES[arg.context_type][0]
     return {
         "artifact": "Input[Artifact]",
@@ -94,6 +113,8 @@ def _value(arg: Arg) -> str:
         return f"_pipec_read({name})"
     if arg.kind == "artifacts":
         return f"[_pipec_read(item) for item in {name}]"
+    if arg.kind == "param":
+        return f"_pipec_get({name}, {py_name(arg.raw)}, {py_str(arg.context_type)})"
     if arg.context_type == "json":
         return f"json.loads({name})"
     if arg.context_type in ("list", "dict"):
@@ -108,7 +129,13 @@ def _signature(args: list[Arg], returns: str) -> list[str]:
     suffix = f" -> {returns}:" if returns else ":"
     if not ordered:
         return [f"def {ENTRY}()" + suffix]
-    params = [f"{INDENT}{py_name(a.name)}: {_annotation(a)}," for a in ordered]
+    params = []
+    for arg in ordered:
+        if arg.kind != "param_output":
+            params.append(f"{INDENT}{py_name(arg.name)}: {_annotation(arg)},")
+        if arg.kind in ("param", "param_output"):
+            direction = "Input" if arg.kind == "param" else "Output"
+            params.append(f"{INDENT}{py_name(arg.raw)}: {direction}[Artifact],")
     return [f"def {ENTRY}("] + params + [")" + suffix]
 
 
@@ -121,12 +148,13 @@ def _dict(entries: list[tuple[str, str]], indent: int) -> list[str]:
     return [pad + "{"] + items + [pad + "},"]
 
 
-def _call(function: str, dicts: list[list[tuple[str, str]]], returns: bool) -> list[str]:
-    """`[return ]function(_PIPEC_SPEC, {...}, ...)`, exploded with magic
-    trailing commas."""
+def _call(function: str, dicts: list[list[tuple[str, str]]], returns: bool, extra: tuple[str, ...] = ()) -> list[str]:
+    """`[return ]function(_PIPEC_SPEC, {...}, ..., *extra)`, exploded with
+    magic trailing commas."""
     lines = [INDENT + ("return " if returns else "") + function + "(", INDENT * 2 + "_PIPEC_SPEC,"]
     for entries in dicts:
         lines += _dict(entries, 2)
+    lines += [INDENT * 2 + item + "," for item in extra]
     return lines + [INDENT + ")"]
 
 
@@ -134,6 +162,7 @@ def spec_literal(step: ir.Step, outputs: tuple[str, ...], args: list[Arg]) -> di
     """The step's code and options, as the runtime reads them."""
     code = step.code
     defaults = {a.name: a.like for a in args if a.kind == "context" and a.context_type in ("list", "dict")}
+    parameters = {a.name: a.context_type for a in args if a.kind == "param_output"}
     in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
     return {
         "step": step.name,
@@ -141,6 +170,7 @@ def spec_literal(step: ir.Step, outputs: tuple[str, ...], args: list[Arg]) -> di
         "fallback": code.fallback if step.fallback is not None else None,
         "predicate": code.predicate if step.when is not None else None,
         "outputs": list(outputs),
+        "parameters": parameters,
         "foreach": step.foreach,
         "attempts": in_component.max_attempts,
         "delay": float(in_component.delay),
@@ -153,6 +183,17 @@ def spec_literal(step: ir.Step, outputs: tuple[str, ...], args: list[Arg]) -> di
     }
 
 
+def _spec_text(spec: dict) -> str:
+    """`py_literal(spec)` for the spec dict, which never fits on one line
+    (it holds the step's source): one entry a line, without laying out the
+    whole dict flat first."""
+    lines = []
+    for key, value in spec.items():
+        key_text = py_str(key) + ": "
+        lines.append(INDENT + key_text + py_literal(value, 1, key_text, ",") + ",")
+    return "{\n" + "\n".join(lines) + "\n}"
+
+
 def program(title: str, spec: dict, body: list[str]) -> str:
     """The whole program: header, imports, runtimes, spec, wrapper."""
     header = comment_lines(title)
@@ -161,24 +202,39 @@ def program(title: str, spec: dict, body: list[str]) -> str:
         "\n".join(header + imports),
         _runtime_body("task_runtime.py"),
         _runtime_body("kubeflow_runtime.py"),
-        "_PIPEC_SPEC = " + py_literal(spec, 0, "_PIPEC_SPEC = "),
+        "_PIPEC_SPEC = " + _spec_text(spec),
         "\n".join(body),
     ]
     return "\n\n\n".join(parts) + "\n"
 
 
 def step_body(args: list[Arg], element: str | None) -> list[str]:
-    """The wrapper of a step (of one element, for a foreach step)."""
+    """The wrapper of a step (of one element, for a foreach step).  A step
+    whose output travels as a parameter returns it in `_PipecOutputs`."""
     kwargs = []
     for arg in args:
-        if arg.kind in ("output", "index"):
+        if arg.kind in ("output", "param_output", "index"):
             continue
         kwargs.append((arg.name, _value(arg)))
-    outputs = [(a.name, py_name(a.name)) for a in args if a.kind == "output"]
-    lines = _signature(args, "") + _call("_pipec_run_step", [kwargs, outputs], returns=False)
+    outputs = []
+    for arg in args:
+        if arg.kind == "output":
+            outputs.append((arg.name, py_name(arg.name)))
+        elif arg.kind == "param_output":
+            outputs.append((arg.name, py_name(arg.raw)))
+    parameters = [a for a in args if a.kind == "param_output"]
+    extra: tuple[str, ...] = ()
     if element is not None:
         # One element of a foreach step: the runtime picks element `pipec_index`.
-        lines[-1:] = [INDENT * 2 + "pipec_index,", INDENT + ")"]
+        extra = ("pipec_index",)
+    lines = []
+    if parameters:
+        lines.append("class _PipecOutputs(NamedTuple):")
+        lines += [f"{INDENT}{py_name(a.name)}: {PARAM_TYPES[a.context_type][0]}" for a in parameters]
+        lines += ["", ""]
+        extra = ("result=_PipecOutputs",)
+    returns = "_PipecOutputs" if parameters else ""
+    lines += _signature(args, returns) + _call("_pipec_run_step", [kwargs, outputs], bool(parameters), extra)
     return lines
 
 

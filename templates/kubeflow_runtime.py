@@ -9,6 +9,14 @@ library only, black-formatted, no top-level side effects.
   artifact's path as JSON when JSON gives it back exactly (same values and
   types), else as a pickle (DataFrames, models, tuples...).  Readers tell the
   two apart by the first byte (a pickle starts with 0x80, JSON never does).
+- The one output of a step annotated `-> int`, `-> float`, `-> str` or
+  `-> bool` travels as a typed KFP output parameter when the value fits it
+  exactly (`_pipec_fits`), with a companion "raw" artifact that is then
+  empty; a value that does not fit (an int from `-> float`, a numpy
+  scalar, a huge int...) goes into the raw artifact instead, and the
+  parameter holds the type's zero value.  Readers take the raw artifact
+  when it is not empty, else the parameter with its declared type restored
+  (`_pipec_get`: KFP may hand an int back as 3.0).
 - Context values travel as typed KFP parameters; KFP hands numbers inside
   lists and dicts back as floats, `_pipec_restore` turns them back into ints
   where the context's declared default has an int.
@@ -19,6 +27,7 @@ library only, black-formatted, no top-level side effects.
 """
 
 import json
+import math
 import os
 import pickle
 import signal
@@ -64,6 +73,60 @@ def _pipec_read(artifact):
     if data[:1] == b"\x80":
         return pickle.loads(data)
     return json.loads(data.decode("utf-8"))
+
+
+# A string longer than this travels in the raw artifact, not as a parameter.
+_PIPEC_PARAMETER_LIMIT = 65536
+_PIPEC_ZERO = {"int": 0, "float": 0.0, "str": "", "bool": False}
+
+
+def _pipec_fits(value, kind):
+    """Whether a KFP parameter of type `kind` carries `value` exactly."""
+    if kind == "int":
+        # KFP numbers are doubles: exact up to 2 ** 53.
+        return type(value) is int and -(2**53) <= value <= 2**53
+    if kind == "float":
+        return type(value) is float and math.isfinite(value)
+    if kind == "bool":
+        return type(value) is bool
+    if type(value) is not str or len(value) > _PIPEC_PARAMETER_LIMIT:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _pipec_put(artifact, value, kind):
+    """The output parameter's value for `value` (declared type `kind`):
+    the value itself when it fits (the raw artifact stays empty), else the
+    zero value, `value` then going into the raw artifact."""
+    if not _pipec_fits(value, kind):
+        _pipec_write(artifact, value)
+        return _PIPEC_ZERO[kind]
+    os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
+    with open(artifact.path, "wb"):
+        pass
+    artifact.metadata["pipec_format"] = "parameter"
+    return value
+
+
+def _pipec_get(value, artifact, kind):
+    """An output that `_pipec_put` passed: the raw artifact's value when it
+    is not empty, else the parameter with its declared type restored."""
+    with open(artifact.path, "rb") as f:
+        if f.read(1):
+            return _pipec_read(artifact)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "bool" and isinstance(value, str):
+        return value.lower() == "true"
+    if kind == "bool":
+        return bool(value)
+    return value
 
 
 def _pipec_restore(value, like):
@@ -151,14 +214,22 @@ def _pipec_module(spec):
     return _pipec_load(spec["source"], filename, "pipec_step_" + spec["function"])
 
 
-def _pipec_run_step(spec, kwargs, outputs, index=None):
+def _pipec_run_step(spec, kwargs, outputs, index=None, result=None):
     """Run one step (or element `index` of a foreach step) and write its
-    outputs (a dict output name -> output artifact)."""
+    outputs (a dict output name -> output artifact, the raw artifact for an
+    output that travels as a parameter).  With `result` (the wrapper's
+    NamedTuple of output parameters), return the output parameters."""
     if index is not None:
         kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
     value = _pipec_call(_pipec_module(spec), spec, kwargs)
+    parameters = {}
     for name, item in _pipec_outputs(spec["step"], spec["outputs"], value).items():
-        _pipec_write(outputs[name], item)
+        kind = spec["parameters"].get(name)
+        if kind is None:
+            _pipec_write(outputs[name], item)
+        else:
+            parameters[name] = _pipec_put(outputs[name], item, kind)
+    return result(**parameters) if result is not None else None
 
 
 def _pipec_run_predicate(spec, kwargs):

@@ -9,7 +9,11 @@ named after the outputs (written by the pipec runtime: JSON or pickle).  A
 foreach step's element i runs in `<run>/<task>-iteration-<i>/<task>/`, and
 its element count is the `Output` of its `<task>-items` task.  A step without
 a folder did not run: `upstream_failed` when a step it consumes failed (or
-did not run because of a failure), else `skipped`.
+did not run because of a failure), else `skipped`.  An output that travels
+as a KFP parameter is read as its consumers read it: the raw artifact when
+not empty, else the parameter (`executor_output.json`) with the declared
+type restored.  A gated foreach step's tasks run inside its `<task>-if`
+condition DAG; kfp.local still gives them folders at the run's top level.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import yaml
+
 from matrix import NO_PIPEC, Outcome, Scenario, no_pipec_env
 
 from pipec.backends.base import CompileOptions
 from pipec.backends.kubeflow import KubeflowBackend, _Names
-from pipec.backends.kubeflow_program import context_type
+from pipec.backends.kubeflow_program import context_type, parameter_kind
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import load
 
@@ -64,18 +70,47 @@ def _read(path: Path):
     return pickle.loads(data) if data[:1] == b"\x80" else json.loads(data.decode("utf-8"))
 
 
-def _task_result(folder: Path, outputs: tuple[str, ...]):
-    """None (did not run), "failed", or the dict of outputs."""
+def _restore(value, kind: str):
+    return {"int": int, "float": float, "bool": bool, "str": str}[kind](value)
+
+
+def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None = None):
+    """None (did not run), "failed", or the dict of outputs.  `parameters`:
+    output name -> (declared type, raw artifact key) of parameter outputs."""
     if not folder.is_dir():
         return None
     if not (folder / "executor_output.json").exists():
         return "failed"
-    return {name: _read(folder / name) for name in outputs}
+    result = {}
+    for name in outputs:
+        if parameters and name in parameters:
+            kind, raw = parameters[name]
+            if (folder / raw).stat().st_size:
+                result[name] = _read(folder / raw)
+            else:
+                values = json.loads((folder / "executor_output.json").read_text())["parameterValues"]
+                result[name] = _restore(values[name], kind)
+        else:
+            result[name] = _read(folder / name)
+    return result
 
 
-def _step_result(run: Path, task: str, step):
+def _parameters(spec: dict, task: str, step) -> dict:
+    kind = parameter_kind(step)
+    if kind is None:
+        return {}
+    definitions = spec["components"][f"comp-{task}"]["outputDefinitions"]
+    (raw,) = definitions["artifacts"]
+    (name,) = definitions["parameters"]
+    assert definitions["parameters"][name]["parameterType"] == {
+        "int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE", "str": "STRING", "bool": "BOOLEAN"
+    }[kind]
+    return {name: (kind, raw)}
+
+
+def _step_result(run: Path, task: str, step, spec: dict):
     if step.foreach is None:
-        return _task_result(run / task, step.outputs)
+        return _task_result(run / task, step.outputs, _parameters(spec, task, step))
     items = _task_result(run / f"{task}-items", ())
     if not isinstance(items, dict):
         return items
@@ -86,7 +121,7 @@ def _step_result(run: Path, task: str, step):
     return {name: [r[name] for r in results] for name in step.outputs}
 
 
-def read_outcome(pipeline, root: Path, success: bool) -> Outcome:
+def read_outcome(pipeline, root: Path, success: bool, spec: dict) -> Outcome:
     runs = [p for p in root.iterdir() if p.is_dir()]
     assert len(runs) == 1, f"expected one run folder under {root}, got {runs}"
     run = runs[0]
@@ -95,7 +130,7 @@ def read_outcome(pipeline, root: Path, success: bool) -> Outcome:
     outputs: dict = {}
     for step in pipeline.steps:  # execution order: upstream first
         task = names.task[step.name]
-        result = _step_result(run, task, step)
+        result = _step_result(run, task, step, spec)
         gate = _task_result(run / f"{task}-when", ()) if step.when else None
         if isinstance(result, dict):
             statuses[step.name] = "succeeded"
@@ -140,7 +175,7 @@ def run(scenario: Scenario, workdir: Path) -> Outcome:
     (workdir / "kfp.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     assert proc.returncode == 0 and result_path.exists(), proc.stdout[-4000:] + proc.stderr[-4000:]
     success = pickle.loads(result_path.read_bytes())
-    return read_outcome(pipeline, root, success)
+    return read_outcome(pipeline, root, success, yaml.safe_load(text))
 
 
 __all__ = ["compile_scenario", "read_outcome", "run", "NO_PIPEC"]

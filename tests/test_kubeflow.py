@@ -202,3 +202,220 @@ def _unreached_by_kfp_local(pipeline, expected, actual):
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
+
+
+# -- written scenarios: parameter outputs, a foreach step under a `when` -----
+
+PARAMETERS_SOURCE = '''
+"""Outputs that travel as KFP parameters, and values that do not fit."""
+
+import decimal
+import http
+
+from pipec import Pipeline, context, on_failure, step, when
+
+ctx = context(xs=[1, 2, 3])
+
+
+@step(outputs=["count"])
+def count() -> int:
+    return 3
+
+
+@step(outputs=["ratio"])
+def ratio() -> float:
+    return 2  # an int from `-> float`: exact through the raw artifact
+
+
+@step(outputs=["half"])
+def half() -> float:
+    return 0.5
+
+
+@step(outputs=["big"])
+def big() -> int:
+    return 2**60  # beyond a double's exact integers
+
+
+@step(outputs=["flag"])
+def flag() -> bool:
+    return True
+
+
+@step(outputs=["name"])
+def name() -> str:
+    return "ünï \\u2028 \\"{{ x }}\\" $(id)"
+
+
+@step(outputs=["liar"])
+def liar() -> int:
+    return 2.5
+
+
+@step(outputs=["odd"])
+def odd() -> str:
+    return ("a", 1)
+
+
+@step(outputs=["label"])
+def label() -> int:
+    return http.HTTPStatus.OK  # an int subclass
+
+
+@step(outputs=["exact"])
+def exact() -> float:
+    return decimal.Decimal("1.5")
+
+
+def seven() -> int:
+    return 7
+
+
+@step(outputs=["rescued"])
+@on_failure(seven)
+def rescued() -> int:
+    raise RuntimeError("down")
+
+
+@step(
+    inputs=["count", "ratio", "half", "big", "flag", "name", "liar", "odd", "label", "exact", "rescued"],
+    outputs=["summary"],
+)
+def combine(count: int, ratio: float, half: float, big: int, flag: bool, name: str, liar, odd, label, exact, rescued: int) -> dict:
+    values = [count, ratio, half, big, flag, name, liar, odd, label, exact, rescued]
+    return {"values": [repr(v) for v in values], "types": [type(v).__name__ for v in values]}
+
+
+@step(inputs=["count"], outputs=["scaled"], foreach="xs")
+def scale(xs: int, count: int) -> int:
+    return xs * count
+
+
+@step(inputs=["count", "scaled"], outputs=["checked"])
+@when(lambda count, flag: count == 3 and flag)
+def check(count: int, scaled: list) -> bool:
+    return sum(scaled) == 18
+
+
+@step(inputs=["checked"], outputs=["negated"])
+def negate(checked: bool) -> bool:
+    return not checked
+
+
+pipeline = Pipeline("kfp_parameters", context=ctx)
+pipeline.add_step(count).add_step(ratio).add_step(half).add_step(big).add_step(flag).add_step(name)
+pipeline.add_step(liar).add_step(odd).add_step(label).add_step(exact).add_step(rescued).add_step(combine)
+pipeline.add_step(scale).add_step(check).add_step(negate)
+'''
+
+GATED_LOOP_SOURCE = '''
+"""A foreach step under its own `when`, and one downstream of a gated step."""
+
+from pipec import Pipeline, context, step, when
+
+ctx = context(enabled=False, numbers=[1, 2, 3])
+
+
+@step(outputs=["doubled"], foreach="numbers")
+@when(lambda enabled: enabled)
+def double(numbers: int) -> int:
+    return numbers * 2
+
+
+@step(inputs=["doubled"], outputs=["total"])
+def total(doubled: list) -> int:
+    return sum(doubled)
+
+
+@step(outputs=["rows"])
+@when(lambda enabled: enabled)
+def rows(numbers: list) -> list:
+    return [n + 10 for n in numbers]
+
+
+@step(inputs=["rows"], outputs=["squares"], foreach="rows")
+def square(rows: int) -> int:
+    return rows * rows
+
+
+@step(inputs=["squares", "total"], outputs=["report"])
+def report(squares: list, total: int) -> str:
+    return f"{squares} {total}"
+
+
+@step(outputs=["always"])
+def always(numbers: list) -> int:
+    return len(numbers)
+
+
+pipeline = Pipeline("kfp_gated_loop", context=ctx)
+pipeline.add_step(double).add_step(total).add_step(rows).add_step(square).add_step(report).add_step(always)
+'''
+
+WRITTEN = {
+    "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
+    "gated_loop_closed": (GATED_LOOP_SOURCE, "kfp_gated_loop", ()),
+    "gated_loop_open": (GATED_LOOP_SOURCE, "kfp_gated_loop", (("enabled", True),)),
+}
+
+
+def _written_scenario(key: str, folder: Path) -> matrix.Scenario:
+    source, pipeline, overrides = WRITTEN[key]
+    folder.mkdir(parents=True)
+    path = folder / f"{pipeline}.py"
+    path.write_text(source.lstrip("\n"), encoding="utf-8")
+    return matrix.Scenario(key, path, pipeline, overrides)
+
+
+@pytest.mark.parametrize("key", sorted(WRITTEN))
+def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
+    scenario = _written_scenario(key, tmp_path / "src")
+    expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
+    matrix.assert_same(expected, actual, "kubeflow")
+    assert expected.success
+    if key == "parameters":
+        summary = expected.outputs["summary"]
+        assert summary["types"] == [
+            "int", "int", "float", "int", "bool", "str", "float", "tuple", "HTTPStatus", "Decimal", "int"
+        ]
+    if key == "gated_loop_closed":
+        assert expected.statuses["double"] == expected.statuses["square"] == "skipped"
+        assert expected.statuses["report"] == "skipped" and expected.statuses["always"] == "succeeded"
+
+
+def test_parameter_outputs_and_condition_dag_shape(tmp_path):
+    pipeline, text = targets_kubeflow.compile_scenario(_written_scenario("parameters", tmp_path / "p"))
+    spec = yaml.safe_load(text)
+    components = spec["components"]
+    expected = {"count": "NUMBER_INTEGER", "half": "NUMBER_DOUBLE", "flag": "BOOLEAN", "name": "STRING"}
+    for task, kind in expected.items():
+        outputs = components[f"comp-{task}"]["outputDefinitions"]
+        assert outputs["parameters"] == {task: {"parameterType": kind}}
+        assert list(outputs["artifacts"]) == [f"{task}_pipec_raw"]
+    # untyped, foreach and multi-output steps keep artifacts
+    assert "parameters" not in components["comp-combine"]["outputDefinitions"]
+    assert "parameters" not in components["comp-scale"]["outputDefinitions"]
+    negate = spec["root"]["dag"]["tasks"]["negate"]["inputs"]
+    assert negate["parameters"]["checked"] == {
+        "taskOutputParameter": {"producerTask": "check", "outputParameterKey": "checked"}
+    }
+    # the foreach step reads the parameter through its loop DAG
+    loop = components["comp-scale-loop"]
+    assert loop["inputDefinitions"]["parameters"]["pipelinechannel--count"] == {"parameterType": "NUMBER_INTEGER"}
+    group = spec["root"]["dag"]["tasks"]["scale-group"]
+    assert "triggerPolicy" not in group and group["dependentTasks"] == ["count"]
+
+    _, text = targets_kubeflow.compile_scenario(_written_scenario("gated_loop_closed", tmp_path / "g"))
+    spec = yaml.safe_load(text)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "double" not in tasks and "double-items" not in tasks
+    assert tasks["double-if"]["triggerPolicy"]["condition"] == (
+        "inputs.parameter_values['pipelinechannel--double-when--Output'] == true"
+    )
+    inner = spec["components"]["comp-double-if"]["dag"]["tasks"]
+    assert sorted(inner) == ["double", "double-items"]
+    assert "triggerPolicy" not in inner["double"] and "triggerPolicy" not in inner["double-items"]
+    assert tasks["total"]["inputs"]["artifacts"]["doubled"]["taskOutputArtifact"]["producerTask"] == "double-if"
+    assert "square-if" in tasks and "triggerPolicy" in tasks["square-if"]
+    assert check_references(spec) == []
