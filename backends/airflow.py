@@ -106,7 +106,10 @@ class AirflowBackend(Backend):
     def kept_metadata(self, pipeline: ir.Pipeline) -> list[str]:
         kept: list[str] = []
         cached = [step.name for step in pipeline.steps if step.cache]
-        if cached:
+        if cached and len(cached) == len(pipeline.steps) > 1:
+            kept.append("step cache (cache=True): every step")
+            self.note_metadata(pipeline, "the step cache of every step")
+        elif cached:
             kept.append("step cache (cache=True): " + ", ".join(cached))
             self.note_metadata(pipeline, "the step cache of " + _steps(cached))
         for step in pipeline.steps:

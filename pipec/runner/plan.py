@@ -98,7 +98,9 @@ def build_plan(pipeline: Pipeline, context: Mapping[str, Any]) -> Plan:
     if not pipeline.steps:
         problems.append(f"pipeline {pipeline.name!r} has no steps")
     producers = _producers(pipeline, problems)
-    plans = [_plan_step(pipeline, s, i, producers, context, problems) for i, s in enumerate(pipeline.steps)]
+    index_of = {s.name: i for i, s in enumerate(pipeline.steps)}  # computed once: planning is linear
+    plans = [_plan_step(pipeline, s, i, producers, index_of, context, problems)
+             for i, s in enumerate(pipeline.steps)]
     ordered = _order(plans, problems)
     if problems:
         raise PipelineError(pipeline.name, problems)
@@ -127,14 +129,22 @@ def _signature(fn: Callable, what: str, problems: list[str]) -> list[inspect.Par
         return None
 
 
+def _other_producer(producers: dict[str, str], s: Step, name: str) -> str | None:
+    """The step producing `name` when it is another step than `s`, else None."""
+    producer = producers.get(name)
+    return producer if producer is not None and producer != s.name else None
+
+
 def _plan_step(pipeline: Pipeline, s: Step, index: int, producers: dict[str, str],
-               context: Mapping[str, Any], problems: list[str]) -> StepPlan:
+               index_of: dict[str, int], context: Mapping[str, Any],
+               problems: list[str]) -> StepPlan:
+    """Plan one step; its cost depends on the step's own parameters only
+    (the maps `producers` and `index_of` are built once per pipeline)."""
     params = _signature(s.fn, f"step '{s.name}'", problems) or []
     named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     names = [p.name for p in named]
-    others = {out: prod for out, prod in producers.items() if prod != s.name}
     if s.inputs is None:
-        inputs = [n for n in names if n in others]
+        inputs = [n for n in names if _other_producer(producers, s, n) is not None]
     else:
         inputs = list(s.inputs)
     bindings: dict[str, Source] = {}
@@ -150,10 +160,10 @@ def _plan_step(pipeline: Pipeline, s: Step, index: int, producers: dict[str, str
             if name not in producers:
                 problems.append(f"step '{s.name}' takes input '{name}', which no step of pipeline "
                                 f"'{pipeline.name}' produces{did_you_mean(name, producers)}")
-    predicate = _plan_predicate(s, others, context, problems)
+    predicate = _plan_predicate(s, producers, context, problems)
     sources = list(bindings.values()) + list((predicate or {}).values())
     upstream = {src.step for src in sources if isinstance(src, FromOutput)}
-    order = [x.name for x in pipeline.steps if x.name in upstream]
+    order = sorted(upstream, key=index_of.__getitem__)  # add_step order
     positional = tuple(p.name for p in named if p.kind == p.POSITIONAL_ONLY)
     cache = pipeline.enable_cache if s.cache is None else bool(s.cache)
     return StepPlan(s, index, bindings, positional, predicate, tuple(order), cache)
@@ -182,7 +192,7 @@ def _bind_param(pipeline: Pipeline, s: Step, p: inspect.Parameter, inputs: list[
     return None
 
 
-def _plan_predicate(s: Step, others: dict[str, str], context: Mapping[str, Any],
+def _plan_predicate(s: Step, producers: dict[str, str], context: Mapping[str, Any],
                     problems: list[str]) -> dict[str, Source] | None:
     if s.when is None:
         return None
@@ -190,12 +200,14 @@ def _plan_predicate(s: Step, others: dict[str, str], context: Mapping[str, Any],
     for p in _signature(s.when, f"the `when` predicate of step '{s.name}'", problems) or []:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        if p.name in others:
-            bindings[p.name] = FromOutput(others[p.name], p.name)
+        producer = _other_producer(producers, s, p.name)
+        if producer is not None:
+            bindings[p.name] = FromOutput(producer, p.name)
         elif p.name in context:
             bindings[p.name] = FromContext(p.name)
         else:
-            hint = did_you_mean(p.name, list(others) + list(context))
+            others = [out for out, prod in producers.items() if prod != s.name]  # error path only
+            hint = did_you_mean(p.name, others + list(context))
             problems.append(
                 f"`when` predicate of step '{s.name}' names '{p.name}', which is no upstream "
                 f"output and no context key{hint}"

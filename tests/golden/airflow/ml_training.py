@@ -2,7 +2,7 @@
 # "ml_training".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): load, split, train, evaluate, register
+#   step cache (cache=True): every step
 
 import datetime
 import inspect

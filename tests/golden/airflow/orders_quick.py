@@ -2,7 +2,7 @@
 # "orders_quick".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): fetch_orders, price_orders, summarize
+#   step cache (cache=True): every step
 #
 # Tasks import these modules of the source tree; put its root on the
 # workers' path: shop.pricing

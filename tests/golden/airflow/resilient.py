@@ -2,7 +2,7 @@
 # "resilient".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): flaky_fetch, fetch_prices, report
+#   step cache (cache=True): every step
 
 import datetime
 import inspect

@@ -2,7 +2,7 @@
 # "shard_processing".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): make_shards, summarize, combine
+#   step cache (cache=True): every step
 
 import datetime
 import inspect

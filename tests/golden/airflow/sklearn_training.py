@@ -2,7 +2,7 @@
 # "sklearn_training".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): make_data, split, train, evaluate, register
+#   step cache (cache=True): every step
 #   packages of step make_data: scikit-learn>=1.3
 #   resources/image of step make_data (not applied): image=python:3.11-slim
 #   packages of step split: scikit-learn>=1.3
