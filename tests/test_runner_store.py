@@ -306,3 +306,87 @@ def test_loader_reloads_and_does_not_keep_stale_modules(tmp_path):
 def test_loader_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_pipelines(tmp_path / "missing.py")
+
+
+# -- resume after a crash ------------------------------------------------------------
+
+CRASHING = '''
+import os
+from pathlib import Path
+from pipec import Pipeline, step
+
+HERE = Path(__file__).parent
+
+def _called(name):
+    with open(HERE / "calls.txt", "a") as f:
+        f.write(name + "\\n")
+
+@step(outputs=["a"])
+def first():
+    _called("first")
+    return 1
+
+@step(inputs=["a"], outputs=["b"])
+def second(a):
+    _called("second")
+    return a + 1
+
+@step(inputs=["b"], outputs=["c"])
+def third(b):
+    _called("third")
+    if not (HERE / "fixed").exists():
+        os._exit(3)  # the process dies: no `finally`, no exit handler
+    return b + 1
+
+@step(inputs=["c"], outputs=["d"])
+def fourth(c):
+    _called("fourth")
+    return c + 1
+
+pipeline = Pipeline("crashy", enable_cache=False).add_step(first).add_step(second).add_step(third).add_step(fourth)
+'''
+
+
+def test_resume_after_the_process_crashed_mid_run(tmp_path):
+    import subprocess
+    folder = tmp_path / "mod"
+    folder.mkdir()
+    (folder / "crashy_flow.py").write_text(CRASHING)
+    store = tmp_path / "store"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import crashy_flow; "
+            "from pipec.runner import run_pipeline; "
+            "run_pipeline(crashy_flow.pipeline, store=sys.argv[2], run_id='crashed-1')")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), str(store)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    calls = folder / "calls.txt"
+    assert calls.read_text().split() == ["first", "second", "third"]
+
+    crashed = store / "runs" / "crashed-1"
+    record = json.loads((crashed / "record.json").read_text())
+    assert record["finished"] is False and record["success"] is None
+    lines = [json.loads(line) for line in (crashed / "steps.jsonl").read_text().splitlines()]
+    assert [(x["name"], x["status"]) for x in lines] == [("first", "succeeded"), ("second", "succeeded")]
+    # a line cut short by the crash is ignored
+    with open(crashed / "steps.jsonl", "a") as f:
+        f.write('{"name": "third", "sta')
+
+    (folder / "fixed").write_text("")
+    calls.write_text("")
+    p = load_pipelines(folder / "crashy_flow.py")["crashy"]
+    resumed = run_pipeline(p, store=store, resume="crashed-1")
+    assert resumed.success and resumed.resumed_from == "crashed-1"
+    assert calls.read_text().split() == ["third", "fourth"]  # first and second were reused
+    r = resumed.step_results
+    assert r["first"].reused and r["second"].reused and not r["third"].reused
+    assert r["first"].status == "succeeded" and r["first"].attempts == 0
+    assert resumed["a"] == 1 and resumed["b"] == 2 and resumed["d"] == 4
+    final = json.loads((Path(resumed.run_dir) / "record.json").read_text())
+    assert final["finished"] is True and final["success"] is True
+    assert list(final["step_results"]) == ["first", "second", "third", "fourth"]
+    assert final["output_names"] == ["a", "b", "c", "d"]
+
+    # the crashed run can be resumed again: its record is left as it was
+    calls.write_text("")
+    again = run_pipeline(p, store=store, resume="crashed-1")
+    assert again.success and calls.read_text().split() == ["third", "fourth"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SUCCEEDED = "succeeded"
@@ -45,7 +45,14 @@ class StepResult:
         return self.status != FAILED and self.status != UPSTREAM_FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields in declaration order (what `dataclasses.asdict` gives,
+        without its deep copy of every value)."""
+        data = {name: getattr(self, name) for name in _STEP_FIELDS}
+        data["artifacts"] = dict(self.artifacts)
+        return data
+
+
+_STEP_FIELDS = tuple(f.name for f in fields(StepResult))
 
 
 def _json_value(value: Any) -> Any:
@@ -95,10 +102,11 @@ class PipelineResult:
     def failed_steps(self) -> list[str]:
         return [n for n, r in self.step_results.items() if r.status == FAILED]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, outputs: bool = True) -> dict[str, Any]:
         """JSON-serialisable.  Output values that are not plain JSON appear
-        as their repr (the values themselves are in `run_dir`/outputs)."""
-        return {
+        as their repr (the values themselves are in `run_dir`/outputs);
+        `outputs=False` leaves the "outputs" key out."""
+        data = {
             "run_id": self.run_id,
             "pipeline_name": self.pipeline_name,
             "success": self.success,
@@ -110,8 +118,10 @@ class PipelineResult:
             "git_commit": self.git_commit,
             "run_dir": self.run_dir,
             "step_results": {n: r.to_dict() for n, r in self.step_results.items()},
-            "outputs": {k: _json_value(v) for k, v in self.outputs.items()},
         }
+        if outputs:
+            data["outputs"] = {k: _json_value(v) for k, v in self.outputs.items()}
+        return data
 
     def summary(self) -> str:
         """A table: one row per step, in the order the steps were run."""

@@ -44,21 +44,21 @@ def run_pipeline(pipeline: Pipeline, context: Mapping[str, Any] | None = None, *
     (or "latest") to go on from; `progress` receives `Event`s."""
     the_store = Store.open(store)
     previous = the_store.find_run(resume, pipeline.name) if resume else None
-    base = previous.read_record().get("context") if previous else None
-    values = resolve_context(pipeline, context, base)
+    previous_record = previous.read_resume_record() if previous else {}
+    values = resolve_context(pipeline, context, previous_record.get("context"))
     plan = build_plan(pipeline, values)
     run = the_store.create_run(run_id)
-    return _Run(plan, the_store, run, previous, progress).execute()
+    return _Run(plan, the_store, run, previous, previous_record, progress).execute()
 
 
 class _Run:
     def __init__(self, plan: Plan, store: Store, run: RunDir, previous: RunDir | None,
-                 progress: ProgressCallback | None):
+                 previous_record: dict, progress: ProgressCallback | None):
         self.plan = plan
         self.store = store
         self.run = run
         self.previous = previous
-        self.previous_steps = previous.read_record().get("step_results", {}) if previous else {}
+        self.previous_steps = previous_record.get("step_results") or {}
         self.progress = progress
         self.outputs: dict[str, Any] = {}
         self.results: dict[str, StepResult] = {}
@@ -67,12 +67,28 @@ class _Run:
 
     # -- the run -------------------------------------------------------------
     def execute(self) -> PipelineResult:
+        """Run every step.  `record.json` is written at the start and at the
+        end (and when the run is interrupted); in between, each finished
+        step is appended to `steps.jsonl`, so recording a step costs the same
+        however many steps the run has, and a run killed midway can still be
+        resumed (`RunDir.read_resume_record`)."""
         start = time.perf_counter()
         self.emit(RUN_STARTED, detail=self.previous.run_id if self.previous else None)
         self.write_record(start, finished=False)
-        for sp in self.plan.steps:
-            self.results[sp.name] = self.run_step(sp)
-            self.write_record(start, finished=False)
+        log = self.run.open_step_log()
+        try:
+            for sp in self.plan.steps:
+                result = self.run_step(sp)
+                self.results[sp.name] = result
+                log.append(result.to_dict())
+        except BaseException:  # interrupted (Ctrl-C, a runner error): record how far it got
+            try:
+                self.write_record(start, finished=False)
+            except Exception:
+                pass
+            raise
+        finally:
+            log.close()
         result = self.write_record(start, finished=True)
         self.emit(RUN_FINISHED, status=SUCCEEDED if result.success else FAILED,
                   duration_seconds=result.duration_seconds)
@@ -209,8 +225,7 @@ class _Run:
             run_dir=str(self.run.path),
             producers=dict(self.plan.producers),
         )
-        record = result.to_dict()
-        del record["outputs"]  # values stay in outputs/*.pkl
+        record = result.to_dict(outputs=False)  # values stay in outputs/*.pkl
         record["output_names"] = list(self.outputs)
         record["finished"] = finished
         if not finished:

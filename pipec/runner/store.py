@@ -1,13 +1,21 @@
 """Where local runs keep their records, outputs and cache.
 
-    <store>/runs/<run_id>/record.json         what happened (rewritten after every step)
+    <store>/runs/<run_id>/record.json         what happened (written when the run starts,
+                                              when it ends, and when it is interrupted)
+    <store>/runs/<run_id>/steps.jsonl         one JSON line per finished step, appended
+                                              and flushed as each step finishes
     <store>/runs/<run_id>/outputs/<name>.pkl  each output produced, pickled
     <store>/cache/<key>.pkl                   cached step outputs, by cache key
 
 The store is `store=` when given, else `$PIPEC_HOME`, else `.pipec/` under the
-current working directory.  Every file is written atomically (a temporary
-file in the same folder, then `os.replace`), so a crashed run leaves either
-the previous or the next version of a file, never half of one.
+current working directory.  Every file but `steps.jsonl` is written atomically
+(a temporary file in the same folder, then `os.replace`), so a crashed run
+leaves either the previous or the next version of a file, never half of one.
+`steps.jsonl` is append-only: a crash can cut its last line short at worst,
+and a line that does not parse is ignored.  Writing one line per step keeps
+the cost of recording a step constant, however many steps the run has (the
+record of a run that did not finish is `record.json` completed with these
+lines: see `RunDir.read_resume_record`).
 """
 
 from __future__ import annotations
@@ -74,6 +82,7 @@ class RunDir:
         self.run_id = path.name
         self.outputs_dir = path / "outputs"
         self.record_path = path / "record.json"
+        self.steps_path = path / "steps.jsonl"
 
     def output_path(self, name: str) -> Path:
         return self.outputs_dir / (quote(name, safe="") + ".pkl")
@@ -104,6 +113,54 @@ class RunDir:
 
     def read_record(self) -> dict:
         return json.loads(self.record_path.read_text(encoding="utf-8"))
+
+    def open_step_log(self) -> "StepLog":
+        return StepLog(self.steps_path)
+
+    def read_step_log(self) -> dict[str, dict]:
+        """The step results appended to `steps.jsonl`, by step name (the
+        last line of a step wins); a missing file is no steps, a torn or
+        unreadable line is skipped."""
+        steps: dict[str, dict] = {}
+        try:
+            text = self.steps_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return steps
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                steps[entry["name"]] = entry
+        return steps
+
+    def read_resume_record(self) -> dict:
+        """The record to resume from: `record.json`, whose `step_results`
+        are completed from `steps.jsonl` when the run did not finish (it
+        crashed or was killed after writing some steps)."""
+        record = self.read_record()
+        if not record.get("finished"):
+            steps = dict(record.get("step_results") or {})
+            steps.update(self.read_step_log())
+            record["step_results"] = steps
+        return record
+
+
+class StepLog:
+    """`steps.jsonl`, open for appending: one compact JSON line per step,
+    flushed at once so that it survives the process being killed."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "a", encoding="utf-8", newline="\n")
+
+    def append(self, entry: dict) -> None:
+        line = json.dumps(entry, ensure_ascii=False, default=repr, separators=(",", ":"))
+        self._file.write(line + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class Store:
