@@ -135,19 +135,24 @@ def targets() -> list[str]:
     return sorted({cls.name for cls in _BACKENDS.values()})
 
 
+# The module of each target name: `get()` imports only the one it needs, so
+# compiling for one target does not pay for the others' imports.
+_MODULES = {"ir": "ir_json", "airflow": "airflow", "kubeflow": "kubeflow", "kfp": "kubeflow", "prefect": "prefect"}
+
+
 def get(target: str) -> type[Backend] | None:
-    _load_all()
+    if target in _MODULES:
+        _load(_MODULES[target])
     return _BACKENDS.get(target)
 
 
 def _load_all() -> None:
-    # Each target's module registers itself on import; a missing module (a
-    # target under construction) is simply not offered.
+    for module in dict.fromkeys(_MODULES.values()):
+        _load(module)
+
+
+def _load(module: str) -> None:
+    # Each target's module registers itself on import.
     import importlib
 
-    for module in ("ir_json", "airflow", "kubeflow", "prefect"):
-        try:
-            importlib.import_module(f"pipec.backends.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pipec.backends.{module}":
-                raise
+    importlib.import_module(f"pipec.backends.{module}")

@@ -205,7 +205,38 @@ def main(
     argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """The console script: returns the exit code (the generated script
-    passes it to `sys.exit`)."""
+    passes it to `sys.exit`).
+
+    Run as the console script (the `__main__` module calls this function
+    with no arguments) for any command but `run`, the process ends here,
+    once its output is flushed, without tearing the interpreter down
+    (`os._exit`, as mypy does): freeing the parsed sources object by
+    object would take longer than the rest of a large compile."""
+    console = (
+        argv is None
+        and out is None
+        and err is None
+        and getattr(sys.modules.get("__main__"), "main", None) is main
+    )
+    session: list[Session] = []
+    code = _main(argv, out, err, console, session)
+    if console and session and session[0].args.command != "run":
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # a closed stream: let the normal exit report it
+            return code
+        os._exit(code)
+    return code
+
+
+def _main(
+    argv: list[str] | None,
+    out: TextIO | None,
+    err: TextIO | None,
+    console: bool,
+    started: list[Session],
+) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -217,7 +248,12 @@ def main(
         err.write("pipec: error: a command is required: compile, check, run or graph\n")
         return EXIT_INPUT
     session = Session(args, out, err)
+    started.append(session)
     try:
+        if console and args.command != "run":
+            from pipec.frontend import keep_sources
+
+            keep_sources()
         return COMMANDS[args.command](session)
     except KeyboardInterrupt:
         err.write("pipec: interrupted\n")

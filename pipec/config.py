@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.ir import Span
 
@@ -123,18 +121,30 @@ class ProjectConfig:
 # YAML values
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader without the timestamp resolver: dates stay strings."""
+_LOADER: Any = None
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp)
-        for tag, regexp in resolvers
-        if tag != "tag:yaml.org,2002:timestamp"
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+def _yaml() -> tuple[Any, Any]:
+    """PyYAML and the safe loader without the timestamp resolver (dates stay
+    strings); imported on first use, as most runs read no YAML."""
+    global _LOADER
+    import yaml
+
+    if _LOADER is None:
+
+        class _Loader(yaml.SafeLoader):
+            """The safe loader without the timestamp resolver."""
+
+        _Loader.yaml_implicit_resolvers = {
+            first: [
+                (tag, regexp)
+                for tag, regexp in resolvers
+                if tag != "tag:yaml.org,2002:timestamp"
+            ]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        _LOADER = _Loader
+    return yaml, _LOADER
 
 
 def is_literal(value: Any) -> bool:
@@ -161,8 +171,9 @@ def parse_set(text: str, diagnostics: Diagnostics) -> Override | None:
             detail="expected KEY=VALUE with KEY a context key name",
         )
         return None
+    yaml, loader = _yaml()
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+        value = yaml.load(raw, Loader=loader) if raw.strip() else ""
     except yaml.YAMLError as exc:
         detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         diagnostics.add(
@@ -195,8 +206,9 @@ def load_config_file(
     """Context overrides and settings from a YAML file; `display` is the path
     as printed in diagnostics."""
     span = Span(display, 0, 0)
+    yaml, loader = _yaml()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         diagnostics.add(
             "PC503", span, detail=f"cannot read '{display}': {exc.strerror or exc}"

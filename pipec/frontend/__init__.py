@@ -47,6 +47,18 @@ def source_root(path: Path) -> Path:
     return folder
 
 
+def keep_sources() -> None:
+    """Keep the parsed source trees of every later `load` until the process
+    ends, instead of freeing each when its `load` returns.  For a process
+    that exits without tearing the interpreter down (the console script):
+    the memory goes back with the process, and freeing millions of nodes
+    one by one is skipped."""
+    from pipec.frontend import builder
+
+    if builder.KEPT is None:
+        builder.KEPT = []
+
+
 def load(path: str | Path) -> FrontendResult:
     """Read the pipeline module at `path` (and the modules of its source tree
     that it imports) and build its IR.  Results are cached on disk per

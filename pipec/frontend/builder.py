@@ -169,6 +169,12 @@ def _resources(decl: StepDecl) -> ir.Resources:
     )
 
 
+# When a list (see `pipec.frontend.keep_sources`): the source trees of every
+# build, kept so that freeing them (a large share of a build's time) is left
+# to the end of the process.
+KEPT: list[SourceTree] | None = None
+
+
 def build(path: Path) -> tuple[FrontendResult, dict[str, str]]:
     """The result for the module at `path`, and what it was built from
     (`SourceTree.inputs`)."""
@@ -176,6 +182,8 @@ def build(path: Path) -> tuple[FrontendResult, dict[str, str]]:
     builder = Builder(root)
     file = path.resolve()
     module = builder.build(file)
+    if KEPT is not None:
+        KEPT.append(builder.tree)
     return FrontendResult(module, list(builder.diagnostics), root), builder.tree.inputs
 
 

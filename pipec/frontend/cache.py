@@ -49,13 +49,17 @@ def code_identity() -> str:
     global _IDENTITY
     if _IDENTITY is None:
         import pipec
-        from importlib import metadata
 
         digest = hashlib.sha256()
-        try:
-            libcst_version = metadata.version("libcst")
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            libcst_version = "?"
+        try:  # the version libcst records in itself: no distribution scan
+            from libcst._version import version as libcst_version
+        except ImportError:  # pragma: no cover
+            from importlib import metadata
+
+            try:
+                libcst_version = metadata.version("libcst")
+            except metadata.PackageNotFoundError:
+                libcst_version = "?"
         digest.update(
             f"{pipec.__version__}\0{ir.IR_VERSION}\0{FORMAT}\0{libcst_version}\0".encode()
         )

@@ -360,9 +360,9 @@ def _sliced_definition(module: SourceModule, statement: cst.CSTNode) -> str | No
         return None
     layout = module.layout
     before = statement.decorators or statement.leading_lines
-    start, end = layout.inclusive[id(statement)]
+    start, end = layout.inclusive(statement)
     if before:
-        start = layout.inclusive[id(before[-1])][1]
+        start = layout.inclusive(before[-1])[1]
     return layout.text[start:end].rstrip("\n") + "\n"
 
 

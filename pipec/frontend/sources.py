@@ -4,7 +4,7 @@ Every module is parsed once with libcst.  What libcst's metadata providers
 would compute for every node is computed here on demand, by cheaper means:
 
 - positions: one code-generation pass over the module that records the
-  character offsets of each node (`_Layout`), mapped to lines and columns
+  range of each node (`_Layout`), mapped to lines and columns
   only for the nodes asked about; identical to libcst's `PositionProvider`;
 - qualified names: the module's import table (`symbols.bindings`), the
   binding in effect where a name is used (`qualified_names`);
@@ -23,9 +23,9 @@ import bisect
 import hashlib
 import io
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from itertools import accumulate
 from typing import Iterator
 
 import libcst as cst
@@ -40,50 +40,62 @@ PIPEC_MODULES = ("pipec", "pipec.language")
 _NEWLINE = re.compile(r"\r\n?|\n")
 
 
+class _Recorder:
+    """`record_syntactic_position` without a generator per use."""
+
+    __slots__ = ("state", "node", "start_node", "end_node", "start")
+
+    def __init__(self, state, node, start_node, end_node) -> None:
+        self.state = state
+        self.node = node
+        self.start_node = start_node
+        self.end_node = end_node
+
+    def __enter__(self) -> None:
+        self.start = len(self.state.tokens)
+
+    def __exit__(self, *exc) -> None:
+        state = self.state
+        start = self.start
+        if self.start_node is not None:
+            start = state.span(self.start_node)[0]
+        end = (
+            state.span(self.end_node)[1]
+            if self.end_node is not None
+            else len(state.tokens)
+        )
+        state.spans[id(self.node)] = (start, end)
+
+
 class _OffsetState(CodegenState):
-    """Code generation that records each node's character offsets, with the
-    same rules as libcst's `PositionProvidingCodegenState`: `spans` holds
-    the syntactic range of the nodes that record one, `inclusive` every
-    node's range with its whitespace; keyed by `id(node)`."""
+    """Code generation that records each node's range, with the same rules
+    as libcst's `PositionProvidingCodegenState`: `spans` holds the syntactic
+    range of the nodes that record one, `inclusive` every node's range with
+    its whitespace; keyed by `id(node)`.  Ranges are in tokens (indices
+    into `tokens`), turned into character offsets by `_Layout`: counting
+    characters as tokens are added would cost a call per token."""
 
     def __init__(self, default_indent: str, default_newline: str) -> None:
         super().__init__(default_indent=default_indent, default_newline=default_newline)
-        self.offset = 0
+        self.add_token = self.tokens.append  # type: ignore[method-assign]
         self.stack: list[int] = []
         self.spans: dict[int, tuple[int, int]] = {}
         self.inclusive: dict[int, tuple[int, int]] = {}  # with owned whitespace
 
-    def add_indent_tokens(self) -> None:
-        for token in self.indent_tokens:
-            self.tokens.append(token)
-            self.offset += len(token)
-
-    def add_token(self, value: str) -> None:
-        self.tokens.append(value)
-        self.offset += len(value)
-
     def before_codegen(self, node: cst.CSTNode) -> None:
-        self.stack.append(self.offset)
+        self.stack.append(len(self.tokens))
 
     def after_codegen(self, node: cst.CSTNode) -> None:
-        self.inclusive[id(node)] = (self.stack.pop(), self.offset)
+        self.inclusive[id(node)] = (self.stack.pop(), len(self.tokens))
 
-    @contextmanager
-    def record_syntactic_position(
+    def record_syntactic_position(  # type: ignore[override]
         self,
         node: cst.CSTNode,
         *,
         start_node: cst.CSTNode | None = None,
         end_node: cst.CSTNode | None = None,
-    ) -> Iterator[None]:
-        start = self.offset
-        try:
-            yield
-        finally:
-            if start_node is not None:
-                start = self.span(start_node)[0]
-            end = self.span(end_node)[1] if end_node is not None else self.offset
-            self.spans[id(node)] = (start, end)
+    ) -> _Recorder:
+        return _Recorder(self, node, start_node, end_node)
 
     def span(self, node: cst.CSTNode) -> tuple[int, int]:
         """The syntactic range of `node` if it records one, else the
@@ -97,26 +109,30 @@ class _Layout:
 
     def __init__(self, tree: cst.Module) -> None:
         state = _OffsetState(tree.default_indent, tree.default_newline)
-        self.starts: list[int] = []  # of each top-level statement
+        tokens = state.tokens
+        starts: list[int] = []  # token index of each top-level statement
         # Module._codegen_impl, with the start of each statement noted.
         for line in tree.header:
             line._codegen(state)
         for statement in tree.body:
-            self.starts.append(state.offset)
+            starts.append(len(tokens))
             statement._codegen(state)
         for line in tree.footer:
             line._codegen(state)
-        if tree.has_trailing_newline and not state.tokens:
+        if tree.has_trailing_newline and not tokens:
             state.add_token(state.default_newline)
+        # Character offset of each token index.
+        self.offsets = offsets = [0, *accumulate(map(len, tokens))]
+        self.starts = [offsets[i] for i in starts]
         self.syntactic = state.spans
-        self.inclusive = state.inclusive
+        self._inclusive = state.inclusive
         # Positions count the final newline even when the module has none
         # (libcst drops it after positions are computed): index the lines
         # before dropping it.
-        full = "".join(state.tokens)
+        full = "".join(tokens)
         self.newlines = [match.end() for match in _NEWLINE.finditer(full)]
-        if not tree.has_trailing_newline and state.tokens:
-            full = full[: len(full) - len(state.tokens[-1])]
+        if not tree.has_trailing_newline and tokens:
+            full = full[: len(full) - len(tokens[-1])]
         self.text = full
 
     def point(self, offset: int) -> tuple[int, int]:
@@ -127,7 +143,13 @@ class _Layout:
     def range(self, node: cst.CSTNode) -> tuple[int, int]:
         """`node`'s offsets, as `PositionProvider` positions it."""
         key = id(node)
-        return self.syntactic.get(key) or self.inclusive[key]
+        start, end = self.syntactic.get(key) or self._inclusive[key]
+        return self.offsets[start], self.offsets[end]
+
+    def inclusive(self, node: cst.CSTNode) -> tuple[int, int]:
+        """`node`'s offsets with the whitespace it owns."""
+        start, end = self._inclusive[id(node)]
+        return self.offsets[start], self.offsets[end]
 
     def statement_of(self, node: cst.CSTNode) -> int:
         """The number of the top-level statement that contains `node`."""
