@@ -29,6 +29,7 @@ Reads only the IR.  What the generated file does:
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 
 import jinja2
@@ -40,11 +41,10 @@ from pipec.backends.airflow_layout import (
     Expr,
     Lit,
     Raw,
-    block_string,
     statement,
 )
-from pipec.backends.base import Backend, Emit, register
-from pipec.backends.pyfmt import comment_lines, py_name, py_str
+from pipec.backends.base import Backend, Emit, register, template_code
+from pipec.backends.pyfmt import comment_lines, py_block_str, py_name, py_str
 
 START_DATE = "datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)"
 XCOM_MAX_BYTES = 65536
@@ -321,10 +321,11 @@ def _source_block(step: ir.Step) -> str:
     return (
         "\n".join(comment)
         + f"\nSOURCE_{py_name(step.name)} = "
-        + block_string(step.code.source)
+        + py_block_str(step.code.source)
     )
 
 
+@functools.lru_cache(maxsize=None)
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(
@@ -339,10 +340,7 @@ def _environment() -> jinja2.Environment:
 
 def _split_runtime(name: str) -> tuple[list[str], str]:
     """A runtime module's import lines and its code, without its docstring."""
-    text = files("pipec.templates").joinpath(name).read_text("utf-8")
-    end = text.index('"""', 3) + 3
-    body = text[end:].strip("\n")
-    lines = body.split("\n")
+    lines = template_code(name).split("\n")
     first_def = next(
         i for i, line in enumerate(lines) if line.startswith(("def ", "class ", "@"))
     )
@@ -350,6 +348,7 @@ def _split_runtime(name: str) -> tuple[list[str], str]:
     return imports.split("\n"), "\n".join(lines[first_def:])
 
 
+@functools.lru_cache(maxsize=None)
 def _runtime_imports() -> str:
     """The imports of both runtimes: plain `import x` lines merged and sorted,
     then the Airflow runtime's `from airflow...` imports as written."""
@@ -361,6 +360,7 @@ def _runtime_imports() -> str:
     return "\n".join(plain) + "\n\n" + "\n".join(rest)
 
 
+@functools.lru_cache(maxsize=None)
 def _runtime_code() -> str:
     return (
         _split_runtime("task_runtime.py")[1]

@@ -114,25 +114,3 @@ def fits(indent: int, text: str) -> bool:
 def statement(indent: int, prefix: str, expr: Expr, suffix: str = "") -> str:
     """One statement line (or several): `prefix` + expr + `suffix`."""
     return INDENT * indent + prefix + expr.layout(indent, prefix, suffix) + suffix
-
-
-def block_string(text: str) -> str:
-    """`text` as a triple-quoted string literal starting with a backslash
-    continuation, so its lines read as written.  Backslashes, control
-    characters and any run of three double quotes are escaped; black leaves
-    such a string alone."""
-    from pipec.backends.pyfmt import _escape
-
-    out: list[str] = []
-    run = 0  # double quotes in a row, unescaped
-    for char in text:
-        if char == '"':
-            run += 1
-            out.append('\\"' if run == 3 else '"')
-            run %= 3
-            continue
-        run = 0
-        out.append(char if char == "\n" else _escape(char))
-    if out and out[-1] == '"':
-        out[-1] = '\\"'
-    return '"""\\\n' + "".join(out) + '"""'

@@ -10,7 +10,9 @@ Before printing, `rewrites` (pure IR → IR functions) run in order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Callable, ClassVar
 
 from pipec import ir
@@ -117,6 +119,16 @@ class Backend:
 
     def filename(self, pipeline: ir.Pipeline) -> str:
         return pipeline.name + self.extension
+
+
+@functools.lru_cache(maxsize=None)
+def template_code(name: str) -> str:
+    """The code of template file `name` after its module docstring, without
+    the blank lines around it; read once per process.  Backends embed the
+    runtime templates in what they generate this way."""
+    text = resources.files("pipec.templates").joinpath(name).read_text(encoding="utf-8")
+    end = text.index('"""', 3) + 3
+    return text[end:].strip("\n")
 
 
 _BACKENDS: dict[str, type[Backend]] = {}

@@ -11,12 +11,11 @@ through `py_literal`/`py_str`; the text is laid out as black lays it out.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 from pipec import ir
+from pipec.backends.base import template_code
 from pipec.backends.pyfmt import INDENT, comment_lines, py_literal, py_name, py_str
 
 ENTRY = "pipec_task"
@@ -85,14 +84,6 @@ class Arg:
     context_type: str = "str"
     like: object = None
     raw: str = ""
-
-
-@functools.lru_cache(maxsize=None)
-def _runtime_body(filename: str) -> str:
-    """A template file's code after its module docstring."""
-    text = resources.files("pipec.templates").joinpath(filename).read_text(encoding="utf-8")
-    end = text.index('"""', 3) + 3
-    return text[end:].strip("\n")
 
 
 def _annotation(arg: Arg) -> str:
@@ -200,8 +191,8 @@ def program(title: str, spec: dict, body: list[str]) -> str:
     imports = ["from typing import List, NamedTuple", "", "from kfp.dsl import Artifact, Input, Output"]
     parts = [
         "\n".join(header + imports),
-        _runtime_body("task_runtime.py"),
-        _runtime_body("kubeflow_runtime.py"),
+        template_code("task_runtime.py"),
+        template_code("kubeflow_runtime.py"),
         "_PIPEC_SPEC = " + _spec_text(spec),
         "\n".join(body),
     ]

@@ -24,17 +24,15 @@ it is submitted after every step that does not need it.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 
 
 from pipec import ir
-from pipec.backends.base import Backend, Emit, register
-from pipec.backends.prefect_code import Arg, Names, arg, block_str, call, identifier, lit
+from pipec.backends.base import Backend, Emit, register, template_code
+from pipec.backends.prefect_code import Arg, Names, arg, call, identifier, lit
 from pipec.backends import yamlfmt
-from pipec.backends.pyfmt import comment_lines, header_value, py_literal, py_str
+from pipec.backends.pyfmt import comment_lines, header_value, py_block_str, py_literal
 
 # Parameters of Task.submit / Task.map: a step parameter of that name would
 # be taken by Prefect.
@@ -134,14 +132,6 @@ def module_name(path: str) -> str:
     return ".".join(parts)
 
 
-def runtime_code(name: str) -> str:
-    """A runtime template's code after its docstring."""
-    text = resources.files("pipec.templates").joinpath(name).read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    start = tree.body[1].lineno - 1 if isinstance(getattr(tree.body[0], "value", None), ast.Constant) else 0
-    return "\n".join(text.splitlines()[start:]).strip("\n") + "\n"
-
-
 @register
 class PrefectBackend(Backend):
     name = "prefect"
@@ -201,8 +191,8 @@ class FlowFile:
     def render(self) -> str:
         sections = [
             "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
-            + "\n" + runtime_code("task_runtime.py").rstrip("\n"),
-            "# pipec Prefect runtime\n" + runtime_code("prefect_runtime.py").rstrip("\n"),
+            + "\n" + template_code("task_runtime.py"),
+            "# pipec Prefect runtime\n" + template_code("prefect_runtime.py"),
         ]
         for names in self.steps:
             sections.append("\n".join(self.spec(names)))
@@ -253,7 +243,7 @@ class FlowFile:
         optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("fallback", code.fallback),
                     ("predicate", code.predicate), ("when", names.when)]
         args += [lit(key, value) for key, value in optional if value]
-        return [f"{names.code} = {block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
+        return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 
     def task(self, names: StepNames) -> list[str]:
         step = names.step
@@ -371,7 +361,7 @@ def deployment_yaml(backend: PrefectBackend, pipeline: ir.Pipeline, flow: str) -
     for tag in pipeline.tags:
         if templated(tag):
             backend.note_metadata(pipeline, f"the tag {tag!r} (prefect deploy would template it)")
-            notes.append(f"tag: {tag}")
+            notes.append(f"tag: {header_value(tag)}")
     if tags:
         entry["tags"] = tags
     entry["parameters"] = {p.name: p.default for p in pipeline.context if not templated(p.default)}

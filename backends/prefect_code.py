@@ -13,7 +13,7 @@ import keyword
 import re
 from dataclasses import dataclass
 
-from pipec.backends.pyfmt import INDENT, LINE_LENGTH, _escape, py_literal, width
+from pipec.backends.pyfmt import INDENT, LINE_LENGTH, py_literal, width
 
 
 @dataclass(frozen=True)
@@ -55,34 +55,6 @@ def call(head: str, args: list[Arg], indent: int = 0, tail: str = "") -> list[st
         lines.extend((INDENT * (indent + 1) + a.text(indent + 1, ",") + ",").split("\n"))
     lines.append(f"{pad}){tail}")
     return lines
-
-
-def block_str(text: str) -> str:
-    """`text` as a triple-quoted string literal that reads like the code it
-    holds: three quotes, a backslash-newline, the text, three quotes.
-    Backslashes, control characters (except newlines and tabs) and every
-    quote that would end the string are escaped: it evaluates to `text`."""
-    out: list[str] = []
-    quotes = 0  # unescaped quotes just written
-    for char in text:
-        if char == '"':
-            if quotes == 2:
-                out.append('\\"')
-                quotes = 0
-            else:
-                out.append(char)
-                quotes += 1
-            continue
-        quotes = 0
-        if char in "\n\t":
-            out.append(char)
-        elif char == "\\":
-            out.append("\\\\")
-        else:
-            out.append(_escape(char))
-    if quotes:  # a quote right before the closing quotes would end early
-        out[-quotes:] = ['\\"'] * quotes
-    return '"""\\\n' + "".join(out) + '"""'
 
 
 _NOT_IDENT = re.compile(r"[^0-9A-Za-z_]")

@@ -158,3 +158,31 @@ def header_value(value: object) -> str:
         )
         return value if plain else py_str(value)
     return _flat(value)
+
+
+def py_block_str(text: str) -> str:
+    """`text` as a triple-quoted string literal that reads like the code it
+    holds: three quotes, a backslash-newline, the text, three quotes.
+    Backslashes, control characters (except newlines and tabs) and every
+    quote that would end the string are escaped: it evaluates to `text`."""
+    out: list[str] = []
+    quotes = 0  # unescaped quotes just written
+    for char in text:
+        if char == '"':
+            if quotes == 2:
+                out.append('\\"')
+                quotes = 0
+            else:
+                out.append(char)
+                quotes += 1
+            continue
+        quotes = 0
+        if char in "\n\t":
+            out.append(char)
+        elif char == "\\":
+            out.append("\\\\")
+        else:
+            out.append(_escape(char))
+    if quotes:  # a quote right before the closing quotes would end early
+        out[-quotes:] = ['\\"'] * quotes
+    return '"""\\\n' + "".join(out) + '"""'

@@ -22,7 +22,7 @@ import pytest
 import matrix
 from pipec import ir
 from pipec.backends.airflow import AirflowBackend
-from pipec.backends.airflow_layout import block_string
+from pipec.backends.pyfmt import py_block_str as block_string
 from pipec.backends.base import CompileOptions
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import load

@@ -20,7 +20,7 @@ import matrix
 import targets_prefect
 from pipec.backends.base import CompileOptions
 from pipec.backends.prefect import PrefectBackend, submission_order
-from pipec.backends.prefect_code import block_str
+from pipec.backends.pyfmt import py_block_str as block_str
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import load
 

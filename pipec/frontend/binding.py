@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
-from pipec.frontend.declarations import Callee, Param, StepDecl
+from pipec.frontend.declarations import Param, StepDecl
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.pipelines import PipelineDecl, StepUse
 from pipec.language import RETRY_OPTIONS, STEP_OPTIONS

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import libcst as cst
 
+from pipec.frontend.scan import target_names
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 
 
@@ -121,9 +122,9 @@ def _small_bindings(
     names: list[str] = []
     if isinstance(small, cst.Assign):
         for target in small.targets:
-            names.extend(_target_names(target.target))
+            names.extend(target_names(target.target))
     elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-        names.extend(_target_names(small.target))
+        names.extend(target_names(small.target))
     return [Binding(module, name, index, statement, small) for name in names]
 
 
@@ -131,19 +132,6 @@ def _bound_name(alias: cst.ImportAlias) -> str:
     if alias.asname is not None:
         return alias.asname.name.value
     return dotted(alias.name).split(".")[0]
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names = []
-        for element in target.elements:
-            names.extend(_target_names(element.value))
-        return names
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
 
 
 class _NestedBindings(cst.CSTVisitor):
@@ -167,19 +155,19 @@ class _NestedBindings(cst.CSTVisitor):
         return False
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._add(_target_names(node.target))
+        self._add(target_names(node.target))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._add(_target_names(node.target))
+        self._add(target_names(node.target))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._add(_target_names(node.target))
+        self._add(target_names(node.target))
 
     def visit_For(self, node: cst.For) -> None:
-        self._add(_target_names(node.target))
+        self._add(target_names(node.target))
 
     def visit_AsName(self, node: cst.AsName) -> None:
-        self._add(_target_names(node.name))
+        self._add(target_names(node.name))
 
     def visit_Import(self, node: cst.Import) -> None:
         self._add([_bound_name(a) for a in node.names if a.asname is None])
