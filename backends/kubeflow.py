@@ -291,8 +291,8 @@ class _Builder:
     def add_gate(self, step: ir.Step, gates: list[str]) -> str:
         name = self.names.task[step.name] + "-when"
         args, ins = self.wire(step.when.params, {b.param for b in step.when.params})
-        spec = prog.spec_literal(step, (), args)
-        text = prog.program(f"pipec: `when` predicate of step {step.name}", spec, prog.predicate_body(args))
+        spec = prog.spec_literal(step, "predicate", args)
+        text = prog.program(f"pipec: `when` predicate of step {step.name}", spec, prog.predicate_body(step, args))
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "BOOLEAN"}}}}
         comp = self.component(name, step, {**self.input_definitions(ins, gates), **outputs}, text)
         inputs = self.task_inputs(ins, gates)
@@ -333,7 +333,7 @@ class _Builder:
         args, ins = self.wire(step.params, taken)
         outputs, output_definitions = self.outputs(step, taken)
         all_args = args + outputs
-        text = prog.program(f"pipec: step {step.name}", prog.spec_literal(step, step.outputs, all_args), prog.step_body(all_args, None))
+        text = prog.program(f"pipec: step {step.name}", prog.spec_literal(step, "step", all_args), prog.step_body(step, all_args, None))
         comp = self.component(name, step, {**self.input_definitions(ins, gates), **output_definitions}, text)
         depends = self.producers(step.params) + gates
         spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
@@ -367,7 +367,7 @@ class _Builder:
         items = name + "-items"
         text = prog.program(
             f"pipec: element indices of foreach step {step.name}",
-            prog.spec_literal(step, (), [element]),
+            prog.spec_literal(step, "items", [element]),
             prog.items_body(element),
         )
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "LIST"}}}}
@@ -378,9 +378,9 @@ class _Builder:
         # The component run once per element.
         output_args = [prog.Arg(o, "output") for o in step.outputs]
         index = prog.Arg("pipec_index", "index")
-        body = prog.step_body(args + [index] + output_args, step.foreach)
+        body = prog.step_body(step, args + [index] + output_args, step.foreach)
         text = prog.program(
-            f"pipec: step {step.name} (one element)", prog.spec_literal(step, step.outputs, args), body
+            f"pipec: step {step.name} (one element)", prog.spec_literal(step, "step", args), body
         )
         extra = {"pipec_index": {"parameterType": "NUMBER_INTEGER"}}
         definitions = self.input_definitions(ins, [], extra)

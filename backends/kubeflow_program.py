@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from pipec import ir
-from pipec.backends.base import template_code
+from pipec.backends import runtime_code
 from pipec.backends.pyfmt import INDENT, comment_lines, py_literal, py_name, py_str
 
 ENTRY = "pipec_task"
@@ -149,29 +149,46 @@ def _call(function: str, dicts: list[list[tuple[str, str]]], returns: bool, extr
     return lines + [INDENT + ")"]
 
 
-def spec_literal(step: ir.Step, outputs: tuple[str, ...], args: list[Arg]) -> dict:
-    """The step's code and options, as the runtime reads them."""
+def uses_call(step: ir.Step) -> bool:
+    """Whether the component runs the step through `_pipec_call` (its
+    timeout, its in-component retries and its fallback)."""
+    return step.timeout is not None or step.fallback is not None
+
+
+def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
+    """What the component's runtime reads: the step's code and the options
+    its `role` needs ("step": it runs the step or one element of it;
+    "predicate": it evaluates the step's `when`; "items": it lists the
+    element indices of a foreach step)."""
     code = step.code
+    runs = role in ("step", "predicate")
+    spec: dict = {"step": step.name}
+    if runs:
+        spec["function"] = code.function
+    if role == "step":
+        spec["outputs"] = list(step.outputs)
+        spec["parameters"] = {a.name: a.context_type for a in args if a.kind == "param_output"}
+        if step.foreach is not None:
+            spec["foreach"] = step.foreach
+        if uses_call(step):
+            in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
+            spec["fallback"] = code.fallback if step.fallback is not None else None
+            spec["attempts"] = in_component.max_attempts
+            spec["delay"] = float(in_component.delay)
+            spec["backoff"] = float(in_component.backoff)
+            spec["timeout"] = float(step.timeout) if step.timeout is not None else None
+    if role == "predicate":
+        spec["predicate"] = code.predicate
+    if runs and step.packages:
+        spec["packages"] = list(step.packages)
+    if runs and code.helper_sources:
+        spec["helpers"] = [[name, text] for name, text in code.helper_sources]
     defaults = {a.name: a.like for a in args if a.kind == "context" and a.context_type in ("list", "dict")}
-    parameters = {a.name: a.context_type for a in args if a.kind == "param_output"}
-    in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
-    return {
-        "step": step.name,
-        "function": code.function,
-        "fallback": code.fallback if step.fallback is not None else None,
-        "predicate": code.predicate if step.when is not None else None,
-        "outputs": list(outputs),
-        "parameters": parameters,
-        "foreach": step.foreach,
-        "attempts": in_component.max_attempts,
-        "delay": float(in_component.delay),
-        "backoff": float(in_component.backoff),
-        "timeout": float(step.timeout) if step.timeout is not None else None,
-        "packages": list(step.packages),
-        "helpers": [[name, text] for name, text in code.helper_sources],
-        "defaults": defaults,
-        "source": code.source,
-    }
+    if defaults:
+        spec["defaults"] = defaults
+    if runs:
+        spec["source"] = code.source
+    return spec
 
 
 def _spec_text(spec: dict) -> str:
@@ -185,21 +202,45 @@ def _spec_text(spec: dict) -> str:
     return "{\n" + "\n".join(lines) + "\n}"
 
 
+# The names the wrapper may use from kfp and typing, in import order.
+_IMPORTS = (("typing", ("List", "NamedTuple")), ("kfp.dsl", ("Artifact", "Input", "Output")))
+_RUNTIMES = ("task_runtime.py", "kubeflow_runtime.py")
+
+
 def program(title: str, spec: dict, body: list[str]) -> str:
-    """The whole program: header, imports, runtimes, spec, wrapper."""
-    header = comment_lines(title)
-    imports = ["from typing import List, NamedTuple", "", "from kfp.dsl import Artifact, Input, Output"]
+    """The whole program: header, imports, the runtime definitions the
+    wrapper reaches (`runtime_code.select`), spec, wrapper."""
+    wrapper = "\n".join(body)
+    used = runtime_code.identifiers(wrapper)
+    imports = []
+    for module, names in _IMPORTS:
+        wanted = [name for name in names if name in used]
+        if wanted:
+            imports.append(f"from {module} import {', '.join(wanted)}")
+    head = "\n".join(comment_lines(title))
+    if imports:
+        head += "\n" + "\n\n".join(imports)
     parts = [
-        "\n".join(header + imports),
-        template_code("task_runtime.py"),
-        template_code("kubeflow_runtime.py"),
+        head,
+        *runtime_code.select(_RUNTIMES, wrapper),
         "_PIPEC_SPEC = " + _spec_text(spec),
-        "\n".join(body),
+        wrapper,
     ]
     return "\n\n\n".join(parts) + "\n"
 
 
-def step_body(args: list[Arg], element: str | None) -> list[str]:
+def _prepare(step: ir.Step) -> list[str]:
+    """The wrapper's first lines: install the step's packages, then place
+    its helper modules, before its code is loaded."""
+    lines = []
+    if step.packages:
+        lines.append(f'{INDENT}_pipec_install(_PIPEC_SPEC["packages"])')
+    if step.code.helper_sources:
+        lines.append(f'{INDENT}_pipec_helpers(_PIPEC_SPEC["helpers"])')
+    return lines
+
+
+def step_body(step: ir.Step, args: list[Arg], element: str | None) -> list[str]:
     """The wrapper of a step (of one element, for a foreach step).  A step
     whose output travels as a parameter returns it in `_PipecOutputs`."""
     kwargs = []
@@ -214,24 +255,28 @@ def step_body(args: list[Arg], element: str | None) -> list[str]:
         elif arg.kind == "param_output":
             outputs.append((arg.name, py_name(arg.raw)))
     parameters = [a for a in args if a.kind == "param_output"]
-    extra: tuple[str, ...] = ()
+    extra: list[str] = []
     if element is not None:
         # One element of a foreach step: the runtime picks element `pipec_index`.
-        extra = ("pipec_index",)
+        extra.append("pipec_index")
     lines = []
     if parameters:
         lines.append("class _PipecOutputs(NamedTuple):")
         lines += [f"{INDENT}{py_name(a.name)}: {PARAM_TYPES[a.context_type][0]}" for a in parameters]
         lines += ["", ""]
-        extra = ("result=_PipecOutputs",)
+        extra.append("result=_PipecOutputs")
+    if uses_call(step):
+        extra.append("call=_pipec_call")
     returns = "_PipecOutputs" if parameters else ""
-    lines += _signature(args, returns) + _call("_pipec_run_step", [kwargs, outputs], bool(parameters), extra)
+    lines += _signature(args, returns) + _prepare(step)
+    lines += _call("_pipec_run_step", [kwargs, outputs], bool(parameters), tuple(extra))
     return lines
 
 
-def predicate_body(args: list[Arg]) -> list[str]:
+def predicate_body(step: ir.Step, args: list[Arg]) -> list[str]:
     kwargs = [(a.name, _value(a)) for a in args]
-    return _signature(args, "bool") + _call("_pipec_run_predicate", [kwargs], returns=True)
+    lines = _signature(args, "bool") + _prepare(step)
+    return lines + _call("_pipec_run_predicate", [kwargs], returns=True)
 
 
 def items_body(arg: Arg) -> list[str]:

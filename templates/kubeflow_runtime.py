@@ -24,6 +24,12 @@ library only, black-formatted, no top-level side effects.
   per-task timeout), the retries the component does itself (only for steps
   with a fallback: KFP does not tell a container which attempt it runs) and
   the fallback after the last attempt.
+
+A component carries only the definitions its wrapper reaches
+(`backends/runtime_code.py`).  So that a plain step carries none of the code
+for features it does not use, the wrapper itself installs packages and
+places helper modules (`_pipec_install`, `_pipec_helpers`), and passes
+`call=_pipec_call` only for a step with a timeout or a fallback.
 """
 
 import json
@@ -188,8 +194,9 @@ def _pipec_timed(function, kwargs, timeout):
 
 
 def _pipec_call(module, spec, kwargs):
-    """Run the step: its timeout per attempt, the in-component retries, and
-    the fallback's value after the last attempt failed."""
+    """Run a step that has a timeout or a fallback: its timeout per attempt,
+    the in-component retries, and the fallback's value after the last
+    attempt failed."""
     function = getattr(module, spec["function"])
     fallback = getattr(module, spec["fallback"]) if spec["fallback"] else None
     attempts = spec["attempts"] if fallback else 1
@@ -207,21 +214,25 @@ def _pipec_call(module, spec, kwargs):
 
 
 def _pipec_module(spec):
-    """Install packages, place helper modules, load the step's code."""
-    _pipec_install(spec["packages"])
-    _pipec_helpers(spec["helpers"])
+    """The step's code, loaded as a fresh module."""
     filename = "<pipec step " + spec["step"] + ">"
     return _pipec_load(spec["source"], filename, "pipec_step_" + spec["function"])
 
 
-def _pipec_run_step(spec, kwargs, outputs, index=None, result=None):
+def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
     """Run one step (or element `index` of a foreach step) and write its
     outputs (a dict output name -> output artifact, the raw artifact for an
-    output that travels as a parameter).  With `result` (the wrapper's
-    NamedTuple of output parameters), return the output parameters."""
+    output that travels as a parameter).  `call` (`_pipec_call`, for a step
+    with a timeout or a fallback) runs the step; without it, the step is
+    called once.  With `result` (the wrapper's NamedTuple of output
+    parameters), return the output parameters."""
     if index is not None:
         kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
-    value = _pipec_call(_pipec_module(spec), spec, kwargs)
+    module = _pipec_module(spec)
+    if call is None:
+        value = getattr(module, spec["function"])(**kwargs)
+    else:
+        value = call(module, spec, kwargs)
     parameters = {}
     for name, item in _pipec_outputs(spec["step"], spec["outputs"], value).items():
         kind = spec["parameters"].get(name)

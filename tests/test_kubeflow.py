@@ -4,6 +4,7 @@ on kfp.local with pipec made unimportable."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import sys
@@ -118,6 +119,56 @@ def test_component_programs_are_black_stable_and_fixed_shell(filename):
         program = command[3]
         assert black.format_str(program, mode=black.Mode()) == program, name
         compile(program, name, "exec")
+
+
+def _undefined_globals(program: str, name: str) -> set[str]:
+    """Names the program reads as globals (at module level or from a
+    function) that it neither defines nor gets from builtins."""
+    import builtins
+    import symtable
+
+    table = symtable.symtable(program, name, "exec")
+    defined = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    missing = set()
+    pending = [table]
+    while pending:
+        scope = pending.pop()
+        pending.extend(scope.get_children())
+        for symbol in scope.get_symbols():
+            reads_global = symbol.is_global() or scope.get_type() == "module"
+            if reads_global and symbol.is_referenced() and symbol.get_name() not in defined:
+                missing.add(symbol.get_name())
+    return missing - set(dir(builtins))
+
+
+@pytest.mark.parametrize("filename", sorted(COMPILED))
+def test_component_programs_carry_what_they_use_and_no_more(filename):
+    """Each component embeds only the runtime definitions its wrapper
+    reaches: nothing it uses is missing, and a plain step carries none of
+    the code for timeouts, fallbacks, packages or helper modules."""
+    for name, container in _programs(COMPILED[filename]):
+        program = container["command"][3]
+        assert _undefined_globals(program, name) == set(), name
+        defined = set()
+        for node in ast.parse(program).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.Import):
+                defined.update(alias.name for alias in node.names)
+        if "call=_pipec_call" not in program:
+            assert not defined & {"_pipec_call", "_pipec_timed", "signal", "time"}, name
+        if "_pipec_install(_PIPEC_SPEC" not in program:
+            assert not defined & {"_pipec_install", "subprocess"}, name
+        if "_pipec_helpers(_PIPEC_SPEC" not in program:
+            assert not defined & {"_pipec_helpers", "tempfile"}, name
+        if "_pipec_run_predicate(" not in program:
+            assert "_pipec_run_predicate" not in defined, name
+
+
+def test_undefined_globals_are_found():
+    # The check above could not pass vacuously.
+    assert _undefined_globals("def f():\n    return _pipec_read(x)\n", "p") == {"_pipec_read", "x"}
+    assert _undefined_globals("import json\n\ndef f(x):\n    return json.loads(x)\n", "p") == set()
 
 
 def test_hostile_values_arrive_exactly_as_written():
