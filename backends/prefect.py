@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pipec import ir
 from pipec.backends.base import Backend, Emit, register, template_code
 from pipec.backends.prefect_code import Arg, Names, arg, call, identifier, lit
-from pipec.backends import yamlfmt
+from pipec.backends import runtime_code, yamlfmt
 from pipec.backends.pyfmt import comment_lines, header_value, py_block_str, py_literal
 
 # Parameters of Task.submit / Task.map: a step parameter of that name would
@@ -189,11 +189,7 @@ class FlowFile:
 
     # -- the file -----------------------------------------------------------
     def render(self) -> str:
-        sections = [
-            "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
-            + "\n" + template_code("task_runtime.py"),
-            "# pipec Prefect runtime\n" + template_code("prefect_runtime.py"),
-        ]
+        sections = ["# pipec Prefect runtime\n" + template_code("prefect_runtime.py")]
         for names in self.steps:
             sections.append("\n".join(self.spec(names)))
             sections.append("\n".join(self.task(names)))
@@ -201,7 +197,11 @@ class FlowFile:
                 sections.append("\n".join(self.fallback_task(names)))
         sections.append("\n".join(self.flow_def()))
         sections.append(f'if __name__ == "__main__":\n    {self.flow}()')
-        return "\n\n\n".join(sections) + "\n"
+        rest = "\n\n\n".join(sections)
+        # The shared task runtime, reduced to what the flow uses.
+        (runtime,) = runtime_code.select(("task_runtime.py",), rest)
+        head = "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
+        return head + "\n" + runtime + "\n\n\n" + rest + "\n"
 
     def header(self) -> list[str]:
         p = self.pipeline

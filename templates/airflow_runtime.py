@@ -170,16 +170,6 @@ def _pipec_json(value):
     return text if _pipec_same(json.loads(text), value) else None
 
 
-def _pipec_same(a, b):
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
 def _pipec_put(context, name, value):
     """The envelope of output `name`: inline JSON, or a pickled artifact."""
     text = _pipec_json(value)

@@ -43,17 +43,6 @@ import tempfile
 import time
 
 
-def _pipec_same(a, b):
-    """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
 def _pipec_write(artifact, value):
     """Write `value` at the artifact's path: JSON when exact, else pickle."""
     try:

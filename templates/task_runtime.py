@@ -1,10 +1,12 @@
 """pipec's task runtime: the few helpers every generated task uses.
 
-Backends embed this file's code verbatim (after this docstring) into the
-files they generate, so the scheduler and the workers need no pipec; the
-local runner imports it, so every target and the local run share one
-definition of how a step's return value becomes its outputs.  Standard
-library only, black-formatted, no top-level side effects.
+Backends embed this file's code (the definitions they use: see
+`backends/runtime_code.py`) into the files they generate, so the scheduler
+and the workers need no pipec; the local runner imports it, so every target
+and the local run share one definition of how a step's return value becomes
+its outputs, and of when a value comes back from JSON exactly
+(`_pipec_same`).  Standard library only, black-formatted, one imported name
+per import statement, no top-level side effects.
 """
 
 import linecache
@@ -55,3 +57,14 @@ def _pipec_collect(step, names, results):
     the per-element results, in element order."""
     per_element = [_pipec_outputs(step, names, value) for value in results]
     return {name: [outputs[name] for outputs in per_element] for name in names}
+
+
+def _pipec_same(a, b):
+    """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
+    return a == b

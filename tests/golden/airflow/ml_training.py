@@ -74,6 +74,17 @@ def _pipec_collect(step, names, results):
     return {name: [outputs[name] for outputs in per_element] for name in names}
 
 
+def _pipec_same(a, b):
+    """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 class _PipecBackoff(RetryPolicy):
     """Exact retry delays: retry k waits `delay * backoff ** (k - 1)`
     seconds, as pipec's local run does (Airflow's own exponential backoff
@@ -202,16 +213,6 @@ def _pipec_json(value):
     except (TypeError, ValueError, RecursionError):
         return None
     return text if _pipec_same(json.loads(text), value) else None
-
-
-def _pipec_same(a, b):
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 def _pipec_put(context, name, value):

@@ -49,13 +49,6 @@ def _pipec_outputs(step, names, value):
     )
 
 
-def _pipec_collect(step, names, results):
-    """Outputs of a foreach step: each declared output becomes the list of
-    the per-element results, in element order."""
-    per_element = [_pipec_outputs(step, names, value) for value in results]
-    return {name: [outputs[name] for outputs in per_element] for name in names}
-
-
 # pipec Prefect runtime
 import asyncio
 import hashlib
