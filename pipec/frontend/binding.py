@@ -21,6 +21,7 @@ from pipec.language import RETRY_OPTIONS, STEP_OPTIONS
 # The order in which option spans are recorded (the order of STEP_OPTIONS,
 # then the decorators).
 _DECORATOR_OPTIONS = ("when", "on_failure", "retry")
+_OPTION_ORDER = {name: i for i, name in enumerate([*STEP_OPTIONS, *_DECORATOR_OPTIONS])}
 
 
 @dataclass
@@ -213,18 +214,13 @@ def _non_list(ref: ir.Ref, context: dict[str, ir.ContextParam]) -> str | None:
 
 def option_spans(decl: StepDecl) -> tuple[tuple[str, ir.Span], ...]:
     spans = [(name, option.span) for name, option in decl.options.items()]
-    order = {name: i for i, name in enumerate(_option_order())}
     if decl.when is not None:
         spans.append(("when", decl.when.span))
     if decl.fallback is not None:
         spans.append(("on_failure", decl.fallback.span))
     if decl.retry_span is not None:
         spans.append(("retry", decl.retry_span))
-    return tuple(sorted(spans, key=lambda item: order[item[0]]))
-
-
-def _option_order() -> list[str]:
-    return [*STEP_OPTIONS, *_DECORATOR_OPTIONS]
+    return tuple(sorted(spans, key=lambda item: _OPTION_ORDER[item[0]]))
 
 
 def retry_policy(decl: StepDecl) -> ir.RetryPolicy:

@@ -83,7 +83,7 @@ class Builder:
             step_name(use.decl): self._step(use, binder, enable_cache)
             for use in graph.uses
         }
-        edges = {name: list(step.upstream) for name, step in built.items()}
+        edges = {name: producers for name, (_, producers) in built.items()}
         ordered = [
             step_name(use.decl)
             for use in execution_order(graph, edges, self.diagnostics)
@@ -91,8 +91,8 @@ class Builder:
         position = {name: i for i, name in enumerate(ordered)}
         steps = []
         for name in ordered:
-            step = built[name]
-            upstream = tuple(sorted(step.upstream, key=position.__getitem__))
+            step, producers = built[name]
+            upstream = tuple(sorted(producers, key=position.__getitem__))
             steps.append(dataclasses.replace(step, upstream=upstream))
         if not decl.steps and not decl.unresolved_steps and decl.name is not None:
             self.diagnostics.error("PC105", decl.span, pipeline=decl.name)
@@ -111,8 +111,11 @@ class Builder:
             version=decl.option("version"),
         )
 
-    def _step(self, use: StepUse, binder: Binder, enable_cache: bool) -> ir.Step:
-        """The step, with `upstream` unordered (the caller orders it)."""
+    def _step(
+        self, use: StepUse, binder: Binder, enable_cache: bool
+    ) -> tuple[ir.Step, list[str]]:
+        """The step without its `upstream`, and the steps it consumes
+        outputs of, unordered (the caller orders them into `upstream`)."""
         decl = use.decl
         name = step_name(decl)
         params = binder.params(use)
@@ -147,7 +150,7 @@ class Builder:
         for ref in step.input_refs():
             if ref.step and ref.step not in producers:
                 producers.append(ref.step)
-        return dataclasses.replace(step, upstream=tuple(producers))
+        return step, producers
 
     def _code(self, decl: StepDecl, name: str) -> ir.CodeBlock:
         key = id(decl.node)

@@ -21,7 +21,7 @@ import libcst as cst
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
-from pipec.frontend.declarations import Callee, StepDecl, decorator_kind
+from pipec.frontend.declarations import Callee, StepDecl, decorator_kinds
 from pipec.frontend.scan import FreeNames
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
@@ -66,7 +66,7 @@ class CodeExtractor:
         state = _Closure(step, decl.module, [decl.module.name])
         module = decl.module
         roots: list[str] = [self._definition_text(module, decl.node)]
-        self._claim(state, module, decl.function, module.span(decl.node.name))
+        self._claim(state, module, decl.function, decl.span)
         self._mark_root(state, module, decl.node)
         self._need_all(
             state, module, self.free_names(module, [decl.node], exclude=decl.decorators)
@@ -330,7 +330,8 @@ def _definition_text(module: SourceModule, statement: cst.CSTNode) -> str:
         return sliced
     node = statement
     if isinstance(node, cst.FunctionDef):
-        decorators = [d for d in node.decorators if decorator_kind(module, d) is None]
+        kinds = decorator_kinds(module, node)
+        decorators = [d for d, kind in zip(node.decorators, kinds) if kind is None]
         if decorators:
             decorators[0] = decorators[0].with_changes(leading_lines=())
         node = node.with_changes(decorators=decorators)
@@ -356,24 +357,27 @@ def _sliced_definition(module: SourceModule, statement: cst.CSTNode) -> str | No
         module, statement
     ):
         return None
-    if any(decorator_kind(module, d) is None for d in statement.decorators):
+    if None in decorator_kinds(module, statement):
         return None
     layout = module.layout
     before = statement.decorators or statement.leading_lines
     start, end = layout.inclusive(statement)
     if before:
         start = layout.inclusive(before[-1])[1]
-    return layout.text[start:end].rstrip("\n") + "\n"
+    return layout.source(start, end).rstrip("\n") + "\n"
 
 
 def _has_relative_import(module: SourceModule, statement: cst.CSTNode) -> bool:
     index = module.statement_index(statement)
-    return index is None or any(
-        site.index == index
-        and isinstance(site.node, cst.ImportFrom)
-        and site.node.relative
-        for site in module.scan.imports
-    )
+    if index is None:
+        return True
+    if "relative_imports" not in module.cache:  # the statements that have one
+        module.cache["relative_imports"] = {
+            site.index
+            for site in module.scan.imports
+            if isinstance(site.node, cst.ImportFrom) and site.node.relative
+        }
+    return index in module.cache["relative_imports"]
 
 
 def _free_names(module: SourceModule, node: cst.CSTNode, excluded) -> list[str]:
@@ -443,7 +447,8 @@ def _tree_imports(module: SourceModule, tree: SourceTree) -> list[str]:
 def _pipec_decorators(module: SourceModule, node: cst.CSTNode) -> list[cst.Decorator]:
     if not isinstance(node, cst.FunctionDef):
         return []
-    return [d for d in node.decorators if decorator_kind(module, d) is not None]
+    kinds = decorator_kinds(module, node)
+    return [d for d, kind in zip(node.decorators, kinds) if kind is not None]
 
 
 def _relative(binding: Binding) -> bool:

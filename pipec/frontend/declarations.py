@@ -10,6 +10,7 @@ options were invalid, so later checks still run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import libcst as cst
@@ -69,7 +70,7 @@ class StepDecl:
     def function(self) -> str:
         return self.node.name.value
 
-    @property
+    @cached_property
     def span(self) -> ir.Span:
         return self.module.span(self.node.name)
 
@@ -78,24 +79,38 @@ class StepDecl:
         return default if option is None or option.value is None else option.value
 
 
-def decorator_kind(module: SourceModule, decorator: cst.Decorator) -> str | None:
-    """The pipec decorator a top-level function's `decorator` is, or None."""
-    kind = module.pipec_name(_callee_of(decorator))
-    return kind if kind in PIPEC_DECORATORS else None
+def decorator_kinds(
+    module: SourceModule, function: cst.FunctionDef
+) -> list[str | None]:
+    """The pipec decorator each decorator of top-level `function` is (None
+    for any other), read as of the function's statement; computed once per
+    function (the step reader and the code extractor both ask)."""
+    memo = module.cache.setdefault("decorator_kinds", {})
+    key = id(function)
+    if key not in memo:
+        at = module.statement_index(function)
+        kinds = [module.pipec_name(_callee_of(d), at) for d in function.decorators]
+        memo[key] = [kind if kind in PIPEC_DECORATORS else None for kind in kinds]
+    return memo[key]
 
 
 def decorator_kind_in(
     module: SourceModule, decorator: cst.Decorator, scopes: tuple
 ) -> str | None:
-    """`decorator_kind` for a function nested in `scopes` (scan.Site)."""
+    """The pipec decorator `decorator` is (as `decorator_kinds`), for a
+    function nested in `scopes` (scan.Site)."""
     kind = pipec_attr(qualified_in(module, _callee_of(decorator), scopes))
     return kind if kind in PIPEC_DECORATORS else None
 
 
-def qualified_in(module: SourceModule, node: cst.CSTNode, scopes: tuple) -> tuple:
+def qualified_in(
+    module: SourceModule, node: cst.CSTNode, scopes: tuple, at: int | None = None
+) -> tuple:
     """Qualified names of Name / Attribute chain `node` read by code in
     `scopes` (innermost last): a local binding if there is one, else the
-    module's last binding (the code runs after the module has loaded)."""
+    module's last binding (the code runs after the module has loaded).
+    Module-level code (no scopes) sees the bindings before its top-level
+    statement, number `at` (default: found from `node`'s position)."""
     path = dotted(node)
     if not path:
         return ()
@@ -106,7 +121,9 @@ def qualified_in(module: SourceModule, node: cst.CSTNode, scopes: tuple) -> tupl
     elif scopes:
         names = module.module_qualified(head)
     else:
-        names = module.module_qualified(head, module.layout.statement_of(node))
+        if at is None:
+            at = module.layout.statement_of(node)
+        names = module.module_qualified(head, at)
     return tuple(sorted(f"{q}.{rest}" if rest else q for q in names))
 
 
@@ -148,7 +165,7 @@ class StepReader:
         return self._cache[key]
 
     def _read(self, module: SourceModule, node: cst.FunctionDef) -> StepDecl | None:
-        kinds = [decorator_kind(module, d) for d in node.decorators]
+        kinds = decorator_kinds(module, node)
         if "step" not in kinds:
             return None
         step_at = kinds.index("step")

@@ -43,7 +43,7 @@ class LiteralEvaluator:
         return method(module, node, depth)
 
     def _eval_SimpleString(self, module, node: cst.SimpleString, depth):
-        value = node.evaluated_value
+        value = string_value(node)
         if not isinstance(value, str):
             raise NotLiteral(node, module, "bytes are not literals pipec can carry")
         return value
@@ -120,6 +120,26 @@ class LiteralEvaluator:
             raise NotLiteral(
                 node, module, f"'{node.value}' is bound to a value computed at run time"
             ) from error
+
+
+def string_value(node: cst.SimpleString) -> str | bytes:
+    """`node.evaluated_value` (`ast.literal_eval` of the literal), without
+    compiling anything in the common case: no prefix, one line, no escape
+    and only printable characters, whose value is the text between its
+    quotes.  Anything else (prefixes, triple quotes, escapes, bytes) is
+    left to `literal_eval`."""
+    text = node.value
+    quote, inner = text[0], text[1:-1]
+    if (
+        quote in "'\""
+        and text[-1] == quote
+        and len(text) >= 2
+        and quote not in inner
+        and "\\" not in inner
+        and inner.isprintable()
+    ):
+        return inner
+    return node.evaluated_value
 
 
 def _is_plain_assign(node: cst.CSTNode) -> bool:

@@ -44,10 +44,17 @@ PIPELINE_POSITIONAL = (
 
 @dataclass(frozen=True)
 class StepUse:
-    """One `add_step(x)`: the step and where `x` was written."""
+    """One `add_step(x)`: the step, and `x` as written in `module`."""
 
     decl: StepDecl
-    span: ir.Span
+    module: SourceModule
+    target: cst.BaseExpression
+
+    @property
+    def span(self) -> ir.Span:
+        """Where `x` was written: for diagnostics only, so located only
+        when one asks (the add_step lines need not be generated)."""
+        return self.module.span(self.target)
 
 
 @dataclass
@@ -110,7 +117,8 @@ class PipelineReader:
             node = site.node
             if id(node) in self._handled:
                 continue
-            if pipec_attr(qualified_in(module, node.func, site.scopes)) == "Pipeline":
+            names = qualified_in(module, node.func, site.scopes, site.index)
+            if pipec_attr(names) == "Pipeline":
                 found.append((node, "the pipeline", None))
             elif is_add_step_call(node):
                 root = node.func.value
@@ -229,9 +237,7 @@ class PipelineReader:
         if decl is None:
             pipeline.unresolved_steps = True
         else:
-            pipeline.steps.append(
-                StepUse(decl, self.ctx.module.span(call.args[0].value))
-            )
+            pipeline.steps.append(StepUse(decl, self.ctx.module, call.args[0].value))
 
     def _step_of(self, call: cst.Call) -> StepDecl | None:
         """The step `add_step(x)` adds, or None (reported)."""
@@ -243,7 +249,6 @@ class PipelineReader:
             return None
         target = call.args[0].value
         binding = self.ctx.resolver.resolve_expression(module, target).binding
-        written = module.code(target)
         if binding is not None and binding.is_import and self._unfollowable(binding):
             self.ctx.diagnostics.error(
                 "PC003", module.span(target), module=binding.written_module
@@ -255,11 +260,13 @@ class PipelineReader:
             or not isinstance(binding.node, cst.FunctionDef)
         ):
             detail = "add_step needs a function decorated with @step, named directly"
-            self._error_401(target, f"step '{written}'", detail)
+            self._error_401(target, f"step '{module.code(target)}'", detail)
             return None
         decl = self.ctx.steps.read(binding.module, binding.node)
         if decl is None:
-            self.ctx.diagnostics.error("PC211", module.span(target), step=written)
+            self.ctx.diagnostics.error(
+                "PC211", module.span(target), step=module.code(target)
+            )
         return decl
 
     def _unfollowable(self, binding) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Callable, Iterator
 
 import libcst as cst
@@ -50,30 +51,53 @@ _SKIP = frozenset(
         "newline",
     }
 )
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, Callable[[cst.CSTNode], tuple]] = {}
 
 
-def _fields(kind: type) -> tuple[str, ...]:
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = tuple(
-            f.name
-            for f in dataclasses.fields(kind)
-            if f.name not in _SKIP and not f.name.startswith("whitespace")
-        )
-        _FIELDS[kind] = names
-    return names
+def _field_values(kind: type) -> Callable[[cst.CSTNode], tuple]:
+    """The function that reads, in one call, the fields of a `kind` node
+    that may hold names (in field order); made once per node type."""
+    names = tuple(
+        f.name
+        for f in dataclasses.fields(kind)
+        if f.name not in _SKIP
+        and not f.name.startswith("whitespace")
+        and f.type is not str  # Name.value, SimpleString.value...: text
+    )
+    if len(names) > 1:
+        read = attrgetter(*names)
+    else:  # attrgetter of one name gives the value, not a tuple
+        get = attrgetter(*names) if names else None
+
+        def read(node: cst.CSTNode) -> tuple:
+            return (get(node),) if get else ()
+
+    _FIELDS[kind] = read
+    return read
+
+
+# Whether a type is a libcst node, per type: libcst's node classes are
+# abstract (ABCMeta), so `isinstance(value, cst.CSTNode)` is a Python-level
+# `__instancecheck__` call, and the walks below ask it of every field.
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    flag = _IS_NODE.get(kind)
+    if flag is None:
+        flag = _IS_NODE[kind] = issubclass(kind, cst.CSTNode)
+    return flag
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The child nodes of `node` that may contain names, in field order."""
+    kind = type(node)
     found: list[cst.CSTNode] = []
-    for name in _fields(type(node)):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+    for value in (_FIELDS.get(kind) or _field_values(kind))(node):
+        if _is_node(type(value)):
             found.append(value)
         elif isinstance(value, (list, tuple)):
-            found.extend(v for v in value if isinstance(v, cst.CSTNode))
+            found.extend([v for v in value if _is_node(type(v))])
     return found
 
 
@@ -146,6 +170,31 @@ def target_names(node: cst.CSTNode) -> list[str]:
     return []
 
 
+# The node types `_Binder.walk` treats specially.
+_BINDING_KINDS = frozenset(
+    {
+        cst.FunctionDef,
+        cst.ClassDef,
+        cst.Lambda,
+        cst.Import,
+        cst.ImportFrom,
+        cst.Global,
+        cst.Nonlocal,
+        cst.AssignTarget,
+        cst.AnnAssign,
+        cst.AugAssign,
+        cst.NamedExpr,
+        cst.For,
+        cst.CompFor,
+        cst.AsName,
+        cst.Del,
+        cst.MatchAs,
+        cst.MatchStar,
+        cst.MatchMapping,
+    }
+)
+
+
 class _Binder:
     """Collects what one scope's own code binds (not nested scopes)."""
 
@@ -159,6 +208,10 @@ class _Binder:
 
     def walk(self, node: cst.CSTNode) -> None:
         kind = type(node)
+        if kind not in _BINDING_KINDS:  # most nodes: only look inside
+            for child in children(node):
+                self.walk(child)
+            return
         if kind in (cst.FunctionDef, cst.ClassDef):
             self.add([node.name.value])
             return  # its decorators, defaults and bases bind nothing worth it
@@ -266,6 +319,21 @@ class Site:
     scopes: tuple[ScopeNode, ...]
 
 
+# The node types `ModuleScan._walk` treats specially.
+_SCAN_KINDS = frozenset(
+    {
+        cst.Call,
+        cst.Import,
+        cst.ImportFrom,
+        cst.Global,
+        cst.FunctionDef,
+        cst.ClassDef,
+        cst.Lambda,
+        *_COMPREHENSIONS,
+    }
+)
+
+
 @dataclass
 class ModuleScan:
     imports: list[Site] = field(default_factory=list)  # Import / ImportFrom
@@ -284,6 +352,10 @@ class ModuleScan:
         self, node: cst.CSTNode, index: int, scopes: tuple[ScopeNode, ...]
     ) -> None:
         kind = type(node)
+        if kind not in _SCAN_KINDS:  # most nodes: only look inside
+            for child in children(node):
+                self._walk(child, index, scopes)
+            return
         if kind is cst.Call:
             func = node.func
             if dotted(func) or (

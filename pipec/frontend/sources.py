@@ -3,9 +3,10 @@
 Every module is parsed once with libcst.  What libcst's metadata providers
 would compute for every node is computed here on demand, by cheaper means:
 
-- positions: one code-generation pass over the module that records the
-  range of each node (`_Layout`), mapped to lines and columns
-  only for the nodes asked about; identical to libcst's `PositionProvider`;
+- positions: code generation that records the range of each node
+  (`_Layout`), run a top-level statement at a time and only as far as the
+  nodes asked about, whose lines and columns alone are worked out;
+  identical to libcst's `PositionProvider`;
 - qualified names: the module's import table (`symbols.bindings`), the
   binding in effect where a name is used (`qualified_names`);
 - scopes: `scan.ModuleScan` and `scan.FreeNames`.
@@ -105,56 +106,121 @@ class _OffsetState(CodegenState):
 
 
 class _Layout:
-    """Where every node of a module is: offsets, lines, top-level statements."""
+    """Where the nodes of a module are: offsets, lines, top-level statements.
+
+    Code is generated one top-level statement at a time, in order, only as
+    far as the nodes asked about: the statements after the last one asked
+    about are never generated (in a pipeline module, typically its
+    `add_step` lines, which nothing locates unless a diagnostic does).  A
+    node's position depends only on the code before and in it, so
+    positions are the same as from the whole module's code."""
 
     def __init__(self, tree: cst.Module) -> None:
-        state = _OffsetState(tree.default_indent, tree.default_newline)
-        tokens = state.tokens
-        starts: list[int] = []  # token index of each top-level statement
-        # Module._codegen_impl, with the start of each statement noted.
-        for line in tree.header:
-            line._codegen(state)
-        for statement in tree.body:
-            starts.append(len(tokens))
-            statement._codegen(state)
-        for line in tree.footer:
-            line._codegen(state)
-        if tree.has_trailing_newline and not tokens:
-            state.add_token(state.default_newline)
-        # Character offset of each token index.
-        self.offsets = offsets = [0, *accumulate(map(len, tokens))]
-        self.starts = [offsets[i] for i in starts]
+        self._tree = tree
+        self._state = state = _OffsetState(tree.default_indent, tree.default_newline)
         self.syntactic = state.spans
         self._inclusive = state.inclusive
-        # Positions count the final newline even when the module has none
-        # (libcst drops it after positions are computed): index the lines
-        # before dropping it.
-        full = "".join(tokens)
-        self.newlines = [match.end() for match in _NEWLINE.finditer(full)]
-        if not tree.has_trailing_newline and tokens:
-            full = full[: len(full) - len(tokens[-1])]
-        self.text = full
+        self._next = 0  # the next top-level statement to generate
+        self._starts: list[int] = []  # token index of each statement generated
+        self.complete = False  # every statement and the footer generated
+        # Of the generated tokens (all of them between public calls):
+        self.offsets = [0]  # character offset of each token index
+        self.starts: list[int] = []  # character offset of each statement
+        self.newlines: list[int] = []  # offset just past each newline
+        self._measured = 0  # tokens counted into the three lists above
+        self._cr = False  # the counted code ends with "\r"
+        for line in tree.header:  # Module._codegen_impl, a statement at a time
+            line._codegen(state)
+        if not tree.body:
+            self._generate()
+        self._measure()
 
-    def point(self, offset: int) -> tuple[int, int]:
-        """(1-based line, 0-based column) of a character offset."""
-        line = bisect.bisect_right(self.newlines, offset)
-        return line + 1, offset - (self.newlines[line - 1] if line else 0)
+    def _generate(self) -> None:
+        """Generate the next top-level statement; after the last, the
+        module's footer (and, for an empty module, its newline)."""
+        tree, state = self._tree, self._state
+        if self._next < len(tree.body):
+            self._starts.append(len(state.tokens))
+            tree.body[self._next]._codegen(state)
+            self._next += 1
+        if self._next == len(tree.body):
+            for line in tree.footer:
+                line._codegen(state)
+            if tree.has_trailing_newline and not state.tokens:
+                state.add_token(state.default_newline)
+            self.complete = True
+
+    def _measure(self) -> None:
+        """Count the tokens generated since the last call into `offsets`,
+        `starts` and `newlines`."""
+        tokens = self._state.tokens
+        new = tokens[self._measured :]
+        self._measured = len(tokens)
+        base = self.offsets.pop()  # re-added as accumulate's initial value
+        self.offsets.extend(accumulate(map(len, new), initial=base))
+        self.starts.extend(self.offsets[i] for i in self._starts[len(self.starts) :])
+        # Positions count the final newline even when the module has none
+        # (libcst drops it after positions are computed): it is counted here.
+        chunk = "".join(new)
+        found = [base + match.end() for match in _NEWLINE.finditer(chunk)]
+        if self._cr and chunk.startswith("\n"):
+            # "\r" ending the last chunk and "\n" starting this one: one newline
+            self.newlines[-1] = found.pop(0)
+        self.newlines.extend(found)
+        if chunk:
+            self._cr = chunk.endswith("\r")
+
+    def _reach(self, key: int) -> None:
+        """Generate the code as far as node `key` (all of it when `key` is
+        no node of the module)."""
+        if key in self._inclusive or self.complete:
+            return
+        while key not in self._inclusive and not self.complete:
+            self._generate()
+        self._measure()
+
+    def position(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        """`node`'s start and end as `PositionProvider` gives them: (line,
+        column, end line, end column), lines 1-based, columns 0-based.
+        `range` and the lines in one call: every span of the IR asks."""
+        start, end = self.range(node)
+        newlines = self.newlines
+        line = bisect.bisect_right(newlines, start)
+        end_line = bisect.bisect_right(newlines, end)
+        return (
+            line + 1,
+            start - (newlines[line - 1] if line else 0),
+            end_line + 1,
+            end - (newlines[end_line - 1] if end_line else 0),
+        )
 
     def range(self, node: cst.CSTNode) -> tuple[int, int]:
         """`node`'s offsets, as `PositionProvider` positions it."""
         key = id(node)
+        self._reach(key)
         start, end = self.syntactic.get(key) or self._inclusive[key]
         return self.offsets[start], self.offsets[end]
 
     def inclusive(self, node: cst.CSTNode) -> tuple[int, int]:
         """`node`'s offsets with the whitespace it owns."""
-        start, end = self._inclusive[id(node)]
+        key = id(node)
+        self._reach(key)
+        start, end = self._inclusive[key]
         return self.offsets[start], self.offsets[end]
 
     def statement_of(self, node: cst.CSTNode) -> int:
         """The number of the top-level statement that contains `node`."""
         start = self.range(node)[0]
         return max(bisect.bisect_right(self.starts, start) - 1, 0)
+
+    def source(self, start: int, end: int) -> str:
+        """The module's code between two offsets from `range` / `inclusive`
+        (as `tree.code[start:end]`)."""
+        tokens, offsets = self._state.tokens, self.offsets
+        if self.complete and not self._tree.has_trailing_newline and tokens:
+            end = min(end, offsets[-1] - len(tokens[-1]))  # the dropped newline
+        first = bisect.bisect_left(offsets, start)
+        return "".join(tokens[first : bisect.bisect_left(offsets, end, first)])
 
 
 @dataclass
@@ -171,6 +237,7 @@ class SourceModule:
     _scan: ModuleScan | None = field(default=None, repr=False)
     _scopes: Scopes | None = field(default=None, repr=False)
     _index: dict[int, int] | None = field(default=None, repr=False)
+    _spans: dict[int, ir.Span] = field(default_factory=dict, repr=False)
     cache: dict = field(default_factory=dict, repr=False)  # per-module memos
 
     @property
@@ -192,16 +259,22 @@ class SourceModule:
         return self._scopes
 
     def span(self, node: cst.CSTNode) -> ir.Span:
-        layout = self.layout
-        start, end = layout.range(node)
-        line, column = layout.point(start)
-        end_line, end_column = layout.point(end)
-        return ir.Span(self.path, line, column + 1, end_line, end_column + 1)
+        """Where `node` is; computed once per node (the code of every step
+        locates the definitions and imports it carries)."""
+        key = id(node)
+        span = self._spans.get(key)
+        if span is None:
+            line, column, end_line, end_column = self.layout.position(node)
+            span = ir.Span(self.path, line, column + 1, end_line, end_column + 1)
+            self._spans[key] = span
+        return span
 
     def offset(self, node: cst.CSTNode) -> int:
         return self.layout.range(node)[0]
 
     def code(self, node: cst.CSTNode) -> str:
+        if type(node) is cst.Name and not node.lpar and not node.rpar:
+            return node.value  # the common annotation: a Name's code is its value
         return self.tree.code_for_node(node)
 
     def statement_index(self, statement: cst.CSTNode) -> int | None:
@@ -299,6 +372,11 @@ class SourceModule:
         return ".".join([*base, name] if name else base)
 
     def imports_pipec(self) -> bool:
+        if "imports_pipec" not in self.cache:
+            self.cache["imports_pipec"] = self._imports_pipec()
+        return self.cache["imports_pipec"]
+
+    def _imports_pipec(self) -> bool:
         for site in self.scan.imports:
             node = site.node
             if isinstance(node, cst.Import):
@@ -365,6 +443,7 @@ class SourceTree:
         self.diagnostics = diagnostics
         self._modules: dict[str, SourceModule | None] = {}
         self._files: dict[str, Path | None] = {}
+        self._missing: dict[str, bool] = {}
         self.inputs: dict[str, str] = {}
 
     def relative(self, file: Path) -> str:
@@ -401,11 +480,14 @@ class SourceTree:
 
     def missing(self, name: str) -> bool:
         """`name` belongs to the tree (its top-level package is here) but
-        no such module exists: an import pipec cannot follow."""
-        top = self.root / name.split(".")[0]
-        return not self.contains(name) and (
-            self._probe("dir", top) or self._probe("file", top.with_suffix(".py"))
-        )
+        no such module exists: an import pipec cannot follow.  Asked once
+        per name (the code of every step that uses an import asks)."""
+        if name not in self._missing:
+            top = self.root / name.split(".")[0]
+            self._missing[name] = not self.contains(name) and (
+                self._probe("dir", top) or self._probe("file", top.with_suffix(".py"))
+            )
+        return self._missing[name]
 
     def module(self, name: str) -> SourceModule | None:
         """The parsed module `name`, or None (not in the tree or unreadable)."""
