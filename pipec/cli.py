@@ -259,6 +259,10 @@ def _main(
             # cyclic collector would only rescan the parsed sources and the
             # generated specs, over and over (a fifth of a large compile).
             gc.disable()
+            # No other thread: large YAML may be written in two processes.
+            from pipec.backends.yamlfmt import allow_fork
+
+            allow_fork()
         return COMMANDS[args.command](session)
     except KeyboardInterrupt:
         err.write("pipec: interrupted\n")

@@ -320,11 +320,21 @@ def with_context(pipeline: Pipeline, overrides: dict[str, Literal]) -> Pipeline:
 _LITERAL_FIELDS = {("ContextParam", "default"), ("DefaultValue", "value")}
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # per node class, read once
+
+
 def _to_data(node: Any) -> Any:
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        data = {"node": type(node).__name__}
-        for f in dataclasses.fields(node):
-            data[f.name] = _to_data(getattr(node, f.name))
+    kind = type(node)
+    if kind in _SCALARS:
+        return node
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(kind):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    if names is not None:
+        data = {"node": kind.__name__}
+        for name in names:
+            data[name] = _to_data(getattr(node, name))
         return data
     if isinstance(node, (tuple, list)):
         return [_to_data(item) for item in node]

@@ -642,3 +642,55 @@ def test_console_script_run_and_graph(src, tmp_path):
     )
     proc = script("graph", "src/etl.py", "--format", "dot", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.startswith('digraph "etl" {')
+
+
+@pytest.mark.skipif(not PIPEC.exists(), reason="pipec console script not installed")
+def test_console_script_writes_large_yaml_as_the_library_does(tmp_path):
+    """The console script writes large YAML in two processes
+    (`yamlfmt.allow_fork`): the file is the one the library writes."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import common
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from pipec.compile import compile_loaded, load_specs
+
+    (tmp_path / "chain.py").write_text(common.chain_module(400), encoding="utf-8")
+    proc = script("compile", "chain.py", "--target", "kubeflow", "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    expected = compile_loaded(load_specs([str(tmp_path / "chain.py")]), "kubeflow").outputs
+    (text,) = expected.values()
+    assert (tmp_path / "out" / "chain_400.yaml").read_text(encoding="utf-8") == text
+
+
+_IN_TWO = """
+import json, sys
+from pipec.backends import yamlfmt
+
+data = json.loads(sys.stdin.read())
+yamlfmt.allow_fork()
+split = yamlfmt._dump_in_two(data, True, 4096)
+print(json.dumps([split, yamlfmt._dump(data, True, 4096)]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
+@pytest.mark.parametrize("key", ["components", "a: b", "x" * 200, "true"])
+def test_yaml_in_two_processes_is_the_same_text(key):
+    # In a fresh process: forking the test process (with its threads) is unsafe.
+    odd = ["\x85 \u2028 \r", "- x", "'q'", 'a "b"', "1e3", "null", "", " lead", "multi\nline\n"]
+    entry = {"list": odd, "n": 1, "f": 1.5, "nested": {"z": None, "y": True, "odd": odd}}
+    data = {
+        key: {f"k{i}": entry for i in range(300)},
+        "deploymentSpec": {"executors": {f"e{i}": {"text": "code\n" * 300} for i in range(300)}},
+        "root": {"dag": {"tasks": {f"t{i}": entry for i in range(300)}}, "z": 1},
+        "schemaVersion": "2.1.0",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _IN_TWO], input=json.dumps(data), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    split, whole = json.loads(proc.stdout)
+    if key == "components":
+        assert split is not None  # large enough, plain keys: it was split
+    assert split in (None, whole)

@@ -147,3 +147,27 @@ def test_predicate_and_fallback_code_runs() -> None:
     namespace = {}
     exec(compile(pipeline.step("fetch").code.source, "fetch", "exec"), namespace)
     assert namespace["empty_rows"]("eu") == []
+
+
+def test_unvalidated_parse_gives_libcst_s_tree_and_restores_validation():
+    import libcst as cst
+
+    from pipec.frontend.sources import parse_module
+
+    here = Path(__file__).parent
+    files = sorted({*here.parent.joinpath("examples").rglob("*.py"), *here.rglob("*.py")})
+    assert len(files) > 50
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        try:
+            expected = cst.parse_module(text)
+        except cst.ParserSyntaxError:
+            with pytest.raises(cst.ParserSyntaxError):
+                parse_module(text)
+            continue
+        assert parse_module(text).deep_equals(expected), file
+    # Nodes built after a parse are validated again, also after a failed parse.
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_module("def (:\n")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from croniter import croniter
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
@@ -381,6 +380,8 @@ def schedule_problem(schedule: str) -> str | None:
     )
     if schedule.startswith("@") or len(schedule.split()) != 5:
         return expected
+    from croniter import croniter  # only for modules with a cron schedule
+
     if not croniter.is_valid(schedule):
         return "a field is out of range or malformed"
     return None

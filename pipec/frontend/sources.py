@@ -409,6 +409,28 @@ def _is_pipec(module: str) -> bool:
     return module == "pipec" or module.startswith("pipec.")
 
 
+def _unvalidated(node: cst.CSTNode) -> None:
+    pass
+
+
+def parse_module(text: str) -> cst.Module:
+    """`cst.parse_module(text)` without validating each node as it is built.
+
+    libcst validates every node in its constructor (`CSTNode.__post_init__`
+    calls `_validate`), also the nodes its parser builds from source it has
+    just accepted, where there is nothing to find; its own comment there
+    notes the cost.  That is a fifth of parsing a large module, so the hook
+    is off while the parser builds the tree: the tree is the same (the test
+    suite compares both on every module it has), and nodes pipec builds
+    itself are still validated."""
+    hook = cst.CSTNode.__post_init__
+    cst.CSTNode.__post_init__ = _unvalidated  # type: ignore[method-assign]
+    try:
+        return cst.parse_module(text)
+    finally:
+        cst.CSTNode.__post_init__ = hook  # type: ignore[method-assign]
+
+
 def _syntax_error(
     path: str, text: str, error: cst.ParserSyntaxError
 ) -> tuple[ir.Span, str]:
@@ -523,7 +545,7 @@ class SourceTree:
             )
             return None
         try:
-            tree = cst.parse_module(text)
+            tree = parse_module(text)
         except cst.ParserSyntaxError as error:
             span, detail = _syntax_error(path, text, error)
             self.diagnostics.error("PC001", span, detail=detail)
