@@ -71,18 +71,21 @@ def dump(data: object, sort_keys: bool = True, width: int = 4096) -> str:
 # -- large documents in two processes ------------------------------------------
 #
 # A block mapping's text is its entries' texts one after the other, and an
-# entry's text does not depend on its neighbours.  So a large document can be
-# written in pieces, each top-level entry on its own and a large mapping
-# value in two halves (`{key: first half}`, then `{key: second half}` without
-# its `key:` line), and the pieces joined in order give the same text.  The
-# console process (single-threaded, `allow_fork`) writes a large document so,
-# half the pieces in a forked child: a thousand-step KFP spec takes a third
-# less time on two cores.  Anything unexpected falls back to one process.
+# entry's text does not depend on its neighbours.  So a document can be
+# written in pieces: each large mapping (a KFP spec's components, executors
+# and tasks) in chunks of its entries, each nested in the keys above it
+# (`{"deploymentSpec": {"executors": chunk}}`), and joined in order, each
+# piece without the key lines it shares with the piece before, they give the
+# same text.  The console process (single-threaded, `allow_fork`) writes a
+# large document so, every other piece in a forked child: a thousand-step
+# KFP spec takes a third less time on two cores.  Anything unexpected falls
+# back to one process.
 
 _FORK = False
-# Below this estimated size (about 200 KFP steps) a fork costs more than it saves.
-_FORK_MIN_WEIGHT = 20_000
-_CHARS_PER_NODE = 700  # a value's text costs about as much as a node per 700 characters
+_LARGE = 64  # a mapping with this many entries is written in chunks
+_CHUNKS = 8  # of about equal size, alternating between the two processes
+_DEPTH = 3  # how deep to look for large mappings
+_FORK_MIN_ENTRIES = 600  # in large mappings (about 200 KFP steps): else no fork
 _SEPARATOR = "\0"  # never in the text: the emitter escapes NUL
 
 
@@ -94,62 +97,50 @@ def allow_fork() -> None:
     _FORK = hasattr(os, "fork")
 
 
-def _weight(value: object) -> int:
-    """The cost of writing `value`, estimated from its first entry at each
-    level (the large documents are lists and mappings of like entries)."""
-    if isinstance(value, (dict, list)):
-        if not value:
-            return 1
-        first = next(iter(value.values())) if isinstance(value, dict) else value[0]
-        return 1 + len(value) * (1 + _weight(first))
-    if isinstance(value, str):
-        return 1 + len(value) // _CHARS_PER_NODE
-    return 1
+def _pieces(data: dict, sort_keys: bool) -> tuple[list[tuple[tuple, dict]], int]:
+    """(path of keys, mapping) for each piece, in document order, and the
+    number of entries in large mappings."""
+    pieces: list[tuple[tuple, dict]] = []
+    chunked = 0
 
+    def visit(path: tuple, mapping: dict) -> None:
+        nonlocal chunked
+        items = list(mapping.items())
+        if sort_keys:
+            items.sort(key=lambda item: item[0])
+        if len(items) >= _LARGE:
+            chunked += len(items)
+            size = -(-len(items) // _CHUNKS)
+            for start in range(0, len(items), size):
+                pieces.append((path, dict(items[start : start + size])))
+            return
+        for key, value in items:
+            if isinstance(value, dict) and value and len(path) < _DEPTH:
+                visit((*path, key), value)
+            else:
+                pieces.append((path, {key: value}))
 
-def _pieces(data: dict, sort_keys: bool) -> list[tuple[object, object, bool]]:
-    """(key, value, continued) for each piece, in document order: a
-    continued piece is the second half of the previous piece's mapping."""
-    items = list(data.items())
-    if sort_keys:
-        items.sort(key=lambda item: item[0])
-    pieces = []
-    for key, value in items:
-        if isinstance(value, dict) and len(value) > 1:
-            entries = list(value.items())
-            if sort_keys:
-                entries.sort(key=lambda item: item[0])
-            half = len(entries) // 2
-            pieces.append((key, dict(entries[:half]), False))
-            pieces.append((key, dict(entries[half:]), True))
-        else:
-            pieces.append((key, value, False))
-    return pieces
+    visit((), data)
+    return pieces, chunked
 
 
 def _dump_in_two(data: dict, sort_keys: bool, width: int) -> str | None:
     try:
-        pieces = _pieces(data, sort_keys)
+        pieces, chunked = _pieces(data, sort_keys)
     except TypeError:  # keys that do not sort
         return None
-    weights = [_weight(value) for _, value, _ in pieces]
-    if len(pieces) < 2 or sum(weights) < _FORK_MIN_WEIGHT:
+    if chunked < _FORK_MIN_ENTRIES:
         return None
-    # Largest first, each to the lighter of the two processes.
-    mine: list[int] = []
-    theirs: list[int] = []
-    loads = [0, 0]
-    for i in sorted(range(len(pieces)), key=lambda i: -weights[i]):
-        side = 0 if loads[0] <= loads[1] else 1
-        (mine, theirs)[side].append(i)
-        loads[side] += weights[i]
+    theirs = range(1, len(pieces), 2)
 
     def text(i: int) -> str:
-        key, value, _ = pieces[i]
-        return _dump({key: value}, sort_keys, width)
+        path, value = pieces[i]
+        for key in reversed(path):
+            value = {key: value}
+        return _dump(value, sort_keys, width)
 
     texts: dict[int, str] = {}
-    fd, path = tempfile.mkstemp(prefix="pipec-yaml-")
+    fd, temporary = tempfile.mkstemp(prefix="pipec-yaml-")
     try:
         pid = os.fork()
         if pid == 0:  # the child: write its pieces, leave without any cleanup
@@ -161,24 +152,25 @@ def _dump_in_two(data: dict, sort_keys: bool, width: int) -> str | None:
             finally:
                 os._exit(code)
         os.close(fd)
-        for i in mine:
+        for i in range(0, len(pieces), 2):
             texts[i] = text(i)
         _, status = os.waitpid(pid, 0)
         if status == 0:
-            with open(path, encoding="utf-8") as f:
+            with open(temporary, encoding="utf-8") as f:
                 texts.update(zip(theirs, f.read().split(_SEPARATOR)))
     finally:
-        os.unlink(path)
-    for i in theirs:  # the child failed: write its pieces here
-        if i not in texts:
-            texts[i] = text(i)
+        os.unlink(temporary)
     out = []
-    for i, (key, _, continued) in enumerate(pieces):
-        piece = texts[i]
-        if continued:
-            head, _, rest = piece.partition("\n")
-            if head != f"{key}:":
-                return None  # a key written otherwise than plain: keep it whole
-            piece = rest
-        out.append(piece)
+    previous: tuple = ()
+    for i, (path, _) in enumerate(pieces):
+        piece = texts[i] if i in texts else text(i)  # else: the child failed
+        shared = 0
+        while shared < min(len(path), len(previous)) and path[shared] == previous[shared]:
+            shared += 1
+        lines = piece.split("\n", shared)
+        for depth in range(shared):
+            if lines[depth] != "  " * depth + f"{path[depth]}:":
+                return None  # a key written otherwise than plain
+        out.append(lines[shared] if shared else piece)
+        previous = path
     return "".join(out)
