@@ -55,8 +55,14 @@ def _escape(char: str) -> str:
 _SPECIAL = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
 
 
+# Text that is its own double-quoted literal: printable ASCII, no quote, no backslash.
+_PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
 def py_str(value: str) -> str:
     """A Python string literal for `value`, as black would leave it."""
+    if _PLAIN.fullmatch(value):
+        return f'"{value}"'
     body = _SPECIAL.sub(lambda m: _escape(m.group()), value)
     double = body.replace('"', '\\"')
     single = body.replace("'", "\\'")

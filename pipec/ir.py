@@ -347,6 +347,24 @@ def to_data(module: Module) -> dict:
     return _to_data(module)
 
 
+def _node_data(node: Any) -> dict:
+    names = _FIELD_NAMES.get(type(node))
+    if names is None:
+        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+            raise TypeError(f"{type(node).__name__} is not JSON serializable")
+        names = _FIELD_NAMES[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+    data = {"node": type(node).__name__}
+    for name in names:
+        data[name] = getattr(node, name)
+    return data
+
+
+def dumps(module: Module) -> str:
+    """`json.dumps(to_data(module))`, the nodes handed to the encoder as it
+    meets them: compact, in the IR's own key order (`from_json` reads it)."""
+    return json.dumps(module, default=_node_data)
+
+
 def to_json(module: Module, header: str | None = None) -> str:
     """Stable, sorted JSON for `module` (ends with a newline).  A `header`
     goes under the key "_generated", which `from_json` ignores."""

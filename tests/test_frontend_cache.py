@@ -246,3 +246,17 @@ def test_any_string_round_trips(tree: Path, parses: ParseCounter) -> None:
     assert second.module == first.module
     value = second.module.pipelines[0].context_param("data_path").default
     assert value == "\ud800 \u00e9 \U0001f600 \r\n \x00"
+
+
+def test_entries_hold_the_ir_as_to_data_gives_it() -> None:
+    import json
+
+    examples = Path(__file__).parent.parent / "examples"
+    modules = [frontend.load(path).module for path in sorted(examples.glob("*.py"))]
+    assert len([m for m in modules if m is not None]) >= 5
+    for module in modules:
+        if module is not None:
+            assert ir.dumps(module) == json.dumps(ir.to_data(module))
+            assert ir.from_json(ir.dumps(module)) == module
+    with pytest.raises(TypeError):
+        ir.dumps(object())

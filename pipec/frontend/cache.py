@@ -183,5 +183,5 @@ def _serialise(key: str, entry: Entry) -> str:
     if entry.module is not None:
         # `ir.to_json` sorts keys, which would reorder dict literals (context
         # defaults): keep the IR's own order; `ir.from_json` reads it back.
-        body += json.dumps(ir.to_data(entry.module))
+        body += ir.dumps(entry.module)
     return body
