@@ -1,7 +1,8 @@
 """The Python program each KFP component runs (kfp's lightweight form).
 
-A program is the shared task runtime and the KFP runtime (embedded verbatim),
-a `_PIPEC_SPEC` literal (the step's code as a string, its options) and a
+A program is the shared task runtime and the KFP runtime (the definitions
+its wrapper reaches, copied as written: `runtime_code.select`), a
+`_PIPEC_SPEC` literal (the step's code as a string, its options) and a
 wrapper function `pipec_task` whose parameters are KFP-typed: context values
 as typed parameters, upstream outputs as artifacts.  `kfp.dsl.executor_main`
 calls the wrapper; the wrapper restores declared types and calls the step

@@ -1,9 +1,10 @@
 """pipec's KFP task runtime: what every generated KFP component program adds
 to the shared task runtime (`task_runtime.py`).
 
-The kubeflow backend embeds this file's code verbatim (after this docstring)
-into each component's program, so the container needs no pipec.  Standard
-library only, black-formatted, no top-level side effects.
+The kubeflow backend embeds this file's code (after this docstring) into
+each component's program, so the container needs no pipec.  Standard
+library only, black-formatted, one imported name per import statement, no
+top-level side effects.
 
 - Step outputs travel as KFP artifacts: the value is written to the
   artifact's path as JSON when JSON gives it back exactly (same values and
