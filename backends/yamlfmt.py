@@ -140,9 +140,16 @@ def _dump_in_two(data: dict, sort_keys: bool, width: int) -> str | None:
         return _dump(value, sort_keys, width)
 
     texts: dict[int, str] = {}
-    fd, temporary = tempfile.mkstemp(prefix="pipec-yaml-")
     try:
-        pid = os.fork()
+        fd, temporary = tempfile.mkstemp(prefix="pipec-yaml-")
+    except OSError:  # no writable temporary folder: one process
+        return None
+    try:
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare: one process
+            os.close(fd)
+            return None
         if pid == 0:  # the child: write its pieces, leave without any cleanup
             code = 1
             try:
@@ -152,14 +159,19 @@ def _dump_in_two(data: dict, sort_keys: bool, width: int) -> str | None:
             finally:
                 os._exit(code)
         os.close(fd)
-        for i in range(0, len(pieces), 2):
-            texts[i] = text(i)
-        _, status = os.waitpid(pid, 0)
+        try:
+            for i in range(0, len(pieces), 2):
+                texts[i] = text(i)
+        finally:
+            _, status = os.waitpid(pid, 0)
         if status == 0:
             with open(temporary, encoding="utf-8") as f:
                 texts.update(zip(theirs, f.read().split(_SEPARATOR)))
     finally:
-        os.unlink(temporary)
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
     out = []
     previous: tuple = ()
     for i, (path, _) in enumerate(pieces):
