@@ -223,7 +223,7 @@ def program(title: str, spec: dict, body: list[str]) -> str:
         head += "\n" + "\n\n".join(imports)
     parts = [
         head,
-        *runtime_code.select(_RUNTIMES, wrapper),
+        *runtime_code.select(_RUNTIMES, used),
         "_PIPEC_SPEC = " + _spec_text(spec),
         wrapper,
     ]

@@ -199,7 +199,7 @@ class FlowFile:
         sections.append(f'if __name__ == "__main__":\n    {self.flow}()')
         rest = "\n\n\n".join(sections)
         # The shared task runtime, reduced to what the flow uses.
-        (runtime,) = runtime_code.select(("task_runtime.py",), rest)
+        (runtime,) = runtime_code.select(("task_runtime.py",), runtime_code.identifiers(rest))
         head = "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
         return head + "\n" + runtime + "\n\n\n" + rest + "\n"
 

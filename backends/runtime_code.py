@@ -77,11 +77,11 @@ def identifiers(code: str) -> set[str]:
     return set(_IDENTIFIER.findall(code))
 
 
-def select(names: tuple[str, ...], generated: str) -> list[str]:
+def select(names: tuple[str, ...], used: set[str]) -> list[str]:
     """The code of each template in `names` (in order; an empty one left
-    out) reduced to what `generated` (code that follows them) reaches."""
-    used = frozenset(identifiers(generated)) & _defined_names(names)
-    return list(_select(names, used))
+    out) reduced to what code using the names `used` (its `identifiers`)
+    reaches."""
+    return list(_select(names, frozenset(used) & _defined_names(names)))
 
 
 @functools.lru_cache(maxsize=None)

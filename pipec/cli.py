@@ -257,7 +257,7 @@ def _main(
             keep_sources()
             # A one-shot process that frees nothing before it ends: the
             # cyclic collector would only rescan the parsed sources and the
-            # generated specs, over and over (a fifth of a large compile).
+            # generated specs, over and over (a quarter of a large compile).
             gc.disable()
             # No other thread: large YAML may be written in two processes.
             from pipec.backends.yamlfmt import allow_fork

@@ -324,13 +324,19 @@ _SCALARS = (str, int, float, bool, type(None))
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # per node class, read once
 
 
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of node class `kind`, or None for any other type."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(kind):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
 def _to_data(node: Any) -> Any:
     kind = type(node)
     if kind in _SCALARS:
         return node
-    names = _FIELD_NAMES.get(kind)
-    if names is None and dataclasses.is_dataclass(kind):
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    names = _field_names(kind)
     if names is not None:
         data = {"node": kind.__name__}
         for name in names:
@@ -348,11 +354,9 @@ def to_data(module: Module) -> dict:
 
 
 def _node_data(node: Any) -> dict:
-    names = _FIELD_NAMES.get(type(node))
+    names = _field_names(type(node))
     if names is None:
-        if not dataclasses.is_dataclass(node) or isinstance(node, type):
-            raise TypeError(f"{type(node).__name__} is not JSON serializable")
-        names = _FIELD_NAMES[type(node)] = tuple(f.name for f in dataclasses.fields(node))
+        raise TypeError(f"{type(node).__name__} is not JSON serializable")
     data = {"node": type(node).__name__}
     for name in names:
         data[name] = getattr(node, name)
