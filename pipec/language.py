@@ -10,7 +10,9 @@ and defaults here are the ones the frontend accepts; both follow CONTRACT §1.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 # Options of @step, with their defaults.  The frontend checks the same names.
@@ -211,6 +213,15 @@ class Pipeline:
     enable_cache: bool = True
     version: str | None = None
     steps: list[Step] = field(default_factory=list)
+    # The module file whose code created the pipeline: `run()` compiles it
+    # statically and runs that pipeline's IR, as `pipec run FILE` does.
+    defined_in: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.defined_in is None:
+            # Two frames up: the dataclass's __init__, then its caller.
+            caller = sys._getframe(2).f_globals.get("__file__")
+            self.defined_in = str(Path(caller).resolve()) if caller else None
 
     def add_step(self, fn: Step | Callable) -> "Pipeline":
         if not isinstance(fn, Step):
@@ -223,7 +234,9 @@ class Pipeline:
     def run(self, context: Mapping[str, Any] | None = None, **options: Any):
         """Run locally, in-process; returns a `PipelineResult`.  The keys of
         `context` override the context's defaults.  Options: `store`,
-        `resume`, `progress`, `run_id` (see `pipec.runner.run_pipeline`)."""
+        `resume`, `progress`, `run_id` (see `pipec.runner.run_pipeline`).
+        What runs is what pipec compiles: the pipeline of this name in the
+        module file that created it, read statically."""
         from pipec.runner import run_pipeline
 
         return run_pipeline(self, context=context, **options)

@@ -1,18 +1,16 @@
-"""`pipec run FILE[:PIPELINE]`: the static check first (exit 2 on input
-errors, nothing imported), then import the module and run each selected
-pipeline in order (without :PIPELINE, all of the module's pipelines, in
-definition order), with per-step progress and a summary on stderr.
+"""`pipec run FILE[:PIPELINE]`: the frontend compiles the module (exit 2 on
+input errors), then each selected pipeline's IR runs in order (without
+:PIPELINE, all of the module's pipelines, in definition order), with
+per-step progress and a summary on stderr.  The module itself is never
+imported: each step runs its carried code, as on every target.
 
-Exit 0 when every run succeeded, 1 when one failed or the module could not
-be imported (its own traceback is shown, pipec's frames left out), 2 for
-input errors (including an unknown --resume run).
+Exit 0 when every run succeeded, 1 when one failed, 2 for input errors
+(including an unknown --resume run).
 """
 
 from __future__ import annotations
 
 import json
-import traceback
-from pathlib import Path
 
 from pipec.cli import Session, exit_code, overrides_of
 from pipec.compile import Selected, Spec, load_specs
@@ -31,57 +29,23 @@ def run_command(session: Session) -> int:
     session.report()
     if session.has_errors or not loaded.selected:
         return exit_code(session)
-    pipelines = import_pipelines(session, spec)
-    if pipelines is None:
-        return exit_code(session, failed=True)
     failed = False
     for selected in loaded.selected:
-        failed = not run_one(session, pipelines, selected) or failed
+        failed = not run_one(session, selected) or failed
         if session.has_errors:
             break
     return exit_code(session, failed=failed)
 
 
-def import_pipelines(session: Session, spec: Spec) -> dict | None:
-    from pipec.runner.loader import load_pipelines
-
-    try:
-        return load_pipelines(spec.path)
-    except (Exception, SystemExit) as exc:
-        session.err.write(f"pipec: error: importing '{spec.path.name}' failed:\n")
-        session.err.write(user_traceback(exc))
-        return None
-
-
-def user_traceback(exc: BaseException) -> str:
-    """The exception with only the frames of the user's code."""
-    import pipec
-
-    own = str(Path(pipec.__file__).resolve().parent)
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(own) and not f.filename.startswith("<frozen")
-    ]
-    text = "".join(traceback.format_list(frames)) if frames else ""
-    head = "Traceback (most recent call last):\n" if frames else ""
-    return head + text + "".join(traceback.format_exception_only(type(exc), exc))
-
-
-def run_one(session: Session, pipelines: dict, selected: Selected) -> bool:
+def run_one(session: Session, selected: Selected) -> bool:
     from pipec.runner import ConsolePrinter, run_pipeline
 
     args = session.args
     name = selected.pipeline.name
-    live = pipelines.get(name)
-    if live is None:
-        session.err.write(
-            f"pipec: error: importing the module defined no pipeline named {name!r} at run time\n"
-        )
-        return False
     try:
         result = run_pipeline(
-            live,
+            selected.pipeline,
+            root=selected.root,
             context=selected.context,
             store=args.store,
             resume=args.resume,

@@ -72,14 +72,13 @@ class Outcome:
 def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:
     """Run the scenario with pipec's local runner, in `workdir`."""
     from pipec.runner import run_pipeline
-    from pipec.runner.loader import load_pipelines
+    from pipec.runner.plan import compile_pipeline
 
-    pipelines = load_pipelines(scenario.file)
-    pipeline = pipelines[scenario.pipeline]
+    pipeline, root = compile_pipeline(scenario.pipeline, scenario.file)
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
-        result = run_pipeline(pipeline, context=scenario.context(workdir), store=workdir / ".pipec")
+        result = run_pipeline(pipeline, context=scenario.context(workdir), store=workdir / ".pipec", root=root)
     finally:
         os.chdir(cwd)
     statuses = {}

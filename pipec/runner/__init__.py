@@ -1,12 +1,12 @@
-"""The local runner: runs a live `Pipeline` in-process (CONTRACT §2).
+"""The local runner: runs a pipeline's IR in-process (CONTRACT §2).
 
     from pipec.runner import run_pipeline
     result = run_pipeline(pipeline, context={"threshold": 0.9}, progress=ConsolePrinter())
 
-Modules: `plan` (binding, order, checks), `execute` (attempts, timeouts,
-fallback, foreach), `outputs` (return value → outputs, shared with the
-targets), `cache`, `store` (`.pipec/` records and outputs), `result`,
-`events` and `console` (progress), `loader` (import a pipeline module).
+Modules: `plan` (the IR to run, context overrides, skip propagation),
+`execute` (attempts, timeouts, fallback, foreach, exits), `outputs` (return
+value → outputs, shared with the targets), `cache` (step keys), `store`
+(`.pipec/` records and outputs), `result`, `events` and `console` (progress).
 """
 
 from pipec.runner.console import ConsolePrinter

@@ -1,75 +1,57 @@
-"""Cache keys for steps.
+"""Step keys: the step cache's key, and what `--resume` compares.
 
-A step's key hashes what determines its outputs: the source of its function
-(and of its fallback and `when` predicate), its declared outputs and foreach
-parameter, and the value of every argument it is called with (its inputs and
-its bound context values and defaults).  Values that are plain JSON (str,
-int, float, bool, None, lists and str-keyed dicts of those) hash as sorted
-JSON, so the key does not depend on dict order or the hash seed; anything
-else hashes as its pickle.  A value that cannot be pickled means no key: the
-step simply runs, uncached.
+A step's key hashes exactly what the step carries and is called with:
 
-Module-level helpers the step calls are not part of the key: changing a
-helper does not invalidate the cache (delete `<store>/cache/` to force it).
+- pipec's version and the key format;
+- the step's whole `CodeBlock`: the carried source (the step function, its
+  fallback and `when` predicate, and the imports, constants, classes and
+  helper functions they use), the names it defines, and the source of every
+  helper module it imports;
+- its declared outputs, its foreach parameter, its `when` bindings;
+- every argument it is called with (inputs, context values, defaults), by
+  parameter name in signature order, as the envelope the value travels in
+  (`_pipec_dumps`: JSON keeping dict key order, else a pickle).
+
+Editing any of it (a helper, a module constant, a helper module) gives
+another key.  The arguments are hashed from the envelopes the runner hands
+between steps anyway, so a key costs one hash of bytes already made.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-import marshal
-import pickle
-from typing import Any, Callable, Mapping
+from typing import Iterable
 
-KEY_VERSION = b"pipec-cache-1"
+from pipec import __version__, ir
 
-
-def source_of(fn: Callable | None) -> bytes:
-    """The source text of `fn`; its code object's bytes when the source is
-    not available (functions made by exec, in a REPL...)."""
-    if fn is None:
-        return b"-"
-    try:
-        return inspect.getsource(fn).encode("utf-8")
-    except (OSError, TypeError):
-        pass
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        return marshal.dumps(code)
-    return repr(type(fn).__qualname__).encode("utf-8")
+KEY_VERSION = "pipec-step-key-2"
 
 
-def _is_plain(value: Any) -> bool:
-    if value is None or type(value) in (str, int, float, bool):
-        return True
-    if type(value) is list:
-        return all(_is_plain(v) for v in value)
-    if type(value) is dict:
-        return all(type(k) is str and _is_plain(v) for k, v in value.items())
-    return False
+def code_digest(step: ir.Step) -> bytes:
+    """What the step carries, as a digest (computed once per run and step)."""
+    code = step.code
+    carried = {
+        "pipec": __version__,
+        "key": KEY_VERSION,
+        "source": code.source,
+        "function": code.function,
+        "fallback": code.fallback,
+        "predicate": code.predicate,
+        "helper_modules": list(code.helper_modules),
+        "helper_sources": [list(pair) for pair in code.helper_sources],
+        "outputs": list(step.outputs),
+        "foreach": step.foreach,
+        "when": [[b.param, repr(b.ref)] for b in step.when.params] if step.when else None,
+    }
+    text = json.dumps(carried, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
-def value_digest(value: Any) -> bytes:
-    """A stable digest of one value; raises when it cannot be pickled."""
-    if _is_plain(value):
-        data = b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    else:
-        data = b"pickle:" + pickle.dumps(value, protocol=4)
-    return hashlib.sha256(data).digest()
-
-
-def cache_key(step: Any, arguments: Mapping[str, Any]) -> str | None:
-    """The cache key of `step` (a `pipec.language.Step`) called with
-    `arguments` (parameter name → value), or None when an argument cannot be
-    hashed."""
-    h = hashlib.sha256(KEY_VERSION)
-    for part in (source_of(step.fn), source_of(step.fallback), source_of(step.when)):
-        h.update(hashlib.sha256(part).digest())
-    h.update(json.dumps([list(step.outputs), step.foreach]).encode("utf-8"))
-    try:
-        for name in sorted(arguments):
-            h.update(name.encode("utf-8") + b"\0" + value_digest(arguments[name]))
-    except Exception:  # unpicklable (locks, generators, lambdas...): no caching
-        return None
+def step_key(code: bytes, arguments: Iterable[tuple[str, bytes]]) -> str:
+    """The key of a step carrying `code` (its `code_digest`) called with
+    `arguments`: (parameter name, envelope bytes), in signature order."""
+    h = hashlib.sha256(code)
+    for name, data in arguments:
+        h.update(name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()

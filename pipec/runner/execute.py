@@ -17,11 +17,28 @@ like the step's.
 Foreach: every element is its own task, as on the orchestrators: it has its
 own attempts, timeout and fallback.  Elements run in a thread pool; results
 are kept in element order.
+
+Values: a call holds its arguments as envelopes (`_pipec_dumps`) and each
+attempt reads them back afresh, and each attempt's outputs are written to
+envelopes, as a target's task does: an in-place change of an argument never
+reaches another step or attempt, and an output no target can carry (a
+generator, a lock) fails the attempt (like a target's task, the fallback
+does not cover that: it covers the step's call).
+
+Exits: `sys.exit()` in a step raises SystemExit, which fails the attempt
+like any exception.  `os._exit()` would end the whole run; while steps run,
+`exit_guard` replaces `os._exit` with a function that raises instead (in the
+runner's own process only: a child forked by a step still exits).  This is
+cheaper and simpler than a worker process per attempt (a fork per step, and
+the step's values pickled both ways), and covers what a step can call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import inspect
+import os
 import threading
 import time
 import traceback
@@ -30,42 +47,88 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipec.runner.events import ATTEMPT_FAILED, Event
-from pipec.runner.outputs import gather_foreach, normalize_outputs
+from pipec.runner.outputs import normalize_outputs
+from pipec.templates.task_runtime import _pipec_dumps, _pipec_loads
 
 # Module-level so tests can replace it: execute.sleep = fake.
 sleep = time.sleep
 FOREACH_WORKERS = 8
 
 
+class StepExit(Exception):
+    """A step called `os._exit()`."""
+
+
+@contextlib.contextmanager
+def exit_guard():
+    """While the block runs, `os._exit()` called in this process raises
+    StepExit instead of ending the process."""
+    real, pid = os._exit, os.getpid()
+
+    def guarded(status):
+        if os.getpid() != pid:  # a child forked by a step
+            real(status)
+        raise StepExit(f"the step called os._exit({status})")
+
+    os._exit = guarded
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 @dataclass
 class Call:
-    """The arguments of one call of a step function."""
+    """The arguments of one call of a step function, as envelopes, by
+    parameter name in signature order; `positional` names the parameters
+    passed by position (positional-only ones)."""
 
-    args: tuple = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    arguments: dict[str, bytes]
+    positional: tuple[str, ...] = ()
 
     def invoke(self, fn: Callable) -> Any:
-        return fn(*self.args, **self.kwargs)
+        values = {name: _pipec_loads(data) for name, data in self.arguments.items()}
+        args = [values.pop(name) for name in self.positional if name in values]
+        return fn(*args, **values)
+
+
+def positional_only(fn: Callable) -> tuple[str, ...]:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
 
 
 @dataclass
 class Outcome:
     ok: bool
-    outputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None  # raw values (foreach elements)
     attempts: int = 0
     error: str | None = None
     traceback: str | None = None
     fallback_used: bool = False
+    envelopes: dict[str, bytes] | None = None
+
+
+class _NotCarried(Exception):
+    """An output that cannot be written to an envelope."""
+
+
+def _envelopes(step: str, outputs: dict[str, Any]) -> dict[str, bytes]:
+    envelopes = {}
+    for name, value in outputs.items():
+        try:
+            envelopes[name] = _pipec_dumps(value)
+        except Exception as exc:
+            raise _NotCarried(f"output {name!r} of step {step!r} cannot be passed on "
+                              f"(no target can carry it): {describe(exc)}") from exc
+    return envelopes
 
 
 def describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def retry_delay(step: Any, retry: int) -> float:
-    """Seconds to wait before retry `retry` (1-based) of `step`."""
-    return float(step.retry_delay) * float(step.retry_backoff) ** (retry - 1)
 
 
 def call_with_timeout(fn: Callable, call: Call, timeout: float | None, label: str) -> Any:
@@ -91,46 +154,55 @@ def call_with_timeout(fn: Callable, call: Call, timeout: float | None, label: st
 
 
 class StepExecutor:
-    """Runs one step's calls; reports failed attempts through `emit`."""
+    """Runs one step's calls; reports failed attempts through `emit`.
+    `step` is the IR step, `module` its carried code, loaded."""
 
-    def __init__(self, step: Any, emit: Callable[[Event], None], make_event: Callable[..., Event]):
+    def __init__(self, step: Any, module: Any, emit: Callable[[Event], None],
+                 make_event: Callable[..., Event]):
         self.step = step
+        self.function = getattr(module, step.code.function)
+        self.fallback = getattr(module, step.code.fallback) if step.code.fallback else None
         self.emit = emit
         self.make_event = make_event
 
     def run(self, call: Call, element: int | None = None) -> Outcome:
         step = self.step
-        attempts = max(1, int(step.max_attempts))
+        policy = step.retry
+        attempts = max(1, int(policy.max_attempts))
         error = tb = None
+        carried_error = False
         for attempt in range(1, attempts + 1):
             try:
-                value = call_with_timeout(step.fn, call, step.timeout, step.name)
-                return Outcome(True, normalize_outputs(step.name, step.outputs, value), attempt)
-            except Exception as exc:
+                value = call_with_timeout(self.function, call, step.timeout, step.name)
+                outputs = normalize_outputs(step.name, step.outputs, value)
+                return Outcome(True, outputs, attempt, envelopes=_envelopes(step.name, outputs))
+            except (Exception, SystemExit) as exc:
                 error, tb = describe(exc), traceback.format_exc()
-                wait = retry_delay(step, attempt) if attempt < attempts else None
+                carried_error = isinstance(exc, _NotCarried)
+                wait = policy.delay_before(attempt) if attempt < attempts else None
                 self.emit(self.make_event(ATTEMPT_FAILED, attempt=attempt, max_attempts=attempts,
                                           retry_in=wait, error=error, element=element))
                 if wait is not None:
                     sleep(wait)
-        if step.fallback is None:
+        if self.fallback is None or carried_error:
             return Outcome(False, attempts=attempts, error=error, traceback=tb)
         return self._fallback(call, attempts, error, tb)
 
     def _fallback(self, call: Call, attempts: int, error: str | None, tb: str | None) -> Outcome:
         step = self.step
         try:
-            value = call.invoke(step.fallback)
+            value = call.invoke(self.fallback)
             outputs = normalize_outputs(step.name, step.outputs, value)
-        except Exception as exc:
-            name = getattr(step.fallback, "__name__", "fallback")
-            message = f"{error}; then fallback {name!r} failed: {describe(exc)}"
+            envelopes = _envelopes(step.name, outputs)
+        except (Exception, SystemExit) as exc:
+            message = f"{error}; then fallback {step.code.fallback!r} failed: {describe(exc)}"
             return Outcome(False, attempts=attempts, error=message, traceback=traceback.format_exc())
-        return Outcome(True, outputs, attempts, error=error, traceback=tb, fallback_used=True)
+        return Outcome(True, outputs, attempts, error=error, traceback=tb, fallback_used=True,
+                       envelopes=envelopes)
 
     def run_foreach(self, calls: list[Call]) -> Outcome:
         if not calls:
-            return Outcome(True, {name: [] for name in self.step.outputs}, 0)
+            return Outcome(True, {}, 0, envelopes=self._gather([]))
         workers = min(FOREACH_WORKERS, len(calls))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"pipec-{self.step.name}") as pool:
             futures = [pool.submit(contextvars.copy_context().run, self.run, call, i)
@@ -145,5 +217,11 @@ class StepExecutor:
             return Outcome(False, attempts=attempts, error=f"element {i}: {first.error}{more}",
                            traceback=first.traceback, fallback_used=used)
         errors = [f"element {i}: {o.error}" for i, o in enumerate(outcomes) if o.error]
-        outputs = gather_foreach(self.step.outputs, [o.outputs for o in outcomes])
-        return Outcome(True, outputs, attempts, error="; ".join(errors) or None, fallback_used=used)
+        return Outcome(True, {}, attempts, error="; ".join(errors) or None, fallback_used=used,
+                       envelopes=self._gather([o.outputs for o in outcomes]))
+
+    def _gather(self, per_element: list[dict[str, Any]]) -> dict[str, bytes]:
+        """Each declared output as the list of the per-element values (each
+        already checked to fit an envelope), in element order."""
+        return {name: _pipec_dumps([outputs[name] for outputs in per_element])
+                for name in self.step.outputs}

@@ -39,6 +39,9 @@ class StepResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     reused: bool = False
     traceback: str | None = None
+    # The step's key (`pipec.runner.cache`) when its outputs came from its
+    # own code: what `--resume` compares before reusing them.
+    key: str | None = None
 
     @property
     def ok(self) -> bool:

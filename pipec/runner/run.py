@@ -1,17 +1,23 @@
 """`run_pipeline`: the local, in-process run — the reference semantics.
 
-Steps run one after the other in plan order (dependency order, ties in
-add_step order).  For each step, in this order:
+It runs the IR the targets are compiled from (`plan`), each step's carried
+code loaded as a target's task loads it (`_pipec_load` of the shared task
+runtime), never the user's imported module.  Steps run one after the other
+in the IR's order (dependency order, ties in add_step order).  For each
+step, in this order:
 
 1. an upstream step (one whose output it or its predicate consumes) failed
    or is upstream_failed → `upstream_failed`; else one was skipped →
-   `skipped` (skips propagate, as Airflow's all_success trigger rule does);
-2. resuming, and the step succeeded, was cached or skipped in the resumed
-   run (and so did all its upstream steps) → taken over, outputs loaded;
+   `skipped` (`plan.blocked`);
+2. resuming, and the step succeeded or was cached in the resumed run with
+   the same key (code, arguments: see `cache`) → taken over, outputs loaded;
 3. its `when` predicate is false → `skipped` (a predicate that raises fails
    the step);
-4. a cache hit → `cached`;
+4. a cache hit (same key) → `cached`;
 5. run it (attempts, fallback, foreach: see `execute`).
+
+Values travel between steps as envelopes (`_pipec_dumps`: JSON when exact,
+else a pickle), and every call reads its arguments back afresh.
 
 A run succeeds when no step failed.  A failed step does not stop the steps
 that do not depend on it.
@@ -19,48 +25,76 @@ that do not depend on it.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
-from pipec.language import Pipeline
-from pipec.runner.cache import cache_key
+from pipec import ir
+from pipec.runner.cache import code_digest, step_key
 from pipec.runner.events import (RUN_FINISHED, RUN_STARTED, STEP_FINISHED, STEP_STARTED, Event,
                                  ProgressCallback)
-from pipec.runner.execute import Call, Outcome, StepExecutor, describe
-from pipec.runner.plan import FromContext, FromOutput, Plan, Source, StepPlan, build_plan, resolve_context
-from pipec.runner.result import (CACHED, FAILED, PRODUCED, SKIPPED, SUCCEEDED, UPSTREAM_FAILED,
-                                 PipelineResult, StepResult)
+from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_guard, positional_only
+from pipec.runner.plan import blocked, compile_pipeline, resolve_context
+from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
+from pipec.templates.task_runtime import _pipec_dumps, _pipec_load, _pipec_loads
 
-REUSABLE = (SUCCEEDED, CACHED, SKIPPED)
+REUSABLE = (SUCCEEDED, CACHED)
 
 
-def run_pipeline(pipeline: Pipeline, context: Mapping[str, Any] | None = None, *, store: Any = None,
+def run_pipeline(pipeline: Any, context: Mapping[str, Any] | None = None, *, store: Any = None,
                  resume: str | None = None, progress: ProgressCallback | None = None,
-                 run_id: str | None = None) -> PipelineResult:
-    """Run `pipeline` locally.  `context` overrides the context's defaults
-    (unknown keys are a ValueError); `store` is the folder for records,
-    outputs and cache; `resume` is the id of an earlier run of this pipeline
-    (or "latest") to go on from; `progress` receives `Event`s."""
+                 run_id: str | None = None, root: str | Path | None = None) -> PipelineResult:
+    """Run `pipeline` locally: a live `pipec.Pipeline` (its module file is
+    compiled statically, see `plan.compile_pipeline`) or an `ir.Pipeline`
+    (with `root`, its source root).  `context` overrides the context's
+    defaults (unknown keys are a ValueError); `store` is the folder for
+    records, outputs and cache; `resume` is the id of an earlier run of this
+    pipeline (or "latest") to go on from; `progress` receives `Event`s."""
+    if not isinstance(pipeline, ir.Pipeline):
+        pipeline, root = compile_pipeline(pipeline.name, getattr(pipeline, "defined_in", None))
     the_store = Store.open(store)
     previous = the_store.find_run(resume, pipeline.name) if resume else None
     previous_record = previous.read_resume_record() if previous else {}
     values = resolve_context(pipeline, context, previous_record.get("context"))
-    plan = build_plan(pipeline, values)
     run = the_store.create_run(run_id)
-    return _Run(plan, the_store, run, previous, previous_record, progress).execute()
+    with _source_root(root), exit_guard():
+        return _Run(pipeline, values, the_store, run, previous, previous_record, progress).execute()
+
+
+class _source_root:
+    """The source root first on sys.path while the run lasts, so the carried
+    code's imports of helper modules of the source tree work."""
+
+    def __init__(self, root: str | Path | None):
+        self.entry = str(Path(root).resolve()) if root is not None else None
+
+    def __enter__(self) -> None:
+        if self.entry is not None:
+            sys.path.insert(0, self.entry)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.entry is not None:
+            try:
+                sys.path.remove(self.entry)
+            except ValueError:
+                pass
 
 
 class _Run:
-    def __init__(self, plan: Plan, store: Store, run: RunDir, previous: RunDir | None,
-                 previous_record: dict, progress: ProgressCallback | None):
-        self.plan = plan
+    def __init__(self, pipeline: ir.Pipeline, context: dict[str, Any], store: Store, run: RunDir,
+                 previous: RunDir | None, previous_record: dict, progress: ProgressCallback | None):
+        self.pipeline = pipeline
+        self.context = context
+        self.context_envelopes = {key: _pipec_dumps(value) for key, value in context.items()}
+        self.producers = {output: s.name for s in pipeline.steps for output in s.outputs}
         self.store = store
         self.run = run
         self.previous = previous
         self.previous_steps = previous_record.get("step_results") or {}
         self.progress = progress
-        self.outputs: dict[str, Any] = {}
+        self.envelopes: dict[str, bytes] = {}  # output name -> envelope
         self.results: dict[str, StepResult] = {}
         self.started_at = now_iso()
         self.commit = git_commit()
@@ -77,9 +111,9 @@ class _Run:
         self.write_record(start, finished=False)
         log = self.run.open_step_log()
         try:
-            for sp in self.plan.steps:
-                result = self.run_step(sp)
-                self.results[sp.name] = result
+            for step in self.pipeline.steps:
+                result = self.run_step(step)
+                self.results[step.name] = result
                 log.append(result.to_dict())
         except BaseException:  # interrupted (Ctrl-C, a runner error): record how far it got
             try:
@@ -94,106 +128,106 @@ class _Run:
                   duration_seconds=result.duration_seconds)
         return result
 
-    def run_step(self, sp: StepPlan) -> StepResult:
+    def run_step(self, step: ir.Step) -> StepResult:
         start = time.perf_counter()
-        blocked = self.blocked(sp)
-        if blocked is not None:
-            return self.finish(StepResult(sp.name, blocked))
-        reused = self.reuse(sp)
-        if reused is not None:
-            return self.finish(reused, detail=f"reused from run {self.previous.run_id}")
-        self.emit(STEP_STARTED, step=sp.name)
-        result = self.attempt_step(sp)
-        result.duration_seconds = round(time.perf_counter() - start, 6)
-        return self.finish(result, detail="fallback used" if result.fallback_used else None)
+        status = blocked(self.results[up].status for up in step.upstream)
+        if status is not None:
+            return self.finish(StepResult(step.name, status))
+        result = self.attempt_step(step)
+        if not result.reused:
+            result.duration_seconds = round(time.perf_counter() - start, 6)
+        return self.finish(result, detail=self.detail(result))
 
-    def blocked(self, sp: StepPlan) -> str | None:
-        statuses = [self.results[up].status for up in sp.upstream]
-        if any(s in (FAILED, UPSTREAM_FAILED) for s in statuses):
-            return UPSTREAM_FAILED
-        if SKIPPED in statuses:
-            return SKIPPED
-        return None
+    def detail(self, result: StepResult) -> str | None:
+        if result.reused:
+            return f"reused from run {self.previous.run_id}"
+        return "fallback used" if result.fallback_used else None
 
-    def attempt_step(self, sp: StepPlan) -> StepResult:
-        step = sp.step
-        if sp.predicate is not None:
+    def attempt_step(self, step: ir.Step) -> StepResult:
+        module = _pipec_load(step.code.source, f"<pipec step {step.name}>", "_pipec_step_" + step.name)
+        if step.when is not None:
             try:
-                go = step.when(**{k: self.value(src) for k, src in sp.predicate.items()})
-            except Exception as exc:
-                return StepResult(sp.name, FAILED, error=f"`when` predicate raised {describe(exc)}")
+                predicate = getattr(module, step.code.predicate)
+                go = Call(self.arguments(step.when.params)).invoke(predicate)
+            except (Exception, SystemExit) as exc:
+                self.emit(STEP_STARTED, step=step.name)
+                return StepResult(step.name, FAILED, error=f"`when` predicate raised {describe(exc)}")
             if not go:
-                return StepResult(sp.name, SKIPPED)
-        arguments = {name: self.value(src) for name, src in sp.params.items()}
-        key = cache_key(step, arguments) if sp.cache else None
-        if key is not None:
+                return StepResult(step.name, SKIPPED)
+        arguments = self.arguments(step.params)
+        key = step_key(code_digest(step), arguments.items())
+        reused = self.reuse(step, key)
+        if reused is not None:
+            return reused
+        self.emit(STEP_STARTED, step=step.name)
+        if step.cache:
             hit = self.store.cache_get(key)
             if hit is not None and list(hit) == list(step.outputs):
-                return self.produced(StepResult(sp.name, CACHED, cached=True), hit)
-        outcome = self.call(sp, arguments)
+                return self.produced(StepResult(step.name, CACHED, cached=True, key=key), hit)
+        outcome = self.call(step, module, arguments)
         if not outcome.ok:
-            return StepResult(sp.name, FAILED, attempts=outcome.attempts, error=outcome.error,
+            return StepResult(step.name, FAILED, attempts=outcome.attempts, error=outcome.error,
                               fallback_used=outcome.fallback_used, traceback=outcome.traceback)
-        if key is not None and not outcome.fallback_used:
-            self.store.cache_put(key, outcome.outputs)
-        result = StepResult(sp.name, SUCCEEDED, attempts=outcome.attempts, error=outcome.error,
-                            fallback_used=outcome.fallback_used, traceback=outcome.traceback)
-        return self.produced(result, outcome.outputs)
+        if step.cache and not outcome.fallback_used:
+            self.store.cache_put(key, outcome.envelopes)
+        result = StepResult(step.name, SUCCEEDED, attempts=outcome.attempts, error=outcome.error,
+                            fallback_used=outcome.fallback_used, traceback=outcome.traceback,
+                            key=None if outcome.fallback_used else key)
+        return self.produced(result, outcome.envelopes)
 
-    def call(self, sp: StepPlan, arguments: dict[str, Any]) -> Outcome:
-        executor = StepExecutor(sp.step, self.progress_sink, self.step_event_maker(sp.name))
-        if sp.step.foreach is None:
-            return executor.run(_make_call(sp, arguments))
-        items = arguments[sp.step.foreach]
+    def arguments(self, bindings: tuple[ir.Binding, ...]) -> dict[str, bytes]:
+        """The envelope of each bound parameter, in signature order (a
+        default that is no literal is left to the function's signature)."""
+        out = {}
+        for binding in bindings:
+            ref = binding.ref
+            if isinstance(ref, ir.OutputRef):
+                out[binding.param] = self.envelopes[ref.output]
+            elif isinstance(ref, ir.ContextRef):
+                out[binding.param] = self.context_envelopes[ref.key]
+            elif ref.is_literal:
+                out[binding.param] = _pipec_dumps(ref.value)
+        return out
+
+    def call(self, step: ir.Step, module: Any, arguments: dict[str, bytes]) -> Outcome:
+        executor = StepExecutor(step, module, self.progress_sink, self.step_event_maker(step.name))
+        positional = positional_only(executor.function)
+        if step.foreach is None:
+            return executor.run(Call(arguments, positional))
+        items = _pipec_loads(arguments[step.foreach])
         if not isinstance(items, (list, tuple)):
-            error = (f"ValueError: foreach parameter '{sp.step.foreach}' of step '{sp.name}' is bound "
+            error = (f"ValueError: foreach parameter '{step.foreach}' of step '{step.name}' is bound "
                      f"to {_short_repr(items)} ({type(items).__name__}), which is not a list")
             return Outcome(False, error=error)
-        calls = [_make_call(sp, {**arguments, sp.step.foreach: item}) for item in items]
+        calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}, positional) for item in items]
         return executor.run_foreach(calls)
 
     # -- outputs, resume ---------------------------------------------------------
-    def value(self, source: Source) -> Any:
-        if isinstance(source, FromOutput):
-            return self.outputs[source.output]
-        if isinstance(source, FromContext):
-            return self.plan.context[source.key]
-        return source.value
-
-    def produced(self, result: StepResult, outputs: dict[str, Any]) -> StepResult:
-        for name, value in outputs.items():
-            self.outputs[name] = value
-            uri = self.run.save_output(name, value)
-            if uri is not None:
-                result.artifacts[name] = uri
-        result.artifact_uri = _artifact_uri(self.run, result.artifacts, len(outputs))
+    def produced(self, result: StepResult, envelopes: dict[str, bytes]) -> StepResult:
+        for name, data in envelopes.items():
+            self.envelopes[name] = data
+            result.artifacts[name] = self.run.save_output(name, data)
+        result.artifact_uri = _artifact_uri(self.run, result.artifacts, len(envelopes))
         return result
 
-    def reuse(self, sp: StepPlan) -> StepResult | None:
-        before = self.previous_steps.get(sp.name)
-        if not before or before.get("status") not in REUSABLE:
+    def reuse(self, step: ir.Step, key: str) -> StepResult | None:
+        """The step's result in the resumed run, when it produced outputs
+        there with the same key (same code, same arguments)."""
+        before = self.previous_steps.get(step.name)
+        if not before or before.get("status") not in REUSABLE or before.get("key") != key:
             return None
-        if any(not self.results[up].reused for up in sp.upstream):
-            return None
-        result = StepResult(sp.name, before["status"], cached=bool(before.get("cached")),
-                            fallback_used=bool(before.get("fallback_used")), error=before.get("error"),
-                            reused=True)
-        if result.status not in PRODUCED:
-            return result
         try:
-            values = {name: self.previous.load_output(name) for name in sp.step.outputs}
+            envelopes = {name: self.previous.load_output(name) for name in step.outputs}
         except Exception:  # missing or unreadable: run the step again
             return None
-        for name in sp.step.outputs:
-            result.artifacts[name] = self.run.copy_output_from(self.previous, name)
-            self.outputs[name] = values[name]
-        result.artifact_uri = _artifact_uri(self.run, result.artifacts, len(sp.step.outputs))
-        return result
+        result = StepResult(step.name, before["status"], cached=bool(before.get("cached")),
+                            error=before.get("error"), reused=True, key=key)
+        return self.produced(result, envelopes)
 
     # -- events and record -------------------------------------------------------
     def emit(self, kind: str, **fields: Any) -> None:
         if self.progress is not None:
-            self.progress(Event(kind, self.plan.pipeline.name, self.run.run_id, **fields))
+            self.progress(Event(kind, self.pipeline.name, self.run.run_id, **fields))
 
     def progress_sink(self, event: Event) -> None:
         if self.progress is not None:
@@ -201,7 +235,7 @@ class _Run:
 
     def step_event_maker(self, step: str):
         def make(kind: str, **fields: Any) -> Event:
-            return Event(kind, self.plan.pipeline.name, self.run.run_id, step=step, **fields)
+            return Event(kind, self.pipeline.name, self.run.run_id, step=step, **fields)
         return make
 
     def finish(self, result: StepResult, detail: str | None = None) -> StepResult:
@@ -212,32 +246,27 @@ class _Run:
     def write_record(self, start: float, finished: bool) -> PipelineResult:
         result = PipelineResult(
             run_id=self.run.run_id,
-            pipeline_name=self.plan.pipeline.name,
+            pipeline_name=self.pipeline.name,
             success=all(r.ok for r in self.results.values()),
-            outputs=dict(self.outputs),
+            outputs={name: _pipec_loads(data) for name, data in self.envelopes.items()}
+            if finished else {},
             step_results=dict(self.results),
             duration_seconds=round(time.perf_counter() - start, 6),
             started_at=self.started_at,
             finished_at=now_iso() if finished else "",
-            context=dict(self.plan.context),
+            context=dict(self.context),
             resumed_from=self.previous.run_id if self.previous else None,
             git_commit=self.commit,
             run_dir=str(self.run.path),
-            producers=dict(self.plan.producers),
+            producers=dict(self.producers),
         )
         record = result.to_dict(outputs=False)  # values stay in outputs/*.pkl
-        record["output_names"] = list(self.outputs)
+        record["output_names"] = list(self.envelopes)
         record["finished"] = finished
         if not finished:
             record["success"] = None
         self.run.write_record(record)
         return result
-
-
-def _make_call(sp: StepPlan, arguments: dict[str, Any]) -> Call:
-    args = tuple(arguments[name] for name in sp.positional)
-    kwargs = {k: v for k, v in arguments.items() if k not in sp.positional}
-    return Call(args, kwargs)
 
 
 def _short_repr(value: Any) -> str:

@@ -4,8 +4,9 @@
                                               when it ends, and when it is interrupted)
     <store>/runs/<run_id>/steps.jsonl         one JSON line per finished step, appended
                                               and flushed as each step finishes
-    <store>/runs/<run_id>/outputs/<name>.pkl  each output produced, pickled
-    <store>/cache/<key>.pkl                   cached step outputs, by cache key
+    <store>/runs/<run_id>/outputs/<name>.json each output produced, as the envelope it
+    <store>/runs/<run_id>/outputs/<name>.pkl  travelled in: JSON when exact, else a pickle
+    <store>/cache/<key>.pkl                   cached step outputs (their envelopes), by key
 
 The store is `store=` when given, else `$PIPEC_HOME`, else `.pipec/` under the
 current working directory.  Every file but `steps.jsonl` is written atomically
@@ -25,7 +26,6 @@ import os
 import pickle
 import re
 import secrets
-import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone
@@ -84,28 +84,24 @@ class RunDir:
         self.record_path = path / "record.json"
         self.steps_path = path / "steps.jsonl"
 
-    def output_path(self, name: str) -> Path:
-        return self.outputs_dir / (quote(name, safe="") + ".pkl")
+    def output_path(self, name: str, data: bytes | None = None) -> Path:
+        """Where output `name` is kept: `.pkl` for a pickle envelope (or
+        when `data` is not given), `.json` for a JSON one."""
+        suffix = ".json" if data is not None and data[:1] != b"\x80" else ".pkl"
+        return self.outputs_dir / (quote(name, safe="") + suffix)
 
-    def save_output(self, name: str, value: Any) -> str | None:
-        """Pickle one output; its file URI, or None if it cannot be pickled."""
-        try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # unpicklable values are kept in memory only
-            return None
-        path = self.output_path(name)
+    def save_output(self, name: str, data: bytes) -> str:
+        """Keep one output's envelope (`_pipec_dumps`); its file URI."""
+        path = self.output_path(name, data)
         atomic_write(path, data)
         return path.as_uri()
 
-    def load_output(self, name: str) -> Any:
-        with open(self.output_path(name), "rb") as f:
-            return pickle.load(f)
-
-    def copy_output_from(self, other: "RunDir", name: str) -> str:
+    def load_output(self, name: str) -> bytes:
+        """The envelope `save_output` kept."""
         path = self.output_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(other.output_path(name), path)
-        return path.as_uri()
+        if not path.is_file():
+            path = path.with_suffix(".json")
+        return path.read_bytes()
 
     def write_record(self, record: dict) -> None:
         text = json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False, default=repr)
@@ -217,16 +213,17 @@ class Store:
 
     # -- cache -------------------------------------------------------------
     def cache_get(self, key: str) -> dict | None:
+        """The envelopes of the outputs cached under `key`, or None."""
         try:
             with open(self.cache_dir / f"{key}.pkl", "rb") as f:
                 entry = pickle.load(f)
-        except Exception:  # missing, corrupt, or its classes moved: a miss
+        except Exception:  # missing or corrupt: a miss
             return None
-        return entry.get("outputs") if isinstance(entry, dict) else None
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        if not isinstance(outputs, dict) or not all(type(v) is bytes for v in outputs.values()):
+            return None
+        return outputs
 
-    def cache_put(self, key: str, outputs: dict) -> None:
-        try:
-            data = pickle.dumps({"outputs": outputs}, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return
+    def cache_put(self, key: str, envelopes: dict[str, bytes]) -> None:
+        data = pickle.dumps({"outputs": dict(envelopes)}, protocol=pickle.HIGHEST_PROTOCOL)
         atomic_write(self.cache_dir / f"{key}.pkl", data)
