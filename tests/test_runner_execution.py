@@ -1,12 +1,12 @@
-"""Retries, backoff, timeouts, `when`, skips, fallbacks, failures, fan-out."""
+"""Retries, backoff, timeouts, `when`, skips, fallbacks, failures, fan-out,
+exits, and values handed between steps as the targets hand them."""
 
-import threading
 import time
 
 import pytest
 
-from pipec import Pipeline, context, on_failure, retry, step, when
-from pipec.runner import execute, run_pipeline
+from pipec.runner import execute
+from runner_util import run_source
 
 
 @pytest.fixture(autouse=True)
@@ -15,103 +15,124 @@ def _workdir(tmp_path, monkeypatch):
     monkeypatch.delenv("PIPEC_HOME", raising=False)
 
 
-def flaky(fail_times, value="ok"):
-    """A function failing its first `fail_times` calls; `.calls` counts."""
-    def fn():
-        fn.calls += 1
-        if fn.calls <= fail_times:
-            raise ConnectionError(f"try {fn.calls}")
-        return value
-    fn.calls = 0
-    return fn
+FLAKY = """
+CALLS = {"n": 0}
 
 
-def test_retry_succeeds_on_a_later_attempt(monkeypatch):
+def flaky_value(fail_times):
+    CALLS["n"] += 1
+    if CALLS["n"] <= fail_times:
+        raise ConnectionError(f"try {CALLS['n']}")
+    return "ok"
+"""
+
+
+def test_retry_succeeds_on_a_later_attempt(tmp_path, monkeypatch):
     delays = []
     monkeypatch.setattr(execute, "sleep", delays.append)
-    fn = flaky(2)
-    s = step(outputs=["v"], retries=3, retry_delay=5, retry_backoff=2.0)(fn)
-    result = run_pipeline(Pipeline("p").add_step(s))
+    result = run_source(tmp_path, FLAKY + """
+@step(outputs=["v"], retries=3, retry_delay=5, retry_backoff=2.0)
+def fn():
+    return flaky_value(2)
+
+p = Pipeline("p").add_step(fn)
+""")
     r = result.step_results["fn"]
     assert result.success and r.status == "succeeded" and r.attempts == 3 and result["v"] == "ok"
     assert delays == [5.0, 10.0]  # delay * backoff ** (k - 1) before retry k
 
 
-def test_retry_exhausted_fails_with_the_last_error(monkeypatch):
+def test_retry_exhausted_fails_with_the_last_error(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "sleep", lambda s: None)
-    fn = flaky(10)
-    s = step(outputs=["v"])(retry(max_attempts=3, delay=1, backoff=1)(fn))
-    r = run_pipeline(Pipeline("p").add_step(s)).step_results["fn"]
-    assert r.status == "failed" and r.attempts == 3 and fn.calls == 3
+    result = run_source(tmp_path, FLAKY + """
+@step(outputs=["v"])
+@retry(max_attempts=3, delay=1, backoff=1)
+def fn():
+    return flaky_value(10)
+
+p = Pipeline("p").add_step(fn)
+""")
+    r = result.step_results["fn"]
+    assert r.status == "failed" and r.attempts == 3
     assert r.error == "ConnectionError: try 3" and "ConnectionError" in r.traceback
 
 
-def test_real_backoff_timing():
-    fn = flaky(3)
-    s = step(outputs=["v"], retries=3, retry_delay=0.05, retry_backoff=2.0)(fn)
+def test_real_backoff_timing(tmp_path):
     start = time.perf_counter()
-    result = run_pipeline(Pipeline("p", enable_cache=False).add_step(s))
+    result = run_source(tmp_path, FLAKY + """
+@step(outputs=["v"], retries=3, retry_delay=0.05, retry_backoff=2.0)
+def fn():
+    return flaky_value(3)
+
+p = Pipeline("p", enable_cache=False).add_step(fn)
+""")
     elapsed = time.perf_counter() - start
     assert result.success and result.step_results["fn"].attempts == 4
     assert elapsed >= 0.05 + 0.1 + 0.2  # lower bound only
 
 
-def test_timeout_is_a_failed_attempt(monkeypatch):
+def test_timeout_is_a_failed_attempt(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "sleep", lambda s: None)
-    release = threading.Event()
-
-    @step(outputs=["v"], timeout=0.1, retries=1)
-    def slow():
-        release.wait(5)
-        return 1
-
     start = time.perf_counter()
-    result = run_pipeline(Pipeline("p").add_step(slow))
-    release.set()
+    result = run_source(tmp_path, """
+import time
+
+@step(outputs=["v"], timeout=0.1, retries=1)
+def slow():
+    time.sleep(3)
+    return 1
+
+p = Pipeline("p").add_step(slow)
+""")
     r = result.step_results["slow"]
     assert r.status == "failed" and r.attempts == 2
     assert r.error == "TimeoutError: step 'slow' timed out after 0.1s"
-    assert time.perf_counter() - start < 4  # did not wait for the worker
+    assert time.perf_counter() - start < 2.5  # did not wait for the worker
 
 
-def test_timeout_not_reached_returns_the_value():
-    @step(outputs=["v"], timeout=5)
-    def quick():
-        return threading.current_thread().name
+def test_timeout_not_reached_returns_the_value(tmp_path):
+    result = run_source(tmp_path, """
+import threading
 
-    result = run_pipeline(Pipeline("p").add_step(quick))
+@step(outputs=["v"], timeout=5)
+def quick():
+    return threading.current_thread().name
+
+p = Pipeline("p").add_step(quick)
+""")
     assert result.success and result["v"].startswith("pipec-quick")
 
 
-def _gated(threshold_default):
-    @step(outputs=["score"])
-    def evaluate():
-        return 0.7
+GATED = """
+@step(outputs=["score"])
+def evaluate():
+    return 0.7
 
-    @step(inputs=["score"], outputs=["registered"])
-    @when(lambda score, threshold: score >= threshold)
-    def register(score):
-        return f"registered {score}"
+@step(inputs=["score"], outputs=["registered"])
+@when(lambda score, threshold: score >= threshold)
+def register(score):
+    return f"registered {score}"
 
-    @step(inputs=["registered"], outputs=["notified"])
-    def notify(registered):
-        return "notified"
+@step(inputs=["registered"], outputs=["notified"])
+def notify(registered):
+    return "notified"
 
-    @step(outputs=["gated"])
-    @when(lambda registered: True)  # reads an output of a skipped step: skipped too
-    def audit():
-        return "audited"
+@step(outputs=["gated"])
+@when(lambda registered: True)  # reads an output of a skipped step: skipped too
+def audit():
+    return "audited"
 
-    @step(inputs=["score"], outputs=["report"])
-    def report(score):
-        return f"score {score}"
+@step(inputs=["score"], outputs=["report"])
+def report(score):
+    return f"score {score}"
 
-    p = Pipeline("gate", context=context(threshold=threshold_default))
-    return p.add_step(evaluate).add_step(register).add_step(notify).add_step(audit).add_step(report)
+p = Pipeline("gate", context=context(threshold=0.9))
+p.add_step(evaluate).add_step(register).add_step(notify).add_step(audit).add_step(report)
+"""
 
 
-def test_when_false_skips_and_skips_propagate():
-    result = run_pipeline(_gated(0.9))
+def test_when_false_skips_and_skips_propagate(tmp_path):
+    result = run_source(tmp_path, GATED, "gate")
     statuses = {n: r.status for n, r in result.step_results.items()}
     assert statuses == {"evaluate": "succeeded", "register": "skipped", "notify": "skipped",
                         "audit": "skipped", "report": "succeeded"}
@@ -121,161 +142,323 @@ def test_when_false_skips_and_skips_propagate():
         result["registered"]
 
 
-def test_when_true_runs_and_context_override_flips_it():
-    assert run_pipeline(_gated(0.9), context={"threshold": 0.5})["notified"] == "notified"
+def test_when_true_runs_and_context_override_flips_it(tmp_path):
+    assert run_source(tmp_path, GATED, "gate", context={"threshold": 0.5})["notified"] == "notified"
 
 
-def test_when_predicate_that_raises_fails_the_step():
-    @step
-    @when(lambda flag: 1 / 0)
-    def s():
-        return None
+def test_when_predicate_that_raises_fails_the_step(tmp_path):
+    result = run_source(tmp_path, """
+@step
+@when(lambda flag: 1 / 0)
+def s():
+    return None
 
-    r = run_pipeline(Pipeline("p", context=context(flag=1)).add_step(s)).step_results["s"]
+p = Pipeline("p", context=context(flag=1)).add_step(s)
+""")
+    r = result.step_results["s"]
     assert r.status == "failed" and "ZeroDivisionError" in r.error
 
 
-def test_fallback_after_last_attempt(monkeypatch):
+def test_fallback_after_last_attempt(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "sleep", lambda s: None)
-    got = []
+    result = run_source(tmp_path, """
+def fallback(x, y):
+    return {"b": [x, y], "a": x}
 
-    def fallback(x, y):
-        got.append((x, y))
-        return {"b": y, "a": x}
+@step(outputs=["a", "b"], retries=1)
+@on_failure(fallback)
+def broken(x, y=2):
+    raise RuntimeError("down")
 
-    @step(outputs=["a", "b"], retries=1)
-    @on_failure(fallback)
-    def broken(x, y=2):
-        raise RuntimeError("down")
+@step(inputs=["a"], outputs=["c"])
+def after(a):
+    return a + 1
 
-    @step(inputs=["a"], outputs=["c"])
-    def after(a):
-        return a + 1
-
-    result = run_pipeline(Pipeline("p", context=context(x=1)).add_step(broken).add_step(after))
+p = Pipeline("p", context=context(x=1)).add_step(broken).add_step(after)
+""")
     r = result.step_results["broken"]
     assert result.success and r.status == "succeeded" and r.fallback_used and r.attempts == 2
     assert r.error == "RuntimeError: down"
-    assert got == [(1, 2)] and (result["a"], result["b"], result["c"]) == (1, 2, 2)
+    assert (result["a"], result["b"], result["c"]) == (1, [1, 2], 2)
 
 
-def test_fallback_that_fails_fails_the_step():
-    def fallback():
-        raise ValueError("no backup")
+def test_fallback_that_fails_fails_the_step(tmp_path):
+    result = run_source(tmp_path, """
+def fallback():
+    raise ValueError("no backup")
 
-    @step(outputs=["v"])
-    @on_failure(fallback)
-    def broken():
-        raise RuntimeError("down")
+@step(outputs=["v"])
+@on_failure(fallback)
+def broken():
+    raise RuntimeError("down")
 
-    r = run_pipeline(Pipeline("p").add_step(broken)).step_results["broken"]
+p = Pipeline("p").add_step(broken)
+""")
+    r = result.step_results["broken"]
     assert r.status == "failed"
     assert r.error == "RuntimeError: down; then fallback 'fallback' failed: ValueError: no backup"
 
 
-def test_failure_marks_downstream_and_independent_branch_runs():
-    ran = []
+def test_failure_marks_downstream_and_independent_branch_runs(tmp_path):
+    result = run_source(tmp_path, """
+def mark(name):
+    with open("ran.txt", "a") as f:
+        f.write(name + "\\n")
 
-    @step(outputs=["n"])
-    def numbers():
-        return [1, 2]
+@step(outputs=["n"])
+def numbers():
+    return [1, 2]
 
-    @step(outputs=["r"])
-    def divide(n, d):
-        return [x / d for x in n]
+@step(outputs=["r"])
+def divide(n, d):
+    return [x / d for x in n]
 
-    @step(outputs=["s"])
-    def total(r):
-        ran.append("total")
-        return sum(r)
+@step(outputs=["s"])
+def total(r):
+    mark("total")
+    return sum(r)
 
-    @step
-    @when(lambda s: True)
-    def gate():
-        ran.append("gate")
+@step
+@when(lambda s: True)
+def gate():
+    mark("gate")
 
-    @step(outputs=["c"])
-    def count(n):
-        ran.append("count")
-        return len(n)
+@step(outputs=["c"])
+def count(n):
+    mark("count")
+    return len(n)
 
-    p = Pipeline("p", context=context(d=0))
-    p.add_step(numbers).add_step(divide).add_step(total).add_step(gate).add_step(count)
-    result = run_pipeline(p)
+p = Pipeline("p", context=context(d=0))
+p.add_step(numbers).add_step(divide).add_step(total).add_step(gate).add_step(count)
+""")
     statuses = {n: r.status for n, r in result.step_results.items()}
     assert statuses == {"numbers": "succeeded", "divide": "failed", "total": "upstream_failed",
                         "gate": "upstream_failed", "count": "succeeded"}
-    assert not result.success and ran == ["count"]
+    assert not result.success and (tmp_path / "ran.txt").read_text() == "count\n"
     assert result.step_results["divide"].error == "ZeroDivisionError: division by zero"
     assert result["c"] == 2
 
 
-def test_foreach_over_context_list_keeps_element_order():
-    @step(outputs=["out", "tag"], foreach="item")
-    def work(item, scale):
-        time.sleep(0.02 * (5 - item))  # later elements finish first in the pool
-        return item * scale, f"t{item}"
+def test_foreach_over_context_list_keeps_element_order(tmp_path):
+    result = run_source(tmp_path, """
+import time
 
-    p = Pipeline("p", context=context(item=[1, 2, 3, 4], scale=10)).add_step(work)
-    result = run_pipeline(p)
+@step(outputs=["out", "tag"], foreach="item")
+def work(item, scale):
+    time.sleep(0.02 * (5 - item))  # later elements finish first in the pool
+    return item * scale, f"t{item}"
+
+p = Pipeline("p", context=context(item=[1, 2, 3, 4], scale=10)).add_step(work)
+""")
     assert result["out"] == [10, 20, 30, 40] and result["tag"] == ["t1", "t2", "t3", "t4"]
 
 
-def test_foreach_over_upstream_output():
-    @step(outputs=["shards"])
-    def make():
-        return [[1, 2], [3], []]
+def test_foreach_over_upstream_output(tmp_path):
+    result = run_source(tmp_path, """
+@step(outputs=["shards"])
+def make():
+    return [[1, 2], [3], []]
 
-    @step(inputs=["shards"], outputs=["sums"], foreach="shards")
-    def add(shards):
-        return sum(shards)
+@step(inputs=["shards"], outputs=["sums"], foreach="shards")
+def add(shards):
+    return sum(shards)
 
-    result = run_pipeline(Pipeline("p").add_step(make).add_step(add))
+p = Pipeline("p").add_step(make).add_step(add)
+""")
     assert result["sums"] == [3, 3, 0]
 
 
-def test_foreach_element_retries_and_failures(monkeypatch):
+FOREACH_FLAKY = """
+import threading
+
+COUNTS = {}
+LOCK = threading.Lock()
+
+@step(outputs=["v"], foreach="x", retries=1)
+def f(x):
+    with LOCK:
+        COUNTS[x] = COUNTS.get(x, 0) + 1
+    if x == "bad" or (x == "flaky" and COUNTS[x] == 1):
+        raise RuntimeError(x)
+    return x
+
+p = Pipeline("p", context=context(x=["a", "flaky"])).add_step(f)
+q = Pipeline("q", context=context(x=["a", "bad"])).add_step(f)
+"""
+
+
+def test_foreach_element_retries_and_failures(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "sleep", lambda s: None)
-    counts = {}
-    lock = threading.Lock()
-
-    @step(outputs=["v"], foreach="x", retries=1)
-    def f(x):
-        with lock:
-            counts[x] = counts.get(x, 0) + 1
-        if x == "bad" or (x == "flaky" and counts[x] == 1):
-            raise RuntimeError(x)
-        return x
-
-    ok = run_pipeline(Pipeline("p", context=context(x=["a", "flaky"])).add_step(f))
+    ok = run_source(tmp_path, FOREACH_FLAKY, "p")
     assert ok.success and ok["v"] == ["a", "flaky"] and ok.step_results["f"].attempts == 2
-    bad = run_pipeline(Pipeline("q", context=context(x=["a", "bad"])).add_step(f))
+    bad = run_source(tmp_path, FOREACH_FLAKY, "q")
     assert bad.step_results["f"].status == "failed"
     assert bad.step_results["f"].error == "element 1: RuntimeError: bad"
 
 
-def test_foreach_value_must_be_a_list_and_empty_list_gives_empty_outputs():
-    @step(outputs=["v"], foreach="x")
-    def f(x):
-        return x
+def test_foreach_value_must_be_a_list_and_empty_list_gives_empty_outputs(tmp_path):
+    source = """
+@step(outputs=["v"], foreach="x")
+def f(x):
+    return x
 
-    bad = run_pipeline(Pipeline("p", context=context(x=3)).add_step(f))
+p = Pipeline("p", context=context(x=[])).add_step(f)
+"""
+    bad = run_source(tmp_path, source, "p", context={"x": 3})
     assert "is bound to 3 (int), which is not a list" in bad.step_results["f"].error
-    empty = run_pipeline(Pipeline("q", context=context(x=[])).add_step(f))
+    empty = run_source(tmp_path, source, "p")
     assert empty.success and empty["v"] == []
 
 
-def test_foreach_when_is_evaluated_once():
-    calls = []
+def test_foreach_when_is_evaluated_once(tmp_path):
+    result = run_source(tmp_path, """
+def check(flag):
+    with open("checks.txt", "a") as f:
+        f.write("checked\\n")
+    return flag
 
-    def check(flag):
-        calls.append(flag)
-        return flag
+@step(outputs=["v"], foreach="x")
+@when(check)
+def f(x):
+    return x
 
-    @step(outputs=["v"], foreach="x")
-    @when(check)
-    def f(x):
-        return x
+p = Pipeline("p", context=context(x=[1, 2, 3], flag=True)).add_step(f)
+""")
+    assert result["v"] == [1, 2, 3] and (tmp_path / "checks.txt").read_text() == "checked\n"
 
-    result = run_pipeline(Pipeline("p", context=context(x=[1, 2, 3], flag=True)).add_step(f))
-    assert result["v"] == [1, 2, 3] and calls == [True]
+
+# -- values handed between steps (as the targets hand them) -------------------------
+
+def test_an_in_place_change_of_an_input_does_not_reach_other_steps(tmp_path):
+    """Each step reads its inputs back from the envelope the producer's
+    output was written to, as a target's task does: a consumer that changes
+    its input in place changes its own copy only, cached run or fresh."""
+    source = """
+@step(outputs=["items"])
+def make():
+    return [1, 2]
+
+@step(outputs=["first"])
+def spoil(items):
+    items.append(99)
+    return len(items)
+
+@step(outputs=["second"])
+def count(items, config):
+    config["seen"] = True
+    return len(items)
+
+@step(outputs=["config_after"])
+def read_config(config):
+    return dict(config)
+
+p = Pipeline("p", context=context(config={"k": 1}))
+p.add_step(make).add_step(spoil).add_step(count).add_step(read_config)
+"""
+    for _ in range(2):  # fresh, then cached
+        result = run_source(tmp_path, source)
+        assert (result["items"], result["first"], result["second"]) == ([1, 2], 3, 2)
+        assert result["config_after"] == {"k": 1}
+
+
+def test_an_output_no_target_can_carry_fails_the_producing_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "sleep", lambda s: None)
+    result = run_source(tmp_path, """
+import threading
+
+@step(outputs=["gen"], retries=1)
+def numbers():
+    return (i for i in range(3))
+
+@step(outputs=["lock"])
+def locked():
+    return threading.Lock()
+
+@step(outputs=["n"])
+def use(gen):
+    return sum(gen)
+
+p = Pipeline("p").add_step(numbers).add_step(locked).add_step(use)
+""")
+    statuses = {n: r.status for n, r in result.step_results.items()}
+    assert statuses == {"numbers": "failed", "locked": "failed", "use": "upstream_failed"}
+    r = result.step_results["numbers"]
+    assert r.attempts == 2 and "output 'gen' of step 'numbers' cannot be passed on" in r.error
+    assert "cannot pickle 'generator' object" in r.error
+
+
+def test_values_keep_their_types_and_dict_order(tmp_path):
+    result = run_source(tmp_path, """
+@step(outputs=["values"])
+def make():
+    return {"b": 2, "a": (1, 2.0), "s": {3}, "raw": b"x", "n": None}
+
+@step(outputs=["kinds"])
+def kinds(values):
+    return [list(values), [type(v).__name__ for v in values.values()]]
+
+p = Pipeline("p").add_step(make).add_step(kinds)
+""")
+    assert result["kinds"] == [["b", "a", "s", "raw", "n"], ["int", "tuple", "set", "bytes", "NoneType"]]
+
+
+def test_objects_of_classes_of_the_pipeline_module_cross_steps(tmp_path):
+    source = """
+import dataclasses
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+    def norm1(self):
+        return abs(self.x) + abs(self.y)
+
+@step(outputs=["point"])
+def make():
+    return Point(3, -4)
+
+@step(outputs=["summary"])
+def use(point):
+    return [point.norm1(), isinstance(point, Point), point == Point(3, -4)]
+
+@step(outputs=["moved"])
+def move(point):
+    return dataclasses.replace(point, x=point.x + 1)
+
+p = Pipeline("p").add_step(make).add_step(use).add_step(move)
+"""
+    for _ in range(2):  # fresh, then from the cache
+        result = run_source(tmp_path, source)
+        assert result.success, result.summary()
+        assert result["summary"] == [7, True, True]
+        assert (result["moved"].x, result["moved"].y) == (4, -4)
+
+
+# -- exits -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", ["sys.exit(0)", "os._exit(0)", "sys.exit('bye')", "exit()"])
+def test_a_step_that_exits_fails_and_the_run_goes_on(tmp_path, call):
+    result = run_source(tmp_path, f"""
+import os
+import sys
+
+@step(outputs=["a"])
+def leave():
+    {call}
+    return 1
+
+@step(outputs=["b"])
+def other():
+    return 2
+
+@step(outputs=["c"])
+def after(a):
+    return a
+
+p = Pipeline("p").add_step(leave).add_step(other).add_step(after)
+""")
+    statuses = {n: r.status for n, r in result.step_results.items()}
+    assert statuses == {"leave": "failed", "other": "succeeded", "after": "upstream_failed"}
+    assert not result.success and result["b"] == 2
+    assert result.step_results["leave"].error.split(":")[0] in ("SystemExit", "StepExit")
