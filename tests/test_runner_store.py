@@ -1,5 +1,5 @@
-"""The store: caching, run records, outputs on disk, resume; the result API,
-progress events and the module loader."""
+"""The store: caching and step keys, run records, outputs on disk, resume;
+the result API and progress events."""
 
 import io
 import json
@@ -11,9 +11,9 @@ from urllib.request import url2pathname
 
 import pytest
 
-from pipec import Pipeline, context, step, when
 from pipec.runner import ConsolePrinter, run_pipeline
-from pipec.runner.loader import load_pipelines
+from pipec.runner.plan import compile_pipeline
+from runner_util import run_source, write_module
 
 CASES = Path(__file__).parent / "runner_cases"
 
@@ -28,81 +28,171 @@ def _path(uri):
     return Path(url2pathname(urlparse(uri).path))
 
 
-def counted_pipeline(calls, cache=None, name="p"):
-    @step(outputs=["data"], cache=cache)
-    def load(size):
-        calls.append("load")
-        return list(range(size))
+CALLED = """
+def _called(name):
+    with open("calls.txt", "a") as f:
+        f.write(name + "\\n")
+"""
 
-    @step(inputs=["data"], outputs=["total"], cache=cache)
-    def total(data, offset):
-        calls.append("total")
-        return sum(data) + offset
 
-    return Pipeline(name, context=context(size=3, offset=0)).add_step(load).add_step(total)
+def calls(folder=None):
+    path = Path(folder or ".") / "calls.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def counted_source(cache="None", name="p", enable_cache=True):
+    return CALLED + f"""
+@step(outputs=["data"], cache={cache})
+def load(size):
+    _called("load")
+    return list(range(size))
+
+@step(inputs=["data"], outputs=["total"], cache={cache})
+def total(data, offset):
+    _called("total")
+    return sum(data) + offset
+
+{name} = Pipeline("{name}", context=context(size=3, offset=0), enable_cache={enable_cache})
+{name}.add_step(load).add_step(total)
+"""
+
+
+class Counted:
+    """A module file with the counted pipeline, run as often as needed."""
+
+    def __init__(self, folder, **options):
+        self.name = options.get("name", "p")
+        self.pipeline, self.root = compile_pipeline(self.name, write_module(folder, counted_source(**options)))
+
+    def run(self, **options):
+        return run_pipeline(self.pipeline, root=self.root, **options)
 
 
 # -- cache --------------------------------------------------------------------
 
-def test_cache_hit_and_misses():
-    calls = []
-    p = counted_pipeline(calls)
-    first = run_pipeline(p)
-    assert calls == ["load", "total"] and first["total"] == 3
-    second = run_pipeline(p)
-    assert calls == ["load", "total"]  # nothing ran
+def test_cache_hit_and_misses(tmp_path):
+    p = Counted(tmp_path)
+    first = p.run()
+    assert calls() == ["load", "total"] and first["total"] == 3
+    second = p.run()
+    assert calls() == ["load", "total"]  # nothing ran
     assert {r.status for r in second.step_results.values()} == {"cached"}
     assert all(r.cached and r.attempts == 0 for r in second.step_results.values())
     assert second.success and second["total"] == 3
     # a context value a step reads: that step misses, its input changed: the next misses too
-    run_pipeline(p, context={"size": 4})
-    assert calls == ["load", "total"] * 2
+    p.run(context={"size": 4})
+    assert calls() == ["load", "total"] * 2
     # only `total`'s parameter changed: `load` hits, `total` misses
-    third = run_pipeline(p, context={"offset": 10})
-    assert calls == ["load", "total"] * 2 + ["total"] and third["total"] == 13
+    third = p.run(context={"offset": 10})
+    assert calls() == ["load", "total"] * 2 + ["total"] and third["total"] == 13
     assert third.step_results["load"].status == "cached"
     assert third.step_results["total"].status == "succeeded"
 
 
-def test_cache_disabled_by_step_or_pipeline():
-    calls = []
-    p = counted_pipeline(calls, cache=False)
-    run_pipeline(p)
-    run_pipeline(p)
-    assert calls == ["load", "total"] * 2
-    calls2 = []
-    q = counted_pipeline(calls2)
-    q.enable_cache = False
-    run_pipeline(q)
-    run_pipeline(q)
-    assert calls2 == ["load", "total"] * 2
+def test_cache_disabled_by_step_or_pipeline(tmp_path):
+    p = Counted(tmp_path, cache="False")
+    p.run()
+    p.run()
+    assert calls() == ["load", "total"] * 2
+    q = Counted(tmp_path, name="q", enable_cache=False)
+    q.run()
+    q.run()
+    assert calls() == ["load", "total"] * 4
 
 
-def test_unpicklable_argument_runs_uncached(tmp_path):
-    import threading
-    calls = []
+CACHED_STEP = CALLED + """
+from helpers import scale
 
-    @step(outputs=["lock"])
-    def make():
-        return threading.Lock()
+FACTOR = {factor}
 
-    @step(outputs=["ok"])
-    def use(lock):
-        calls.append(1)
-        return True
+def adjust(v):
+    return v * FACTOR{extra}
 
-    p = Pipeline("p").add_step(make).add_step(use)
+@step(outputs=["out"])
+def work(values):
+    _called("work")
+    return [adjust(scale(v)) for v in values]
+
+p = Pipeline("p", context=context(values=[1, 2])).add_step(work)
+"""
+
+
+@pytest.mark.parametrize("edit", ["constant", "helper function", "helper module", "pipec version"])
+def test_cache_key_covers_everything_the_step_carries(tmp_path, monkeypatch, edit):
+    """Editing a module constant, a helper function, a helper module the step
+    imports, or a new pipec version runs the step again."""
+    (tmp_path / "helpers.py").write_text("def scale(v):\n    return v * 10\n")
+    path = tmp_path / "flow.py"
+
+    def run(factor=2, extra=""):
+        path.write_text("from pipec import Pipeline, context, step\n"
+                        + CACHED_STEP.format(factor=factor, extra=extra))
+        pipeline, root = compile_pipeline("p", path)
+        return run_pipeline(pipeline, root=root)
+
+    assert run()["out"] == [20, 40]
+    assert run().step_results["work"].status == "cached"
+    if edit == "constant":
+        result = run(factor=3)
+        expected = [30, 60]
+    elif edit == "helper function":
+        result = run(extra=" + 1")
+        expected = [21, 41]
+    elif edit == "helper module":
+        (tmp_path / "helpers.py").write_text("def scale(v):\n    return v * 100\n")
+        result = run()
+        expected = [200, 400]
+    else:
+        import pipec.runner.cache as cache_module
+        monkeypatch.setattr(cache_module, "__version__", "99.0")
+        result = run()
+        expected = [20, 40]
+    assert result.step_results["work"].status == "succeeded" and result["out"] == expected
+    assert calls() == ["work", "work"]
+
+
+def test_cache_key_keeps_dict_key_order(tmp_path):
+    source = CALLED + """
+@step(outputs=["keys"])
+def keys(options):
+    _called("keys")
+    return list(options)
+
+p = Pipeline("p", context=context(options={"a": 1, "b": 2})).add_step(keys)
+"""
+    path = write_module(tmp_path, source)
+    pipeline, root = compile_pipeline("p", path)
+    assert run_pipeline(pipeline, root=root)["keys"] == ["a", "b"]
+    reordered = run_pipeline(pipeline, root=root, context={"options": {"b": 2, "a": 1}})
+    assert reordered.step_results["keys"].status == "succeeded" and reordered["keys"] == ["b", "a"]
+    assert calls() == ["keys", "keys"]
+
+
+def test_unpicklable_output_fails_and_is_not_cached(tmp_path):
+    source = """
+import threading
+
+@step(outputs=["lock"])
+def make():
+    return threading.Lock()
+
+@step(outputs=["ok"])
+def use(lock):
+    return True
+
+p = Pipeline("p").add_step(make).add_step(use)
+"""
     for _ in range(2):
-        result = run_pipeline(p)
-        assert result.success and result["ok"] is True
-    assert calls == [1, 1]
-    assert result.step_results["make"].artifact_uri is None  # a lock cannot be saved
+        result = run_source(tmp_path, source)
+        assert result.step_results["make"].status == "failed"
+        assert result.step_results["make"].artifact_uri is None
+        assert "cannot pickle" in result.step_results["make"].error
 
 
 # -- store and record -----------------------------------------------------------
 
 def test_record_and_outputs_on_disk(tmp_path):
-    result = run_pipeline(counted_pipeline([]), context={"offset": 1}, run_id="20250101T000000-abcdef")
+    result = Counted(tmp_path).run(context={"offset": 1}, run_id="20250101T000000-abcdef")
     run_dir = tmp_path / ".pipec" / "runs" / "20250101T000000-abcdef"
     assert Path(result.run_dir) == run_dir
     record = json.loads((run_dir / "record.json").read_text())
@@ -114,29 +204,43 @@ def test_record_and_outputs_on_disk(tmp_path):
     step = record["step_results"]["total"]
     assert step["status"] == "succeeded" and step["attempts"] == 1 and step["cached"] is False
     assert step["error"] is None and step["duration_seconds"] >= 0
-    assert _path(step["artifact_uri"]) == run_dir / "outputs" / "total.pkl"
-    assert pickle.loads((run_dir / "outputs" / "total.pkl").read_bytes()) == 4
-    assert pickle.loads((run_dir / "outputs" / "data.pkl").read_bytes()) == [0, 1, 2]
+    assert _path(step["artifact_uri"]) == run_dir / "outputs" / "total.json"
+    assert json.loads((run_dir / "outputs" / "total.json").read_bytes()) == 4
+    assert json.loads((run_dir / "outputs" / "data.json").read_bytes()) == [0, 1, 2]
+
+
+def test_outputs_that_json_cannot_carry_exactly_are_pickles(tmp_path):
+    result = run_source(tmp_path, """
+@step(outputs=["t"])
+def f():
+    return (1, 2)
+
+p = Pipeline("p").add_step(f)
+""")
+    path = _path(result.step_results["f"].artifact_uri)
+    assert path.suffix == ".pkl" and pickle.loads(path.read_bytes()) == (1, 2)
 
 
 def test_store_location_argument_and_env(tmp_path, monkeypatch):
-    run_pipeline(counted_pipeline([]), store=tmp_path / "elsewhere")
+    p = Counted(tmp_path)
+    p.run(store=tmp_path / "elsewhere")
     assert len(list((tmp_path / "elsewhere" / "runs").iterdir())) == 1
     monkeypatch.setenv("PIPEC_HOME", str(tmp_path / "home"))
-    result = run_pipeline(counted_pipeline([]))
+    result = p.run()
     assert Path(result.run_dir).parent == tmp_path / "home" / "runs"
     assert not (tmp_path / ".pipec").exists()
 
 
-def test_run_ids_are_sortable_and_unique():
+def test_run_ids_are_sortable_and_unique(tmp_path):
     import re
-    ids = [run_pipeline(counted_pipeline([])).run_id for _ in range(3)]
+    p = Counted(tmp_path)
+    ids = [p.run().run_id for _ in range(3)]
     assert len(set(ids)) == 3
     assert all(re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", i) for i in ids)
     with pytest.raises(ValueError, match="already exists"):
-        run_pipeline(counted_pipeline([]), run_id=ids[0])
+        p.run(run_id=ids[0])
     with pytest.raises(ValueError, match="invalid run id"):
-        run_pipeline(counted_pipeline([]), run_id="../x")
+        p.run(run_id="../x")
 
 
 def test_git_commit_recorded_when_in_a_repository(tmp_path):
@@ -149,85 +253,150 @@ def test_git_commit_recorded_when_in_a_repository(tmp_path):
         pytest.skip("git is not usable here")
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                           cwd=tmp_path).stdout.strip()
-    assert run_pipeline(counted_pipeline([])).git_commit == head
+    assert Counted(tmp_path).run().git_commit == head
 
 
 # -- resume -------------------------------------------------------------------------
 
-def resumable(calls, flag):
-    @step(outputs=["raw"])
-    def fetch():
-        calls.append("fetch")
-        return [1, 2, 3]
+RESUMABLE = CALLED + """
+from pathlib import Path
 
-    @step(outputs=["side"])
-    def side():
-        calls.append("side")
-        return "side"
+@step(outputs=["raw"])
+def fetch():
+    _called("fetch")
+    return [1, 2, 3]
 
-    @step(inputs=["raw"], outputs=["clean"])
-    def clean(raw):
-        calls.append("clean")
-        if not flag.exists():
-            raise RuntimeError("flag missing")
-        return [x * 2 for x in raw]
+@step(outputs=["side"])
+def side():
+    _called("side")
+    return "side"
 
-    @step(inputs=["clean"], outputs=["report"])
-    def report(clean):
-        calls.append("report")
-        return sum(clean)
+@step(inputs=["raw"], outputs=["clean"])
+def clean(raw):
+    _called("clean")
+    if not Path("flag").exists():
+        raise RuntimeError("flag missing")
+    return [x * 2 for x in raw]
 
-    @step
-    @when(lambda raw: False)
-    def skipped():
-        calls.append("skipped")
+@step(inputs=["clean"], outputs=["report"])
+def report(clean):
+    _called("report")
+    return sum(clean)
 
-    p = Pipeline("resumable", enable_cache=False)
-    return p.add_step(fetch).add_step(side).add_step(clean).add_step(report).add_step(skipped)
+@step
+@when(lambda raw: False)
+def skipped():
+    _called("skipped")
+
+p = Pipeline("resumable", enable_cache=False)
+p.add_step(fetch).add_step(side).add_step(clean).add_step(report).add_step(skipped)
+"""
+
+
+def _resumable(tmp_path, source=RESUMABLE):
+    pipeline, root = compile_pipeline("resumable", write_module(tmp_path, source))
+    return lambda **options: run_pipeline(pipeline, root=root, **options)
 
 
 def test_resume_after_failure_reruns_from_the_failed_step(tmp_path):
-    calls, flag = [], tmp_path / "flag"
-    p = resumable(calls, flag)
-    failed = run_pipeline(p)
+    run = _resumable(tmp_path)
+    failed = run()
     assert not failed.success
     assert [failed.step_results[n].status for n in ("clean", "report", "skipped")] == [
         "failed", "upstream_failed", "skipped"]
-    assert calls == ["fetch", "side", "clean"]
+    assert calls() == ["fetch", "side", "clean"]
 
-    flag.write_text("fixed")
-    calls.clear()
-    resumed = run_pipeline(p, resume=failed.run_id)
+    (tmp_path / "flag").write_text("fixed")
+    (tmp_path / "calls.txt").unlink()
+    resumed = run(resume=failed.run_id)
     assert resumed.success and resumed.run_id != failed.run_id
-    assert calls == ["clean", "report"]  # fetch and side were not re-run
+    assert calls() == ["clean", "report"]  # fetch and side were not re-run
     assert resumed["report"] == 12 and resumed["raw"] == [1, 2, 3]
     r = resumed.step_results
     assert r["fetch"].reused and r["fetch"].status == "succeeded" and r["fetch"].attempts == 0
     assert _path(r["fetch"].artifact_uri).parent == Path(resumed.run_dir) / "outputs"
-    assert r["skipped"].status == "skipped" and r["skipped"].reused
+    assert r["skipped"].status == "skipped"  # its predicate is evaluated again: still false
     assert not r["clean"].reused
     record = json.loads((Path(resumed.run_dir) / "record.json").read_text())
     assert record["resumed_from"] == failed.run_id
 
     # resuming the resumed run re-runs nothing; "latest" finds it
-    calls.clear()
-    again = run_pipeline(p, resume="latest")
-    assert again.success and calls == [] and again.resumed_from == resumed.run_id
+    (tmp_path / "calls.txt").unlink()
+    again = run(resume="latest")
+    assert again.success and calls() == [] and again.resumed_from == resumed.run_id
 
 
-def test_resume_errors():
-    p = counted_pipeline([])
+RESUME_CONTEXT = CALLED + """
+@step(outputs=["numbers"])
+def numbers(n):
+    _called("numbers")
+    return list(range(n))
+
+@step(outputs=["total"])
+def total(numbers):
+    _called("total")
+    return sum(numbers)
+
+@step(outputs=["other"])
+def other(label):
+    _called("other")
+    return label
+
+@step(outputs=["big"])
+@when(lambda total: total > 10)
+def big(total):
+    _called("big")
+    return total
+
+@step(outputs=["broken"])
+def broken(label):
+    raise RuntimeError("always")
+
+p = Pipeline("p", context=context(n=4, label="x"), enable_cache=False)
+p.add_step(numbers).add_step(total).add_step(other).add_step(big).add_step(broken)
+"""
+
+
+def test_resume_with_changed_context_reruns_what_changed(tmp_path):
+    """`--resume latest --set n=10` after a run with n=4: the steps whose
+    inputs changed run again, a step skipped by a `when` that is now true
+    runs, unchanged steps are reused."""
+    pipeline, root = compile_pipeline("p", write_module(tmp_path, RESUME_CONTEXT))
+    first = run_pipeline(pipeline, root=root)
+    assert not first.success and first.step_results["big"].status == "skipped"
+    assert calls() == ["numbers", "total", "other"]
+    (tmp_path / "calls.txt").unlink()
+    resumed = run_pipeline(pipeline, root=root, resume="latest", context={"n": 10})
+    assert calls() == ["numbers", "total", "big"]
+    assert resumed.context == {"n": 10, "label": "x"}
+    assert (resumed["total"], resumed["big"]) == (45, 45)
+    assert resumed.step_results["other"].reused and not resumed.step_results["total"].reused
+
+
+def test_resume_after_the_code_changed_reruns_the_changed_step(tmp_path):
+    run = _resumable(tmp_path)
+    (tmp_path / "flag").write_text("fixed")
+    first = run()
+    assert first.success and first["report"] == 12
+    (tmp_path / "calls.txt").unlink()
+    changed = RESUMABLE.replace("return sum(clean)", "return sum(clean) + 1")
+    resumed = _resumable(tmp_path, changed)(resume="latest")
+    assert calls() == ["report"] and resumed["report"] == 13
+
+
+def test_resume_errors(tmp_path):
+    p = Counted(tmp_path)
     with pytest.raises(ValueError, match="no run 'nope'"):
-        run_pipeline(p, resume="nope")
-    other = run_pipeline(counted_pipeline([], name="other"))
+        p.run(resume="nope")
+    other = Counted(tmp_path, name="other").run()
     with pytest.raises(ValueError, match="is a run of pipeline 'other'"):
-        run_pipeline(p, resume=other.run_id)
+        p.run(resume=other.run_id)
 
 
 # -- result API and progress -----------------------------------------------------------
 
-def test_result_api():
-    result = run_pipeline(counted_pipeline([]))
+def test_result_api(tmp_path):
+    result = Counted(tmp_path).run()
     assert result.pipeline_name == "p" and result.success and result.duration_seconds >= 0
     assert result.outputs == {"data": [0, 1, 2], "total": 3}
     assert result["total"] == 3 and "data" in result
@@ -240,36 +409,40 @@ def test_result_api():
     assert any(line.split()[:2] == ["load", "succeeded"] for line in text.splitlines())
 
 
-def test_to_dict_with_unserialisable_outputs():
-    @step(outputs=["s"])
-    def f():
-        return {1, 2}
+def test_to_dict_with_unserialisable_outputs(tmp_path):
+    data = run_source(tmp_path, """
+@step(outputs=["s"])
+def f():
+    return {1, 2}
 
-    data = run_pipeline(Pipeline("p").add_step(f)).to_dict()
+p = Pipeline("p").add_step(f)
+""").to_dict()
     assert json.dumps(data) and data["outputs"]["s"] == "{1, 2}"
 
 
-def test_progress_events_and_console_printer(monkeypatch):
+def test_progress_events_and_console_printer(tmp_path, monkeypatch):
     from pipec.runner import execute
     monkeypatch.setattr(execute, "sleep", lambda s: None)
     events = []
     stream = io.StringIO()
     printer = ConsolePrinter(stream)
 
-    calls = []
-
-    @step(outputs=["v"], retries=1, retry_delay=2)
-    def flaky():
-        calls.append(1)
-        if len(calls) == 1:
-            raise ConnectionError("boom")
-        return 1
-
     def both(event):
         events.append(event)
         printer(event)
 
-    run_pipeline(Pipeline("p").add_step(flaky), progress=both)
+    run_source(tmp_path, """
+CALLS = []
+
+@step(outputs=["v"], retries=1, retry_delay=2)
+def flaky():
+    CALLS.append(1)
+    if len(CALLS) == 1:
+        raise ConnectionError("boom")
+    return 1
+
+p = Pipeline("p").add_step(flaky)
+""", progress=both)
     kinds = [(e.kind, e.step) for e in events]
     assert kinds == [("run_started", None), ("step_started", "flaky"), ("attempt_failed", "flaky"),
                      ("step_finished", "flaky"), ("run_finished", None)]
@@ -281,41 +454,24 @@ def test_progress_events_and_console_printer(monkeypatch):
     assert "flaky: succeeded" in lines[3] and "pipeline 'p' succeeded" in lines[4]
 
 
-# -- loader ---------------------------------------------------------------------------
+# -- modules of a package ---------------------------------------------------------------
 
-def test_loader_imports_by_module_name_with_relative_imports():
-    pipelines = load_pipelines(CASES / "pkg" / "sub" / "flow.py")
-    assert list(pipelines) == ["first", "second"]
-    assert sys.modules["pkg.sub.flow"].__file__ == str(CASES / "pkg" / "sub" / "flow.py")
-    assert sys.path[0] == str(CASES)
-    assert run_pipeline(pipelines["second"])["tripled"] == 15
-
-
-def test_loader_reloads_and_does_not_keep_stale_modules(tmp_path):
-    for value in (1, 2):
-        folder = tmp_path / f"v{value}"
-        folder.mkdir()
-        (folder / "runner_case_mod.py").write_text(
-            "from pipec import Pipeline, step\n"
-            f"@step(outputs=['v'])\ndef make():\n    return {value}\n"
-            "pipe = Pipeline('pipe').add_step(make)\n")
-        pipelines = load_pipelines(folder / "runner_case_mod.py")
-        assert run_pipeline(pipelines["pipe"], store=folder / ".pipec")["v"] == value
-
-
-def test_loader_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        load_pipelines(tmp_path / "missing.py")
+def test_package_module_with_relative_imports_runs_its_carried_code():
+    pipeline, root = compile_pipeline("second", CASES / "pkg" / "sub" / "flow.py")
+    assert root == CASES
+    assert run_pipeline(pipeline, root=root)["tripled"] == 15
+    assert str(CASES) not in sys.path  # the source root is on the path for the run only
 
 
 # -- resume after a crash ------------------------------------------------------------
 
-CRASHING = '''
+CRASHING = """
 import os
+import signal
 from pathlib import Path
 from pipec import Pipeline, step
 
-HERE = Path(__file__).parent
+HERE = Path(".")  # carried code runs in the working directory, as on the targets
 
 def _called(name):
     with open(HERE / "calls.txt", "a") as f:
@@ -335,7 +491,7 @@ def second(a):
 def third(b):
     _called("third")
     if not (HERE / "fixed").exists():
-        os._exit(3)  # the process dies: no `finally`, no exit handler
+        os.kill(os.getpid(), signal.SIGKILL)  # the process dies: no `finally`, no exit handler
     return b + 1
 
 @step(inputs=["c"], outputs=["d"])
@@ -344,23 +500,24 @@ def fourth(c):
     return c + 1
 
 pipeline = Pipeline("crashy", enable_cache=False).add_step(first).add_step(second).add_step(third).add_step(fourth)
-'''
+"""
 
 
-def test_resume_after_the_process_crashed_mid_run(tmp_path):
+def test_resume_after_the_process_crashed_mid_run(tmp_path, monkeypatch):
     import subprocess
     folder = tmp_path / "mod"
     folder.mkdir()
+    monkeypatch.chdir(folder)
     (folder / "crashy_flow.py").write_text(CRASHING)
     store = tmp_path / "store"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import crashy_flow; "
             "from pipec.runner import run_pipeline; "
             "run_pipeline(crashy_flow.pipeline, store=sys.argv[2], run_id='crashed-1')")
     proc = subprocess.run([sys.executable, "-c", code, str(folder), str(store)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 3, proc.stderr
-    calls = folder / "calls.txt"
-    assert calls.read_text().split() == ["first", "second", "third"]
+                          capture_output=True, text=True, timeout=120, cwd=folder)
+    assert proc.returncode == -9, proc.stderr
+    calls_file = folder / "calls.txt"
+    assert calls_file.read_text().split() == ["first", "second", "third"]
 
     crashed = store / "runs" / "crashed-1"
     record = json.loads((crashed / "record.json").read_text())
@@ -372,11 +529,11 @@ def test_resume_after_the_process_crashed_mid_run(tmp_path):
         f.write('{"name": "third", "sta')
 
     (folder / "fixed").write_text("")
-    calls.write_text("")
-    p = load_pipelines(folder / "crashy_flow.py")["crashy"]
-    resumed = run_pipeline(p, store=store, resume="crashed-1")
+    calls_file.write_text("")
+    p, root = compile_pipeline("crashy", folder / "crashy_flow.py")
+    resumed = run_pipeline(p, root=root, store=store, resume="crashed-1")
     assert resumed.success and resumed.resumed_from == "crashed-1"
-    assert calls.read_text().split() == ["third", "fourth"]  # first and second were reused
+    assert calls_file.read_text().split() == ["third", "fourth"]  # first and second were reused
     r = resumed.step_results
     assert r["first"].reused and r["second"].reused and not r["third"].reused
     assert r["first"].status == "succeeded" and r["first"].attempts == 0
@@ -387,6 +544,6 @@ def test_resume_after_the_process_crashed_mid_run(tmp_path):
     assert final["output_names"] == ["a", "b", "c", "d"]
 
     # the crashed run can be resumed again: its record is left as it was
-    calls.write_text("")
-    again = run_pipeline(p, store=store, resume="crashed-1")
-    assert again.success and calls.read_text().split() == ["third", "fourth"]
+    calls_file.write_text("")
+    again = run_pipeline(p, root=root, store=store, resume="crashed-1")
+    assert again.success and calls_file.read_text().split() == ["third", "fourth"]

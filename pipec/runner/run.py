@@ -25,6 +25,7 @@ that do not depend on it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -59,20 +60,27 @@ def run_pipeline(pipeline: Any, context: Mapping[str, Any] | None = None, *, sto
     previous_record = previous.read_resume_record() if previous else {}
     values = resolve_context(pipeline, context, previous_record.get("context"))
     run = the_store.create_run(run_id)
-    with _source_root(root), exit_guard():
+    with _source_root(root, pipeline), exit_guard():
         return _Run(pipeline, values, the_store, run, previous, previous_record, progress).execute()
 
 
 class _source_root:
     """The source root first on sys.path while the run lasts, so the carried
-    code's imports of helper modules of the source tree work."""
+    code's imports of helper modules of the source tree work; the helper
+    modules are imported afresh for each run (a task imports them in a
+    process of its own), so a run never uses an edited module's old code."""
 
-    def __init__(self, root: str | Path | None):
+    def __init__(self, root: str | Path | None, pipeline: ir.Pipeline):
         self.entry = str(Path(root).resolve()) if root is not None else None
+        self.helpers = {name for step in pipeline.steps for name in step.code.helper_modules}
 
     def __enter__(self) -> None:
         if self.entry is not None:
             sys.path.insert(0, self.entry)
+        for name in [m for m in sys.modules if m in self.helpers or m.split(".")[0] in self.helpers]:
+            del sys.modules[name]
+        if self.helpers:
+            importlib.invalidate_caches()
 
     def __exit__(self, *exc: Any) -> None:
         if self.entry is not None:
