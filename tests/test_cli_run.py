@@ -90,19 +90,33 @@ def test_run_input_errors_exit_2_before_importing(src, tmp_path):
     assert cli("run", "src/missing.py")[0] == 2
 
 
-def test_run_import_failure_exits_1_with_user_traceback(src):
-    (src / "importfail.py").write_text(
+def test_run_does_not_import_the_module(src):
+    """Like every target, the run executes each step's carried code: the
+    module's own top-level statements never run."""
+    (src / "sideeffect.py").write_text(
         "from pipec import Pipeline, step\n\n"
         "@step(outputs=['x'])\ndef f():\n    return 1\n\n"
         "p = Pipeline('p')\np.add_step(f)\n"
         "raise RuntimeError('no database')\n"
     )
-    code, _, err = cli("run", "src/importfail.py")
-    assert code == 1
-    assert (
-        "importing 'importfail.py' failed" in err and "RuntimeError: no database" in err
+    code, out, err = cli("run", "src/sideeffect.py", "--json")
+    assert code == 0, err
+    assert json.loads(out)["outputs"] == {"x": 1} and "no database" not in err
+
+
+@pytest.mark.parametrize("call", ["sys.exit(0)", "os._exit(0)"])
+def test_a_step_that_exits_fails_and_the_run_exits_1_with_the_summary(src, call):
+    (src / "exits.py").write_text(
+        "import os\nimport sys\n\nfrom pipec import Pipeline, step\n\n"
+        f"@step(outputs=['x'])\ndef leave():\n    {call}\n\n"
+        "@step(outputs=['y'])\ndef other():\n    return 2\n\n"
+        "p = Pipeline('p')\np.add_step(leave).add_step(other)\n"
     )
-    assert "pipec/runner" not in err
+    code, _, err = cli("run", "src/exits.py")
+    assert code == 1, err
+    assert "  leave: failed" in err and "  other: succeeded" in err
+    assert "pipeline 'p' failed" in err
+    assert any(line.split()[:2] == ["leave", "failed"] for line in err.splitlines())
 
 
 def test_run_all_pipelines_of_a_module_in_order(src):

@@ -98,11 +98,17 @@ def test_pipeline_add_step_checks():
 
 
 def test_pipeline_run_calls_the_runner(tmp_path, monkeypatch):
+    from runner_util import import_module, write_module
+
     monkeypatch.chdir(tmp_path)
+    path = write_module(tmp_path, """
+        @step(outputs=["y"])
+        def double(x):
+            return 2 * x
 
-    @step(outputs=["y"])
-    def double(x):
-        return 2 * x
-
-    result = pipec.Pipeline("p", context=pipec.context(x=2)).add_step(double).run({"x": 5})
+        p = Pipeline("p", context=context(x=2)).add_step(double)
+    """)
+    module = import_module(path)
+    assert module.p.defined_in == str(path.resolve())
+    result = module.p.run({"x": 5})
     assert result.success and result["y"] == 10
