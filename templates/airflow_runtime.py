@@ -1,8 +1,9 @@
 """pipec's Airflow runtime: how a generated DAG's tasks run their steps.
 
 The Airflow backend embeds this file's code verbatim (after this docstring)
-into every DAG file it writes, after `task_runtime.py`, whose `_pipec_load`
-and `_pipec_outputs` it uses.  The generated file defines `_PIPEC_STORE`
+into every DAG file it writes, after `task_runtime.py`, whose `_pipec_load`,
+`_pipec_outputs` and envelope functions (`_pipec_json`, `_pipec_pickle`,
+`_pipec_unpickle`) it uses.  The generated file defines `_PIPEC_STORE`
 (where outputs that are not small JSON values go) before any task runs.
 
 Data between tasks: each task returns a dict {output name: envelope}, which
@@ -22,7 +23,6 @@ import datetime
 import inspect
 import json
 import os
-import pickle
 import re
 
 from airflow.sdk import (
@@ -161,15 +161,6 @@ def _pipec_call(fn, kwargs):
     return fn(*args, **kwargs)
 
 
-def _pipec_json(value):
-    """`value` as JSON text when it comes back from JSON exactly, else None."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return text if _pipec_same(json.loads(text), value) else None
-
-
 def _pipec_put(context, name, value):
     """The envelope of output `name`: inline JSON, or a pickled artifact."""
     text = _pipec_json(value)
@@ -185,7 +176,7 @@ def _pipec_put(context, name, value):
     path = _pipec_path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
-        pickle.dump(value, f, protocol=4)
+        f.write(_pipec_pickle(value))
     return {"pickle": uri}
 
 
@@ -193,7 +184,7 @@ def _pipec_get(envelope):
     if "json" in envelope:
         return json.loads(envelope["json"])
     with _pipec_path(envelope["pickle"]).open("rb") as f:
-        return pickle.load(f)
+        return _pipec_unpickle(f.read())
 
 
 def _pipec_artifact_root():

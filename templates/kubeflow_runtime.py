@@ -33,10 +33,8 @@ places helper modules (`_pipec_install`, `_pipec_helpers`), and passes
 `call=_pipec_call` only for a step with a timeout or a fallback.
 """
 
-import json
 import math
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -45,19 +43,11 @@ import time
 
 
 def _pipec_write(artifact, value):
-    """Write `value` at the artifact's path: JSON when exact, else pickle."""
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        exact = _pipec_same(json.loads(text), value)
-    except (TypeError, ValueError):
-        exact = False
+    """Write `value` at the artifact's path in the shared envelope
+    (`_pipec_dumps`: JSON when exact, else pickle)."""
+    data = _pipec_dumps(value)
     os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
-    if exact:
-        data = text.encode("utf-8")
-        artifact.metadata["pipec_format"] = "json"
-    else:
-        data = pickle.dumps(value, protocol=4)
-        artifact.metadata["pipec_format"] = "pickle"
+    artifact.metadata["pipec_format"] = "pickle" if data[:1] == b"\x80" else "json"
     with open(artifact.path, "wb") as f:
         f.write(data)
 
@@ -65,10 +55,7 @@ def _pipec_write(artifact, value):
 def _pipec_read(artifact):
     """The value an upstream step wrote with `_pipec_write`."""
     with open(artifact.path, "rb") as f:
-        data = f.read()
-    if data[:1] == b"\x80":
-        return pickle.loads(data)
-    return json.loads(data.decode("utf-8"))
+        return _pipec_loads(f.read())
 
 
 # A string longer than this travels in the raw artifact, not as a parameter.

@@ -4,9 +4,11 @@ The Prefect backend embeds this file's code verbatim (after this docstring)
 into every flow file it writes, after `task_runtime.py`, whose helpers it
 uses.  Prefect and the standard library only; no top-level side effects.
 
-Data passing: a step's task returns the dict of its named outputs (a foreach
-step's tasks return one dict per element); a consumer's task receives the
-producer's result and selects the outputs it takes.  A skipped step's task
+Data passing: a step's task returns the dict of its named outputs, each in
+the shared envelope (`_pipec_dumps`: JSON when exact, else a pickle), as
+every target and the local run pass values (a foreach step's tasks return
+one dict per element); a consumer's task receives the producer's result and
+reads back the outputs it takes, a fresh copy each time.  A skipped step's task
 ends in a `Completed(name="Skipped")` state whose result is None, so its
 consumers see None and skip too.  A failed step leaves its consumers in
 Prefect's `NotReady` state (upstream failed).  `_pipec_finish` turns the
@@ -65,6 +67,10 @@ class _PipecStep:
             if value is _PIPEC_SKIPPED:
                 return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
             values[param] = value
+        for param in self.params:
+            if param not in self.upstream or param == self.foreach:
+                # A run parameter: each task gets a copy of its own.
+                values[param] = _pipec_loads(_pipec_dumps(values[param]))
         return values
 
     async def run(self, **raw):
@@ -80,7 +86,7 @@ class _PipecStep:
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
         value = await asyncio.to_thread(getattr(module, self.function), **args)
-        return _pipec_outputs(self.name, self.outputs, value)
+        return _pipec_envelopes(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
         """The on_failure task body: `attempt` is the step's result, or its
@@ -95,7 +101,7 @@ class _PipecStep:
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
         value = await asyncio.to_thread(fallback, **args)
-        return _pipec_outputs(self.name, self.outputs, value)
+        return _pipec_envelopes(self.name, self.outputs, value)
 
 
 class _PipecNoElements:
@@ -114,6 +120,12 @@ class _PipecNoElements:
 _PIPEC_SKIPPED = _PipecNoElements("skipped")
 
 
+def _pipec_envelopes(step, names, value):
+    """The step's outputs from its return value, each in its envelope."""
+    outputs = _pipec_outputs(step, names, value)
+    return {name: _pipec_dumps(item) for name, item in outputs.items()}
+
+
 def _pipec_skipped(message):
     return Completed(name="Skipped", message=message, data=None)
 
@@ -124,10 +136,10 @@ def _pipec_select(result, output):
     if isinstance(result, list):
         if any(item is None for item in result):
             return _PIPEC_SKIPPED
-        return [item[output] for item in result]
+        return [_pipec_loads(item[output]) for item in result]
     if result is None:
         return _PIPEC_SKIPPED
-    return result[output]
+    return _pipec_loads(result[output])
 
 
 def _pipec_cache(step):
@@ -182,9 +194,9 @@ def _pipec_finish(runs):
             continue
         if step.foreach is not None:
             for name in step.outputs:
-                outputs[name] = [item[name] for item in result]
+                outputs[name] = [_pipec_loads(item[name]) for item in result]
         else:
-            outputs.update(result)
+            outputs.update({name: _pipec_loads(data) for name, data in result.items()})
     failed = [name for name, status in statuses.items() if status == "failed"]
     outcome = {"success": not failed, "statuses": statuses, "outputs": outputs}
     if failed:

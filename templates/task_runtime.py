@@ -57,9 +57,20 @@ _PIPEC_ENVELOPE = "__pipec_envelope__"
 
 def _pipec_register(module, source):
     """Remember the classes `module` (loaded from `source`) defines, nested
-    ones included."""
+    ones included.  A top-level class defined exactly as one that was loaded
+    earlier to read a value (the task read its inputs before loading its own
+    code) is that class: the module's name is bound to it, so values and
+    code agree on it (`isinstance`, `==`)."""
     name = module.__name__
-    todo = [v for v in vars(module).values() if isinstance(v, type)]
+    todo = []
+    for attribute, value in list(vars(module).items()):
+        if not isinstance(value, type) or value.__module__ != name:
+            continue
+        same = _pipec_same_class(source, value) if _PIPEC_FOREIGN else None
+        if same is not None:
+            setattr(module, attribute, same)
+        else:
+            todo.append(value)
     while todo:
         cls = todo.pop()
         if cls.__module__ == name and cls not in _PIPEC_CLASSES:
@@ -67,6 +78,18 @@ def _pipec_register(module, source):
             todo.extend(v for v in vars(cls).values() if isinstance(v, type))
     module.__pipec_source__ = source
     _PIPEC_MODULES[id(module)] = module
+
+
+def _pipec_same_class(source, cls):
+    """The class loaded to read a value that is defined exactly as `cls`
+    (defined in `source`), or None."""
+    text = _pipec_definition(source, cls.__qualname__)
+    for foreign in reversed(list(_PIPEC_FOREIGN.values())):
+        other = getattr(foreign, cls.__qualname__, None)
+        if isinstance(other, type) and other.__qualname__ == cls.__qualname__:
+            if _pipec_definition(foreign.__pipec_source__, cls.__qualname__) == text:
+                return other
+    return None
 
 
 def _pipec_carried(module_name, qualname):

@@ -54,6 +54,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("failure", SCENARIO_DIR / "failing.py", "failing"),
     Scenario("multi_module", EXAMPLES / "shop" / "pipelines.py", "orders"),
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
+    Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]
@@ -99,12 +100,33 @@ def strict_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
+def comparable(value: Any) -> Any:
+    """`value` with each dataclass instance replaced by ("<dataclass>", its
+    class's qualified name, its fields): an object of a class defined in a
+    pipeline module compares with one from another process (whose class was
+    loaded from the carried code there).  Standard library only: the target
+    drivers use it too."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: comparable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return ("<dataclass>", type(value).__qualname__, fields)
+    if type(value) is list:
+        return [comparable(v) for v in value]
+    if type(value) is tuple:
+        return tuple(comparable(v) for v in value)
+    if type(value) is dict:
+        return {k: comparable(v) for k, v in value.items()}
+    return value
+
+
 def assert_same(expected: Outcome, actual: Outcome, target: str) -> None:
     assert actual.statuses == expected.statuses, f"{target}: step statuses differ from the local run"
     assert actual.success == expected.success, f"{target}: run success differs from the local run"
     assert sorted(actual.outputs) == sorted(expected.outputs), f"{target}: different outputs produced"
     for name, value in expected.outputs.items():
-        assert strict_equal(actual.outputs[name], value), (
+        value = comparable(value)
+        assert strict_equal(comparable(actual.outputs[name]), value), (
             f"{target}: output {name!r} is {actual.outputs[name]!r} "
             f"({type(actual.outputs[name]).__name__}); the local run gave {value!r} ({type(value).__name__})"
         )

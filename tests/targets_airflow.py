@@ -14,6 +14,7 @@ outputs read back from XCom and the artifact store.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -220,19 +221,30 @@ def _aggregate(states: list[str]) -> str:
 
 
 def _decode(envelope: dict):
-    import pickle
-
     if "json" in envelope:
         return json.loads(envelope["json"])
     with open(envelope["pickle"], "rb") as f:
-        return pickle.load(f)
+        return _runtime()["_pipec_unpickle"](f.read())
+
+
+@functools.lru_cache(maxsize=None)
+def _runtime() -> dict:
+    """pipec's task runtime (standard library only), read from its file as
+    a DAG file embeds it: its envelope functions read the artifacts."""
+    path = Path(__file__).resolve().parent.parent / "templates" / "task_runtime.py"
+    namespace: dict = {"__name__": "pipec_task_runtime"}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+    return namespace
 
 
 def _encode(value) -> str:
-    """Outputs travel back to the test pickled (types intact), as hex."""
+    """Outputs travel back to the test pickled (types intact), as hex;
+    dataclass objects as `matrix.comparable` makes them."""
     import pickle
 
-    return pickle.dumps(value).hex()
+    from matrix import comparable
+
+    return pickle.dumps(comparable(value)).hex()
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def compile_scenario(scenario: Scenario):
 
 
 def _read(path: Path):
-    data = path.read_bytes()
-    return pickle.loads(data) if data[:1] == b"\x80" else json.loads(data.decode("utf-8"))
+    from pipec.templates.task_runtime import _pipec_loads
+
+    return _pipec_loads(path.read_bytes())
 
 
 def _restore(value, kind: str):

@@ -127,7 +127,7 @@ def run_flows(jobs, results):
             tasks = asyncio.run(task_states(state.state_details.flow_run_id))
             results["runs"][job["id"]] = {
                 "flow_state": state.type.value,
-                "data": data,
+                "data": comparable(data),
                 "tasks": tasks,
             }
         except BaseException:
@@ -192,6 +192,14 @@ def prefect_env(base: Path, extra_paths: list[Path]) -> dict[str, str]:
     return env
 
 
+def _driver() -> str:
+    """The driver's code, with `matrix.comparable` (flow results hold objects
+    of classes of the carried code, which only the flow's process can load)."""
+    import inspect
+
+    return DRIVER + "\n\n" + inspect.getsource(matrix.comparable)
+
+
 def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
     "cwd"}`; "PYTHON" stands for the interpreter) against the same server;
@@ -211,7 +219,7 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
             roots.append(scenario.source_root)
     request = {"runs": jobs, "commands": list(commands)}
     (base / "jobs.json").write_text(json.dumps(request), encoding="utf-8")
-    (base / "driver.py").write_text(DRIVER, encoding="utf-8")
+    (base / "driver.py").write_text(_driver(), encoding="utf-8")
     env = prefect_env(base / "prefect", roots)
     proc = subprocess.run(
         [sys.executable, str(base / "driver.py"), str(base / "jobs.json"), str(base / "results.pickle")],

@@ -39,7 +39,7 @@ from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_gua
 from pipec.runner.plan import blocked, compile_pipeline, resolve_context
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
-from pipec.templates.task_runtime import _pipec_dumps, _pipec_load, _pipec_loads
+from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_load, _pipec_loads
 
 REUSABLE = (SUCCEEDED, CACHED)
 
@@ -60,6 +60,7 @@ def run_pipeline(pipeline: Any, context: Mapping[str, Any] | None = None, *, sto
     previous_record = previous.read_resume_record() if previous else {}
     values = resolve_context(pipeline, context, previous_record.get("context"))
     run = the_store.create_run(run_id)
+    _PIPEC_FOREIGN.clear()  # classes loaded to read values of an earlier run's code
     with _source_root(root, pipeline), exit_guard():
         return _Run(pipeline, values, the_store, run, previous, previous_record, progress).execute()
 
