@@ -6,7 +6,7 @@
 
 import ast
 import datetime
-import hashlib
+import functools
 import inspect
 import io
 import json
@@ -46,177 +46,126 @@ def _pipec_load(source, filename, module_name):
     return module
 
 
-# Classes defined by carried code loaded in this process -> its source.
+# Carried code loaded in this process: each class it defines -> its source;
+# the modules (by id, newest last); those loaded to read values, by source.
 _PIPEC_CLASSES = weakref.WeakKeyDictionary()
-# Modules loaded by `_pipec_load`, newest last, to find classes in (weakly
-# held: a task's module goes away with the task).
 _PIPEC_MODULES = weakref.WeakValueDictionary()
-# Producer code loaded to read values of its classes, by source digest.
 _PIPEC_FOREIGN = {}
-# The text of each top-level class definition, by (source digest, name).
-_PIPEC_DEFINITIONS = {}
-# The module the resolver of carried classes lives in (`_pipec_carried`).
-_PIPEC_RESOLVER = "_pipec_carried_classes"
-_PIPEC_ENVELOPE = "__pipec_envelope__"
 
 
 def _pipec_register(module, source):
-    """Remember the classes `module` (loaded from `source`) defines, nested
-    ones included.  A top-level class defined exactly as one that was loaded
-    earlier to read a value (the task read its inputs before loading its own
-    code) is that class: the module's name is bound to it, so values and
-    code agree on it (`isinstance`, `==`)."""
-    name = module.__name__
+    """Remember the classes `module` defines.  One defined exactly as a class
+    loaded earlier to read a value is that class (`isinstance` agrees)."""
     todo = []
-    for attribute, value in list(vars(module).items()):
-        if not isinstance(value, type) or value.__module__ != name:
+    for name, cls in list(vars(module).items()):
+        if not isinstance(cls, type) or cls.__module__ != module.__name__:
             continue
-        same = _pipec_same_class(source, value) if _PIPEC_FOREIGN else None
-        if same is not None:
-            setattr(module, attribute, same)
+        same = None
+        if _PIPEC_FOREIGN:
+            same = _pipec_find(cls.__qualname__, source, _PIPEC_FOREIGN.values())
+        if same is None:
+            todo.append(cls)
         else:
-            todo.append(value)
+            setattr(module, name, same)
     while todo:
         cls = todo.pop()
-        if cls.__module__ == name and cls not in _PIPEC_CLASSES:
-            _PIPEC_CLASSES[cls] = source
-            todo.extend(v for v in vars(cls).values() if isinstance(v, type))
+        _PIPEC_CLASSES[cls] = source
+        for value in vars(cls).values():
+            if isinstance(value, type) and value.__qualname__.startswith(
+                cls.__qualname__ + "."
+            ):
+                todo.append(value)
     module.__pipec_source__ = source
     _PIPEC_MODULES[id(module)] = module
 
 
-def _pipec_same_class(source, cls):
-    """The class loaded to read a value that is defined exactly as `cls`
-    (defined in `source`), or None."""
-    text = _pipec_definition(source, cls.__qualname__)
-    for foreign in reversed(list(_PIPEC_FOREIGN.values())):
-        other = getattr(foreign, cls.__qualname__, None)
-        if isinstance(other, type) and other.__qualname__ == cls.__qualname__:
-            if _pipec_definition(foreign.__pipec_source__, cls.__qualname__) == text:
-                return other
+@functools.lru_cache(maxsize=None)
+def _pipec_class_text(source, name):
+    """The text of top-level class `name` of `source`, decorators included."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            return source.splitlines()[first - 1 : node.end_lineno]
     return None
 
 
-def _pipec_carried(module_name, qualname):
-    """The carried class `qualname` (a value read without its envelope's
-    sources: the definition loaded in this process under `module_name`)."""
-    for module in reversed(list(_PIPEC_MODULES.values())):
-        if module.__name__ == module_name:
-            return _pipec_attribute(module, qualname)
-    raise pickle.UnpicklingError(f"class {qualname!r} of carried code is not loaded")
-
-
-def _pipec_attribute(module, qualname):
-    value = module
-    for part in qualname.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def _pipec_resolver():
-    """`_pipec_carried`, as registered once per process under a module name
-    of its own, so that a pickle can name it (every embedded copy of this
-    runtime in a process uses the first copy's function)."""
-    module = sys.modules.get(_PIPEC_RESOLVER)
-    if module is None:
-        module = types.ModuleType(_PIPEC_RESOLVER)
-        _pipec_carried.__module__ = _PIPEC_RESOLVER
-        _pipec_carried.__qualname__ = "find"
-        module.find = _pipec_carried
-        sys.modules[_PIPEC_RESOLVER] = module
-    return module.find
+def _pipec_find(qualname, source, modules):
+    """Class `qualname` of the newest of `modules` whose source defines it as
+    `source` does, or None."""
+    text = _pipec_class_text(source, qualname.split(".")[0])
+    for module in reversed(list(modules)):
+        if _pipec_class_text(module.__pipec_source__, qualname.split(".")[0]) == text:
+            found = module
+            for part in qualname.split("."):
+                found = getattr(found, part, None)
+            if isinstance(found, type):
+                return found
+    return None
 
 
 class _PipecPickler(pickle.Pickler):
-    """A pickler that writes a class of carried code as a call of the
-    resolver with (module name, qualified name), and collects the source of
-    each such class in `sources`."""
-
-    def __init__(self, file, sources):
-        super().__init__(file, protocol=4)
-        self.sources = sources
-        self.resolver = _pipec_resolver()
+    """Writes a class of carried code as (module, qualname) for the resolver,
+    and collects the source defining it in `sources`."""
 
     def reducer_override(self, obj):
         if isinstance(obj, type) and obj in _PIPEC_CLASSES:
             self.sources[obj.__module__ + ":" + obj.__qualname__] = _PIPEC_CLASSES[obj]
-            return self.resolver, (obj.__module__, obj.__qualname__)
+            return sys.modules["_pipec_classes"].find, (
+                obj.__module__,
+                obj.__qualname__,
+            )
         return NotImplemented
 
 
 class _PipecUnpickler(pickle.Unpickler):
-    """Reads what `_PipecPickler` wrote: a carried class is taken from the
-    carried code loaded in this process when one module there defines it
-    with the same source text, else from the producer's code, loaded once
-    per process."""
-
-    def __init__(self, file, sources):
-        super().__init__(file)
-        self.sources = sources
+    """Finds a class of carried code in the code loaded in this process, else
+    loads the producer's code (once per process) and takes it from there."""
 
     def find_class(self, module, name):
-        if module == _PIPEC_RESOLVER and name == "find":
+        if (module, name) == ("_pipec_classes", "find"):
             return self.carried
         return super().find_class(module, name)
 
     def carried(self, module_name, qualname):
         source = self.sources[module_name + ":" + qualname]
-        wanted = _pipec_definition(source, qualname)
-        for module in reversed(list(_PIPEC_MODULES.values())):
-            mine = getattr(module, "__pipec_source__", None)
-            if mine is None or _pipec_definition(mine, qualname) != wanted:
-                continue
-            try:
-                return _pipec_attribute(module, qualname)
-            except AttributeError:
-                continue
-        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        module = _PIPEC_FOREIGN.get(key)
-        if module is None:
-            filename = "<pipec carried " + module_name + " " + key[:12] + ">"
-            module = _PIPEC_FOREIGN[key] = _pipec_load(source, filename, module_name)
-        return _pipec_attribute(module, qualname)
-
-
-def _pipec_definition(source, qualname):
-    """The source text of the top-level class that `qualname` is or is
-    nested in, with its decorators (None when `source` has none)."""
-    name = qualname.split(".")[0]
-    key = (hashlib.sha256(source.encode("utf-8")).digest(), name)
-    if key not in _PIPEC_DEFINITIONS:
-        text = None
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.ClassDef) and node.name == name:
-                lines = source.splitlines()
-                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                text = "\n".join(lines[first - 1 : node.end_lineno])
-        _PIPEC_DEFINITIONS[key] = text
-    return _PIPEC_DEFINITIONS[key]
+        found = _pipec_find(qualname, source, _PIPEC_MODULES.values())
+        if found is None:
+            if source not in _PIPEC_FOREIGN:
+                filename = "<pipec carried " + module_name + ">"
+                _PIPEC_FOREIGN[source] = _pipec_load(source, filename, module_name)
+            found = _pipec_find(qualname, source, [_PIPEC_FOREIGN[source]])
+        return found
 
 
 def _pipec_pickle(value):
-    """`value` pickled; when it holds objects of classes of carried code,
-    wrapped with the sources that define those classes."""
+    """`value` pickled; with the sources defining the classes of carried code
+    that it uses, when it uses some."""
     if not _PIPEC_CLASSES:
         return pickle.dumps(value, protocol=4)
+    if "_pipec_classes" not in sys.modules:
+        # What a pickle names for a class of carried code (the unpickler
+        # replaces it): one per process, whichever copy of this code made it.
+        def find(module, qualname):
+            raise pickle.UnpicklingError("read carried classes with _pipec_unpickle")
+
+        find.__module__, find.__qualname__ = "_pipec_classes", "find"
+        sys.modules["_pipec_classes"] = types.SimpleNamespace(find=find)
     buffer = io.BytesIO()
-    sources = {}
-    _PipecPickler(buffer, sources).dump(value)
-    if not sources:
+    pickler = _PipecPickler(buffer, protocol=4)
+    pickler.sources = {}
+    pickler.dump(value)
+    if not pickler.sources:
         return buffer.getvalue()
-    return pickle.dumps((_PIPEC_ENVELOPE, 1, sources, buffer.getvalue()), protocol=4)
+    return pickle.dumps(("__pipec_envelope__", pickler.sources, buffer.getvalue()))
 
 
 def _pipec_unpickle(data):
     """The value `_pipec_pickle` wrote."""
     value = pickle.loads(data)
-    if (
-        type(value) is tuple
-        and len(value) == 4
-        and value[0] == _PIPEC_ENVELOPE
-        and value[1] == 1
-    ):
-        return _PipecUnpickler(io.BytesIO(value[3]), value[2]).load()
+    if type(value) is tuple and len(value) == 3 and value[0] == "__pipec_envelope__":
+        unpickler = _PipecUnpickler(io.BytesIO(value[2]))
+        unpickler.sources = value[1]
+        return unpickler.load()
     return value
 
 
