@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipec import config as cfg
-from pipec.compile import COMMAND_LINE, Problem, Spec, load_specs, render_problems
+from pipec.compile import COMMAND_LINE, OUTPUT_FORMATS, Problem, Spec, load_specs, render_problems
 from pipec.diagnostics import Diagnostics
 from pipec.ir import Span
 
@@ -46,6 +46,8 @@ class Session:
     problems: list[Problem] = field(default_factory=list)
     project: cfg.ProjectConfig | None = None
     reported: set[Problem] = field(default_factory=set)
+    # True when the command prints its result (the IR) on stdout.
+    stdout_taken: bool = False
 
     def error(self, code: str, span: Span | None = None, **fields: object) -> None:
         self.add(Diagnostics(), code, span, **fields)
@@ -70,11 +72,29 @@ class Session:
     def has_errors(self) -> bool:
         return any(p.diagnostic.severity == "error" for p in self.problems)
 
+    @property
+    def output_format(self) -> str:
+        return getattr(self.args, "output_format", None) or "text"
+
     def report(self) -> None:
-        """Print the problems not printed yet."""
+        """Print the problems not printed yet.  Text goes to stderr as it is
+        found; JSON is one document, printed once by `finish`."""
+        if self.output_format == "json":
+            return
         new = [p for p in dict.fromkeys(self.problems) if p not in self.reported]
-        self.err.write(render_problems(new))
+        stream = self.err if self.output_format == "text" else self.diagnostics_stream
+        stream.write(render_problems(new, self.output_format))
         self.reported.update(new)
+
+    @property
+    def diagnostics_stream(self) -> TextIO:
+        """Where json/github diagnostics go: stdout (as ruff prints them),
+        unless stdout carries the compiled IR."""
+        return self.err if self.stdout_taken else self.out
+
+    def finish(self) -> None:
+        if self.output_format == "json":
+            self.diagnostics_stream.write(render_problems(dict.fromkeys(self.problems), "json"))
 
 
 def exit_code(session: Session, *, changed: bool = False, failed: bool = False) -> int:
@@ -111,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="modules to check (default: modules of [tool.pipec])",
     )
     _context_arguments(check)
+    _format_argument(check)
     run = commands.add_parser(
         "run",
         help="run a pipeline locally (exit 0 success, 1 failed, 2 input errors)",
@@ -179,6 +200,17 @@ def _compile_parser(commands) -> None:
         "--unsupported",
         choices=cfg.UNSUPPORTED_MODES,
         help="what a feature the target cannot express is: an error (default) or a warning",
+    )
+    _format_argument(p)
+
+
+def _format_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="how diagnostics are printed: text (compiler style, on stderr), json (one "
+        "document on stdout) or github (GitHub Actions annotations on stdout)",
     )
 
 
@@ -263,7 +295,9 @@ def _main(
             from pipec.backends.yamlfmt import allow_fork
 
             allow_fork()
-        return COMMANDS[args.command](session)
+        code = COMMANDS[args.command](session)
+        session.finish()
+        return code
     except KeyboardInterrupt:
         err.write("pipec: interrupted\n")
         return 130
@@ -306,7 +340,7 @@ def specs_of(session: Session, given: list[str]) -> list[Spec]:
                 detail=f"modules pattern '{pattern}' in [tool.pipec] matches no file",
             )
         specs.extend(
-            Spec(Path(m), name or None, m + sep + name)
+            Spec(Path(m), name or None, m + sep + name, globbed=True)
             for m in matches
             if m.endswith(".py")
         )
@@ -342,7 +376,7 @@ def cmd_check(session: Session) -> int:
     load_project(session)
     overrides, _ = overrides_of(session)
     specs = specs_of(session, session.args.specs)
-    loaded = load_specs(specs, overrides)
+    loaded = load_specs(specs, overrides, libraries=True)
     session.problems += loaded.problems
     session.report()
     if not session.has_errors:

@@ -140,13 +140,18 @@ class Diagnostics:
         return [d for d in self if d.severity == ERROR]
 
 
-def render(diagnostics: Iterable[Diagnostic], root: Path | None = None) -> str:
+def render(
+    diagnostics: Iterable[Diagnostic], root: Path | None = None, source_path: str | None = None
+) -> str:
     """Sorted compiler-style text, with each source line and a caret.
-    `root` is the source root the diagnostics' paths are relative to."""
+    `root` is the source root the diagnostics' paths are relative to;
+    `source_path`, when given, is the file to show lines from (relative to
+    `root`) when the diagnostics' paths are display paths."""
     lines: list[str] = []
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
         lines.append(d.format())
-        source_line = _source_line(root, d.path, d.line) if root is not None else None
+        path = source_path if source_path is not None else d.path
+        source_line = _source_line(root, path, d.line) if root is not None else None
         if source_line is not None:
             lines.append("    " + source_line)
             lines.append("    " + " " * max(d.col - 1, 0) + "^")
