@@ -166,3 +166,71 @@ def test_glob_over_a_package_skips_step_libraries(tmp_path, monkeypatch):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["uses.json"]
     assert cli("check")[0] == 0
+
+
+# -- messages that point at the cause ------------------------------------------
+
+
+def _write(tmp_path: Path, text: str) -> None:
+    (tmp_path / "m.py").write_text(text)
+
+
+def test_non_literal_context_value_is_one_error_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, """
+import os
+from pipec import Pipeline, context, step
+
+ctx = context(a=os.environ.get("A", "x"))
+
+
+@step(outputs=["r"])
+def s(a):
+    return a
+
+
+p = Pipeline("p", context=ctx).add_step(s)
+""")
+    code, _, err = cli("check", "m.py")
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert code == 2 and len(errors) == 1, err
+    assert "[PC301]" in errors[0] and "--set" in errors[0] and "inside the step" in errors[0]
+
+
+def test_step_from_a_missing_module_says_where_pipec_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "from pipec import Pipeline\nfrom mysteps import load\n\np = Pipeline('p').add_step(load)\n")
+    code, _, err = cli("check", "m.py")
+    assert code == 2
+    assert err.startswith("m.py:4:28: error: step 'load' is imported from module 'mysteps', which was "
+                          "not found: pipec looked for 'mysteps.py' and 'mysteps/__init__.py'"), err
+
+
+def test_wrong_tuple_length_names_the_length():
+    from pipec.templates import task_runtime
+
+    with pytest.raises(ValueError, match=r"not a tuple of length 3"):
+        task_runtime._pipec_outputs("s", ["a", "b"], (1, 2, 3))
+
+
+def test_notes_only_for_what_the_user_set_and_in_grammar(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, """
+from pipec import Pipeline, step
+
+
+@step(outputs=["r"])
+def s():
+    return 1
+
+
+p = Pipeline("p", tags=["a", "b"]).add_step(s)
+""")
+    code, _, err = cli("compile", "m.py", "--target", "airflow", "-o", "out")
+    assert code == 0 and "cache" not in err, err
+    code, _, err = cli("compile", "m.py", "--target", "kubeflow", "-o", "out")
+    assert code == 0
+    assert "the kubeflow output has no place for the pipeline's tags ([\"a\", \"b\"])" in err
+    (tmp_path / "m.py").write_text((tmp_path / "m.py").read_text().replace('@step(outputs=["r"])', '@step(outputs=["r"], cache=True)'))
+    code, _, err = cli("compile", "m.py", "--target", "airflow", "-o", "out")
+    assert code == 0 and "no place for the step cache of step 's'" in err, err
