@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from pipec import output
-from pipec.cli import Session, exit_code, load_project, overrides_of, specs_of
+from pipec.session import Session, exit_code, load_project, overrides_of, specs_of
 from pipec.compile import compile_loaded, load_specs
 from pipec.config import Settings
 
