@@ -23,11 +23,11 @@ from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Option, StepDecl, StepReader, qualified_in
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
-from pipec.frontend.options import PIPELINE_SPECS, is_identifier
+from pipec.options import PIPELINE_SPECS, is_identifier
 from pipec.frontend.scan import is_add_step_call, is_single_arg_call
 from pipec.frontend.sources import SourceModule, pipec_attr
 from pipec.frontend.symbols import Resolver
-from pipec.language import SCHEDULE_ALIASES
+from pipec.options import SCHEDULE_ALIASES
 
 PIPELINE_POSITIONAL = (
     "name",
