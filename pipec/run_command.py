@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from pipec.cli import Session, exit_code, overrides_of
+from pipec.session import Session, exit_code, overrides_of
 from pipec.compile import Selected, Spec, load_specs
 
 
