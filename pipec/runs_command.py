@@ -176,7 +176,7 @@ def _outputs(record: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in record.get("output_names") or []:
         try:
-            values[name] = run.load_output(name)
+            values[name] = run.load_value(name)
         except Exception as exc:  # a missing file or a class that moved: say so
             values[name] = f"<unreadable: {type(exc).__name__}>"
     return values

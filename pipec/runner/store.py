@@ -103,6 +103,12 @@ class RunDir:
             path = path.with_suffix(".json")
         return path.read_bytes()
 
+    def load_value(self, name: str) -> Any:
+        """The value of output `name` (read back from its envelope)."""
+        from pipec.templates.task_runtime import _pipec_loads
+
+        return _pipec_loads(self.load_output(name))
+
     def write_record(self, record: dict) -> None:
         text = json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False, default=repr)
         atomic_write(self.record_path, (text + "\n").encode("utf-8"))
