@@ -100,7 +100,7 @@ def strict_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def comparable(value: Any) -> Any:
+def comparable(value):
     """`value` with each dataclass instance replaced by ("<dataclass>", its
     class's qualified name, its fields): an object of a class defined in a
     pipeline module compares with one from another process (whose class was
