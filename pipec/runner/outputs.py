@@ -23,10 +23,3 @@ def normalize_outputs(step_name: str, output_names: Sequence[str], value: Any) -
     """The outputs of step `step_name` (declared as `output_names`), by name,
     in declaration order, from its return value `value`."""
     return _pipec_outputs(step_name, list(output_names), value)
-
-
-def gather_foreach(output_names: Sequence[str], per_element: Sequence[dict[str, Any]]) -> dict[str, list]:
-    """The outputs of a foreach step from the normalised outputs of each
-    element: each declared output becomes the list of the per-element
-    results, in element order (as `_pipec_collect` does on the targets)."""
-    return {name: [outputs[name] for outputs in per_element] for name in output_names}
