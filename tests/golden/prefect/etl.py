@@ -77,6 +77,8 @@ def _pipec_find(qualname, source, modules):
     `source` does, or None."""
     text = _pipec_class_text(source, qualname.split(".")[0])
     for module in reversed(list(modules)):
+        if module is None:  # a module gone since it was listed
+            continue
         if _pipec_class_text(module.__pipec_source__, qualname.split(".")[0]) == text:
             found = module
             for part in qualname.split("."):
@@ -111,7 +113,9 @@ class _PipecUnpickler(pickle.Unpickler):
 
     def carried(self, module_name, qualname):
         source = self.sources[module_name + ":" + qualname]
-        found = _pipec_find(qualname, source, _PIPEC_MODULES.values())
+        # `valuerefs` lists the modules at once (other threads may load more).
+        loaded = [ref() for ref in _PIPEC_MODULES.valuerefs()]
+        found = _pipec_find(qualname, source, loaded)
         if found is None:
             if source not in _PIPEC_FOREIGN:
                 filename = "<pipec carried " + module_name + ">"
