@@ -197,7 +197,8 @@ def _driver() -> str:
     of classes of the carried code, which only the flow's process can load)."""
     import inspect
 
-    return DRIVER + "\n\n" + inspect.getsource(matrix.comparable)
+    head, call = DRIVER.rsplit("\n\nmain(", 1)
+    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
 
 
 def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
