@@ -462,3 +462,24 @@ p = Pipeline("p").add_step(leave).add_step(other).add_step(after)
     assert statuses == {"leave": "failed", "other": "succeeded", "after": "upstream_failed"}
     assert not result.success and result["b"] == 2
     assert result.step_results["leave"].error.split(":")[0] in ("SystemExit", "StepExit")
+
+
+def test_dataclasses_of_a_module_with_postponed_annotations(tmp_path):
+    """`from __future__ import annotations` makes dataclasses look the class's
+    module up in sys.modules: the carried code's module is there too."""
+    from pipec.runner import run_pipeline
+    from pipec.runner.plan import compile_pipeline
+
+    path = tmp_path / "postponed.py"
+    path.write_text(
+        "from __future__ import annotations\n\nimport dataclasses\n\n"
+        "from pipec import Pipeline, step\n\n\n"
+        "@dataclasses.dataclass\nclass Box:\n    size: int\n\n\n"
+        "@step(outputs=['box'])\ndef make() -> Box:\n    return Box(3)\n\n\n"
+        "@step(outputs=['n'])\ndef use(box: Box) -> int:\n    return box.size\n\n\n"
+        "p = Pipeline('p').add_step(make).add_step(use)\n"
+    )
+    pipeline, root = compile_pipeline("p", path)
+    result = run_pipeline(pipeline, root=root)
+    assert result.success, result.summary()
+    assert result["n"] == 3 and result["box"].size == 3

@@ -23,7 +23,13 @@ def _pipec_load(source, filename, module_name):
     module.__file__ = filename
     lines = source.splitlines(True)
     linecache.cache[filename] = (len(source), None, lines, filename)
-    exec(compile(source, filename, "exec"), module.__dict__)
+    # In sys.modules as an imported module is, unless that would hide a
+    # module not loaded here (dataclasses and typing look classes' modules
+    # up there); compiled with the code's own __future__ imports only.
+    previous = sys.modules.get(module_name)
+    if previous is None or hasattr(previous, "__pipec_source__"):
+        sys.modules[module_name] = module
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     _pipec_register(module, source)
     return module
 
