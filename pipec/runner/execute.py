@@ -93,11 +93,16 @@ class Call:
 
 
 def positional_only(fn: Callable) -> tuple[str, ...]:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return ()
-    return tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
+    """The names of `fn`'s positional-only parameters (read from its code
+    object: `inspect.signature` would cost more than a trivial step)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return ()
+        return tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
+    return tuple(code.co_varnames[: code.co_posonlyargcount])
 
 
 @dataclass
