@@ -21,6 +21,7 @@ of a thousand steps that is seconds.  pipec needs much less:
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Callable, Iterator
@@ -114,6 +115,28 @@ def dotted(node: cst.CSTNode | None) -> str:
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 _FUNCTIONS = (cst.FunctionDef, cst.Lambda)
 ScopeNode = cst.CSTNode  # FunctionDef, Lambda, ClassDef or a comprehension
+
+
+# --------------------------------------------------------------------------
+# Identifiers as Python reads them
+
+
+class _NormalisedNames(cst.CSTTransformer):
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        value = updated.value
+        if value.isascii():
+            return updated
+        return updated.with_changes(value=unicodedata.normalize("NFKC", value))
+
+
+def normalise_names(tree: cst.Module, text: str) -> cst.Module:
+    """`tree` with every identifier NFKC-normalised, as Python's parser
+    normalises them (`ｌｏａｄ` is `load`), so that everything the frontend
+    reads from the tree names things as Python does.  A text already in
+    NFKC (any ASCII text) has nothing to change: the tree is returned as is."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return tree
+    return tree.visit(_NormalisedNames())
 
 
 # --------------------------------------------------------------------------
@@ -627,7 +650,7 @@ class FreeNames:
             value = node.evaluated_value
             if value:
                 try:
-                    parsed = cst.parse_module(value)
+                    parsed = normalise_names(cst.parse_module(value), value)
                 except cst.ParserSyntaxError:
                     parsed = None
                 if parsed is not None:

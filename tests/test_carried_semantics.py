@@ -1,0 +1,74 @@
+"""The code a step carries computes what the module computes.
+
+Each case is a pipeline module whose steps take no parameters: every step's
+carried code (`ir.CodeBlock.source`, loaded as the targets load it) is run
+and its result compared, type-exactly, with the step function of the module
+itself, imported and called as the local run calls it."""
+
+from __future__ import annotations
+
+import runpy
+import textwrap
+from pathlib import Path
+
+from pipec.frontend import load
+from templates.task_runtime import _pipec_load, _pipec_same
+
+
+def carried_and_local(tmp_path: Path, text: str, name: str = "pipeline.py"):
+    """{step name: (carried result, local result)} for `text`'s pipelines."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    result = load(path)
+    assert result.ok, [d.format() for d in result.diagnostics]
+    namespace = runpy.run_path(str(path), run_name="pipeline_under_test")
+    found = {}
+    for pipeline in result.module.pipelines:
+        for step in pipeline.steps:
+            module = _pipec_load(step.code.source, f"<{step.name}>", f"carried_{step.name}")
+            carried = getattr(module, step.code.function)()
+            local = namespace[step.code.function]
+            found[step.name] = (carried, getattr(local, "__wrapped__", local)())
+    return found, result
+
+
+def assert_same(found: dict) -> None:
+    for step, (carried, local) in found.items():
+        assert _pipec_same(carried, local), (step, carried, local)
+
+
+def test_identifiers_are_nfkc_normalised(tmp_path: Path) -> None:
+    found, _ = carried_and_local(
+        tmp_path,
+        """
+        from pipec import Pipeline, step
+
+
+        def h():
+            return "helper"
+
+
+        def b():
+            return "first"
+
+
+        def ｂ():
+            return "second"
+
+
+        @step(outputs=["x"])
+        def uses_helper():
+            return ｈ()
+
+
+        @step(outputs=["y"])
+        def uses_b():
+            return b()
+
+
+        pipeline = Pipeline("nfkc").add_step(uses_helper).add_step(uses_b)
+        """,
+    )
+    assert found["uses_helper"][1] == "helper"
+    assert found["uses_b"][1] == "second"
+    assert_same(found)
