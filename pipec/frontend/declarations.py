@@ -21,6 +21,7 @@ from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.options import RETRY_SPECS, STEP_SPECS, OptionSpec
 from pipec.frontend.scan import is_single_arg_call
 from pipec.frontend.sources import SourceModule, dotted, pipec_attr
+from pipec.frontend.stepchecks import check_step
 from pipec.frontend.symbols import Resolved, Resolver
 
 PIPEC_DECORATORS = ("step", "when", "retry", "on_failure")
@@ -197,6 +198,7 @@ class StepReader:
             else:
                 callee = self._callee(module, decorator, kind)
                 setattr(decl, "when" if kind == "when" else "fallback", callee)
+        check_step(decl, self.diagnostics)
         return decl
 
     def _check_variadic(self, decl: StepDecl) -> None:
@@ -219,6 +221,7 @@ class StepReader:
             return {}
         options: dict[str, Option] = {}
         order = list(specs)
+        seen: set[str] = set()
         for index, arg in enumerate(expression.args):
             if arg.star:
                 self._not_static(
@@ -235,6 +238,12 @@ class StepReader:
                 )
                 continue
             option = arg.keyword.value if arg.keyword else order[index]
+            if option in seen:
+                self.diagnostics.error(
+                    "PC308", module.span(arg), call=f"@{name}(...)", option=option
+                )
+                continue
+            seen.add(option)
             if option not in specs:
                 hint = did_you_mean(option, specs)
                 self.diagnostics.error(
