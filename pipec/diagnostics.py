@@ -76,6 +76,7 @@ _REGISTRY: list[Code] = [
     Code("PC404", ERROR, "'{name}' used by step '{step}' cannot be carried into the task: {detail}"),
     Code("PC405", ERROR, "name '{name}' is not defined: it is no parameter, local, module-level name, import or builtin{hint}"),
     Code("PC406", WARNING, "'{name}' is computed at run time by `{call}`, and every task computes it again: tasks can see another value than the local run; compute it inside the step, or make it a context value"),
+    Code("PC408", ERROR, "`from {module} import *` cannot be resolved statically: pipec cannot tell which names it binds, so it cannot carry them into tasks; import the names you use"),
     Code("PC407", ERROR, "this statement changes '{name}', which step '{step}' uses, and cannot be carried into the task: {detail}"),
     Code("PC501", ERROR, "unknown target '{target}'; choose one of: {known}"),
     Code("PC502", ERROR, "invalid --set '{text}': {detail}"),

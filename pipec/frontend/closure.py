@@ -15,16 +15,24 @@ decorators and imports are dropped.  The result, in a deterministic order:
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from pipec import ir
-from pipec.diagnostics import Diagnostics
+from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Callee, StepDecl, decorator_kinds
 from pipec.frontend.scan import FreeNames
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
+
+# Names every module can read without defining them: the builtins and the
+# attributes Python gives a module.
+BUILTINS = frozenset(dir(builtins)) | {
+    "__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__",
+    "__builtins__", "__path__", "__annotations__", "__dict__", "__class__",
+}  # fmt: skip
 
 
 @dataclass
@@ -65,6 +73,11 @@ class CodeExtractor:
     def extract(self, decl: StepDecl, step: str) -> ir.CodeBlock:
         state = _Closure(step, decl.module, [decl.module.name])
         module = decl.module
+        for star in star_imports(module):
+            written = "." * len(star.relative) + (
+                dotted(star.module) if star.module else ""
+            )
+            self.diagnostics.error("PC408", module.span(star), module=written)
         roots: list[str] = [self._definition_text(module, decl.node)]
         self._claim(state, module, decl.function, decl.span)
         self._mark_root(state, module, decl.node)
@@ -111,9 +124,21 @@ class CodeExtractor:
         for node in nodes:
             key = (id(node), excluded)
             if key not in memo:
-                memo[key] = _free_names(module, node, excluded)
+                memo[key], undefined = _free_names(module, node, excluded)
+                self._undefined(module, undefined)
             names.extend(n for n in memo[key] if n not in names)
         return names
+
+    def _undefined(
+        self, module: SourceModule, undefined: list[tuple[cst.Name, str]]
+    ) -> None:
+        """PC405 for each name that nothing defines (a module with a star
+        import may define anything: that import is reported instead)."""
+        if not undefined or star_imports(module):
+            return
+        for node, name in undefined:
+            hint = did_you_mean(name, [*bindings(module), *BUILTINS])
+            self.diagnostics.error("PC405", module.span(node), name=name, hint=hint)
 
     def _need_all(
         self, state: _Closure, module: SourceModule, names: list[str]
@@ -380,15 +405,32 @@ def _has_relative_import(module: SourceModule, statement: cst.CSTNode) -> bool:
     return index in module.cache["relative_imports"]
 
 
-def _free_names(module: SourceModule, node: cst.CSTNode, excluded) -> list[str]:
+def _free_names(
+    module: SourceModule, node: cst.CSTNode, excluded
+) -> tuple[list[str], list[tuple[cst.Name, str]]]:
+    """The module-level names `node` uses, in order of first use; and the
+    names it reads that nothing defines (not in annotations, which need
+    not be evaluated, nor in string annotations)."""
     table = bindings(module)
-    found = FreeNames(module.scopes, module.any_qualified).collect(node, excluded)
+    collector = FreeNames(module.scopes, module.any_qualified)
+    collector.lazy_annotations = any(
+        b.target == "__future__" for b in table.get("annotations", ())
+    )
+    found = collector.collect(node, excluded)
     ordered = sorted(
         (module.offset(where), i, name)
         for i, (where, name) in enumerate(found)
         if name in table
     )
-    return list(dict.fromkeys(name for _, _, name in ordered))
+    undefined = [
+        (where, name)
+        for where, name in found
+        if name not in table
+        and name not in BUILTINS
+        and type(where) is cst.Name
+        and id(where) not in collector.unevaluated
+    ]
+    return list(dict.fromkeys(name for _, _, name in ordered)), undefined
 
 
 def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str], ...]:

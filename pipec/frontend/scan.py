@@ -432,6 +432,12 @@ class FreeNames:
         self.scopes = scopes
         self.qualified = qualified
         self.found: list[tuple[cst.CSTNode, str]] = []
+        # ids of the found names in annotations Python does not evaluate:
+        # a local variable's, or any with `lazy_annotations` (a module with
+        # `from __future__ import annotations`)
+        self.unevaluated: set[int] = set()
+        self.lazy_annotations = False
+        self._local_annotation = 0  # > 0 in a local variable's annotation
         self._string: cst.CSTNode | None = None  # the annotation being read
         self._annotation_depth = 0  # > 0 inside an annotation
         self._hints = [False]  # top: inside a type hint (List[...], cast(...))
@@ -441,6 +447,7 @@ class FreeNames:
         self, node: cst.CSTNode, exclude: frozenset[int] = frozenset()
     ) -> list[tuple[cst.CSTNode, str]]:
         self.found = []
+        self.unevaluated = set()
         self._exclude = exclude
         self._visit(node, ())
         return self.found
@@ -450,6 +457,10 @@ class FreeNames:
     def _load(self, node: cst.Name, scopes: tuple[ScopeNode, ...]) -> None:
         if self.scopes.lookup(node.value, scopes) is None:
             self.found.append((self._string or node, node.value))
+            if self._annotation_depth and (
+                self.lazy_annotations or self._local_annotation
+            ):
+                self.unevaluated.add(id(node))
 
     def _qualified(self, node: cst.CSTNode, scopes) -> tuple[str, ...]:
         path = dotted(node)
@@ -508,7 +519,10 @@ class FreeNames:
 
     def _ann_assign(self, node: cst.AnnAssign, scopes) -> None:
         self._target(node.target, scopes)
+        local = bool(scopes) and isinstance(scopes[-1], _FUNCTIONS)
+        self._local_annotation += local
         self._visit(node.annotation, scopes)
+        self._local_annotation -= local
         if node.value is not None:
             self._visit(node.value, scopes)
 
