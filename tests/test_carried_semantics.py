@@ -72,3 +72,45 @@ def test_identifiers_are_nfkc_normalised(tmp_path: Path) -> None:
     assert found["uses_helper"][1] == "helper"
     assert found["uses_b"][1] == "second"
     assert_same(found)
+
+
+def test_positional_only_parameters_are_marked(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from pipec import Pipeline, context, step, when
+
+
+            @step(outputs=["a"])
+            def load(n, /, scale, *, shift=0):
+                return n * scale + shift
+
+
+            @step(outputs=["b"])
+            @when(lambda a, /: a > 0)
+            def use(a):
+                return a
+
+
+            pipeline = Pipeline("p", context=context(n=2, scale=3))
+            pipeline.add_step(load).add_step(use)
+            """
+        ),
+        encoding="utf-8",
+    )
+    from pipec import ir
+
+    module = load(path).module
+    load_step, use_step = module.pipelines[0].steps
+    assert [(b.param, b.positional) for b in load_step.params] == [
+        ("n", True),
+        ("scale", False),
+        ("shift", False),
+    ]
+    assert [(b.param, b.positional) for b in use_step.when.params] == [("a", True)]
+    assert [b.positional for b in use_step.params] == [False]
+    # Written only where it is true, and read back.
+    text = ir.to_json(module)
+    assert text.count('"positional"') == 2
+    assert ir.from_json(text) == module

@@ -41,6 +41,7 @@ class Param:
     span: ir.Span
     annotation: str = ""
     default: cst.BaseExpression | None = None
+    positional: bool = False  # positional-only (`def f(x, /)`)
 
 
 @dataclass
@@ -135,16 +136,25 @@ def _callee_of(decorator: cst.Decorator) -> cst.BaseExpression:
 
 def function_params(module: SourceModule, parameters: cst.Parameters) -> list[Param]:
     params = []
-    for param in [
-        *parameters.posonly_params,
-        *parameters.params,
-        *parameters.kwonly_params,
-    ]:
+    positional = len(parameters.posonly_params)
+    for index, param in enumerate(
+        [
+            *parameters.posonly_params,
+            *parameters.params,
+            *parameters.kwonly_params,
+        ]
+    ):
         annotation = (
             module.code(param.annotation.annotation) if param.annotation else ""
         )
         params.append(
-            Param(param.name.value, module.span(param.name), annotation, param.default)
+            Param(
+                param.name.value,
+                module.span(param.name),
+                annotation,
+                param.default,
+                index < positional,
+            )
         )
     return params
 
