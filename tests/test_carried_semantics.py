@@ -25,10 +25,10 @@ def carried_and_local(tmp_path: Path, text: str, name: str = "pipeline.py"):
     found = {}
     for pipeline in result.module.pipelines:
         for step in pipeline.steps:
+            function = namespace[step.code.function]
+            local = getattr(function, "__wrapped__", function)()
             module = _pipec_load(step.code.source, f"<{step.name}>", f"carried_{step.name}")
-            carried = getattr(module, step.code.function)()
-            local = namespace[step.code.function]
-            found[step.name] = (carried, getattr(local, "__wrapped__", local)())
+            found[step.name] = (getattr(module, step.code.function)(), local)
     return found, result
 
 
@@ -114,3 +114,96 @@ def test_positional_only_parameters_are_marked(tmp_path: Path) -> None:
     text = ir.to_json(module)
     assert text.count('"positional"') == 2
     assert ir.from_json(text) == module
+
+
+def test_statements_that_change_a_carried_name_travel_with_it(tmp_path: Path) -> None:
+    found, result = carried_and_local(
+        tmp_path,
+        """
+        import random
+
+        from pipec import Pipeline, step
+
+        SETTINGS = {"scale": 1}
+        SETTINGS["scale"] = 10
+        LABELS = ["a"]
+        LABELS.append("x")
+        X = 1
+        X += 1
+        COUNTS = []
+        for i in range(3):
+            COUNTS.append(i * i)
+
+
+        class Box:
+            pass
+
+
+        BOX = Box()
+        setattr(BOX, "value", 5)
+        BOX.other = 6
+        GONE = {"a": 1, "b": 2}
+        del GONE["a"]
+
+
+        class Registry:
+            def __init__(self):
+                self.items = []
+
+            def add(self, fn):
+                self.items.append(fn.__name__)
+                return fn
+
+
+        REGISTRY = Registry()
+
+
+        @REGISTRY.add
+        def first():
+            return 1
+
+
+        def fill(target):
+            target.extend([7, 8])
+
+
+        EXTRA = []
+        fill(EXTRA)
+        random.seed(3)
+        if __name__ == "__main__":
+            LABELS.append("only when run as a script")
+
+
+        @step(outputs=["a"])
+        def settings():
+            return SETTINGS["scale"], LABELS, X, COUNTS
+
+
+        @step(outputs=["b"])
+        def objects():
+            return BOX.value, BOX.other, GONE, REGISTRY.items, EXTRA
+
+
+        @step(outputs=["c"])
+        def seeded():
+            return random.random()
+
+
+        @step(outputs=["d"])
+        def uses_itself():
+            return sorted(STEPS)
+
+
+        STEPS = {}
+        STEPS["uses_itself"] = uses_itself
+
+
+        pipeline = Pipeline("changes").add_step(settings).add_step(objects)
+        pipeline.add_step(seeded).add_step(uses_itself)
+        """,
+    )
+    assert found["settings"][1] == (10, ["a", "x"], 2, [0, 1, 4])
+    assert found["objects"][1] == (5, 6, {"b": 2}, ["first"], [7, 8])
+    assert found["uses_itself"][1] == ["uses_itself"]
+    assert_same(found)
+    assert not result.diagnostics

@@ -23,6 +23,7 @@ import libcst as cst
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Callee, StepDecl, decorator_kinds
+from pipec.frontend.mutations import mutations, run_time_calls
 from pipec.frontend.scan import FreeNames
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
@@ -46,6 +47,7 @@ class _Unit:
     simple: bool = False  # a one-line statement: one blank line around it
     helper: str | None = None  # the tree module an import imports
     external: str | None = None  # the outside module an import imports
+    after_roots: bool = False  # uses the step's own functions: goes after them
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Closure:
     bound: dict[str, str] = field(default_factory=dict)  # name -> signature
     helper_modules: list[str] = field(default_factory=list)
     imported_modules: list[str] = field(default_factory=list)
+    roots: set[str] = field(default_factory=set)  # the functions emitted last
 
 
 class CodeExtractor:
@@ -79,7 +82,9 @@ class CodeExtractor:
             )
             self.diagnostics.error("PC408", module.span(star), module=written)
         roots: list[str] = [self._definition_text(module, decl.node)]
+        self._check_run_time(module, decl.node, decl.function)
         self._claim(state, module, decl.function, decl.span)
+        state.roots.add(decl.function)
         self._mark_root(state, module, decl.node)
         self._need_all(
             state, module, self.free_names(module, [decl.node], exclude=decl.decorators)
@@ -89,6 +94,7 @@ class CodeExtractor:
         if decl.when is not None and isinstance(decl.when.expression, cst.Lambda):
             predicate = f"_when_{decl.function}"
             self._claim(state, module, predicate, decl.when.span)
+            state.roots.add(predicate)
             self._need_all(
                 state, module, self.free_names(module, [decl.when.expression])
             )
@@ -150,11 +156,56 @@ class CodeExtractor:
         if (module.name, name) in state.seen:
             return
         state.seen.add((module.name, name))
-        for binding in bindings(module).get(name, []):
+        found = bindings(module).get(name, [])
+        for binding in found:
             if binding.is_import:
                 self._import(state, binding)
             else:
                 self._definition(state, binding)
+        if found:
+            first = found[0].index
+            for index in mutations(module).get(name, ()):
+                if index > first:
+                    self._change(state, module, name, index)
+            for index, node in _global_statements(module).get(name, ()):
+                if (module.name, index) not in state.units:
+                    detail = "a function changes it with `global`, and a task does not run that change; bind it at module level instead"
+                    self.diagnostics.error(
+                        "PC407",
+                        module.span(node),
+                        name=name,
+                        step=state.step,
+                        detail=detail,
+                    )
+
+    def _change(
+        self, state: _Closure, module: SourceModule, name: str, index: int
+    ) -> None:
+        """Top-level statement `index` changes `name`: it travels with it,
+        in source order (after the step's own code when it uses that)."""
+        key = (module.name, index)
+        if key in state.units:
+            return
+        statement = module.tree.body[index]
+        self._check_run_time(module, statement, name)
+        text = self._definition_text(module, statement)
+        simple = isinstance(statement, cst.SimpleStatementLine)
+        unit = _Unit(module.name, (index,), text, simple=simple)
+        state.units[key] = unit
+        exclude = _pipec_decorators(module, statement)
+        used = self.free_names(module, [statement], exclude=exclude)
+        unit.after_roots = module is state.root and bool(state.roots & set(used))
+        self._need_all(state, module, used)
+
+    def _check_run_time(
+        self, module: SourceModule, statement: cst.CSTNode, name: str
+    ) -> None:
+        """PC406 for what `statement` computes at run time."""
+        for node, _ in run_time_calls(module, statement):
+            call = module.code(node.func if isinstance(node, cst.Call) else node)
+            if isinstance(node, cst.Call):
+                call += "(...)"
+            self.diagnostics.add("PC406", module.span(node), name=name, call=call)
 
     # -- definitions ------------------------------------------------------
 
@@ -172,6 +223,7 @@ class CodeExtractor:
             return
         self._claim(state, module, binding.name, module.span(binding.node))
         self._check_carriable(state, module, binding)
+        self._check_run_time(module, binding.statement, binding.name)
         text = self._definition_text(module, binding.statement)
         simple = isinstance(binding.statement, cst.SimpleStatementLine)
         state.units[key] = _Unit(module.name, (binding.index,), text, simple=simple)
@@ -248,6 +300,7 @@ class CodeExtractor:
             and not _is_unit(state, binding)
         ):
             self._claim(state, module, callee.name, callee.span)
+            state.roots.add(callee.name)
             self._mark_root(state, module, binding.statement)
             roots.append(self._definition_text(module, binding.statement))
             exclude = _pipec_decorators(module, binding.statement)
@@ -332,8 +385,10 @@ class CodeExtractor:
             key=lambda u: (rank.get(u.module, -1), u.key, u.text),
         )
         definitions = sorted(
-            (u for u in units if not u.is_import), key=lambda u: (rank[u.module], u.key)
+            (u for u in units if not u.is_import and not u.after_roots),
+            key=lambda u: (rank[u.module], u.key),
         )
+        after = sorted((u for u in units if u.after_roots), key=lambda u: u.key)
         for unit in imports:
             if unit.helper:
                 _append(state.helper_modules, unit.helper)
@@ -341,7 +396,7 @@ class CodeExtractor:
                 _append(state.imported_modules, unit.external)
         source = "".join(u.text for u in imports)
         previous = _Unit("", (), source, simple=True) if imports else None
-        for unit in [*definitions, *(_Unit("", (), text) for text in roots)]:
+        for unit in [*definitions, *(_Unit("", (), text) for text in roots), *after]:
             if previous is not None:
                 source += "\n" if previous.simple and unit.simple else "\n\n"
             source += unit.text
@@ -431,6 +486,19 @@ def _free_names(
         and id(where) not in collector.unevaluated
     ]
     return list(dict.fromkeys(name for _, _, name in ordered)), undefined
+
+
+def _global_statements(module: SourceModule) -> dict[str, list[tuple[int, cst.Global]]]:
+    """Per name, the `global` statements naming it, with the number of the
+    top-level statement they are in (computed once)."""
+    found = module.cache.get("global_statements")
+    if found is None:
+        found = module.cache["global_statements"] = {}
+        for index, nodes in module.scan.globals.items():
+            for node in nodes:
+                for item in node.names:
+                    found.setdefault(item.name.value, []).append((index, node))
+    return found
 
 
 def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str], ...]:
