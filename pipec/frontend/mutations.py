@@ -81,6 +81,8 @@ _RUN_TIME = (
     "torch.randint",
     "torch.randperm",
 )
+# Of those, the ones that are values rather than functions.
+_RUN_TIME_VALUES = ("os.environ", "sys.argv")
 # Builtins of the same kind (when no module-level name hides them).
 _RUN_TIME_BUILTINS = ("open", "input", "id", "hash")
 # Calls in those modules that make later values reproducible.
@@ -247,7 +249,7 @@ def _module_level(statement: cst.CSTNode, skip: frozenset[int] = frozenset()):
     stack = [statement]
     while stack:
         current = stack.pop()
-        if id(current) in skip:
+        if id(current) in skip or type(current) is cst.Annotation:
             continue
         yield current
         if isinstance(current, cst.FunctionDef):
@@ -306,7 +308,9 @@ def _run_time_calls(module, statement) -> list[tuple[cst.CSTNode, str]]:
         else:
             names = ()
         for name in names:
-            if _is_run_time(name):
+            if _is_run_time(name) and (
+                isinstance(node, cst.Call) or name in _RUN_TIME_VALUES
+            ):
                 found.append((node, name))
                 break
         # `a.b.c`: its inner `a.b` is no separate use
