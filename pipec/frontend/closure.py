@@ -16,6 +16,7 @@ decorators and imports are dropped.  The result, in a deterministic order:
 from __future__ import annotations
 
 import builtins
+import symtable
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -61,6 +62,9 @@ class _Closure:
     helper_modules: list[str] = field(default_factory=list)
     imported_modules: list[str] = field(default_factory=list)
     roots: set[str] = field(default_factory=set)  # the functions emitted last
+    # (module, node, name): names read that no module-level statement binds
+    undefined: list[tuple[SourceModule, cst.Name, str]] = field(default_factory=list)
+    unevaluated: set[str] = field(default_factory=set)  # names in lazy annotations
 
 
 class CodeExtractor:
@@ -87,7 +91,9 @@ class CodeExtractor:
         state.roots.add(decl.function)
         self._mark_root(state, module, decl.node)
         self._need_all(
-            state, module, self.free_names(module, [decl.node], exclude=decl.decorators)
+            state,
+            module,
+            self.free_names(state, module, [decl.node], exclude=decl.decorators),
         )
         fallback = self._callee_root(state, decl.fallback, roots)
         predicate = None
@@ -96,12 +102,13 @@ class CodeExtractor:
             self._claim(state, module, predicate, decl.when.span)
             state.roots.add(predicate)
             self._need_all(
-                state, module, self.free_names(module, [decl.when.expression])
+                state, module, self.free_names(state, module, [decl.when.expression])
             )
             roots.append(_lambda_function(module, predicate, decl.when.expression))
         else:
             predicate = self._callee_root(state, decl.when, roots)
         source = self._assemble(state, roots)
+        self._check_defined(state, source, decl.span)
         return ir.CodeBlock(
             source,
             decl.function,
@@ -120,31 +127,53 @@ class CodeExtractor:
     # -- names ------------------------------------------------------------
 
     def free_names(
-        self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()
+        self,
+        state: _Closure,
+        module: SourceModule,
+        nodes: list[cst.CSTNode],
+        exclude=(),
     ) -> list[str]:
         """Module-level names used in `nodes` (module-level code), in order
-        of first use; computed once per node."""
+        of first use; computed once per node.  The names they read that
+        nothing defines are kept in `state` for `_check_defined`."""
         excluded = frozenset(id(n) for n in exclude)
         memo = module.cache.setdefault("free_names", {})
         names: list[str] = []
         for node in nodes:
             key = (id(node), excluded)
             if key not in memo:
-                memo[key], undefined = _free_names(module, node, excluded)
-                self._undefined(module, undefined)
-            names.extend(n for n in memo[key] if n not in names)
+                memo[key] = _free_names(module, node, excluded)
+            found, undefined, unevaluated = memo[key]
+            names.extend(n for n in found if n not in names)
+            state.undefined.extend((module, where, name) for where, name in undefined)
+            state.unevaluated.update(unevaluated)
         return names
 
-    def _undefined(
-        self, module: SourceModule, undefined: list[tuple[cst.Name, str]]
-    ) -> None:
-        """PC405 for each name that nothing defines (a module with a star
-        import may define anything: that import is reported instead)."""
-        if not undefined or star_imports(module):
+    def _check_defined(self, state: _Closure, source: str, span: ir.Span) -> None:
+        """PC405 for each name the carried code reads as a global and does
+        not define, by Python's own scope analysis (`symtable`) of that
+        code; located where the step's code reads it.  A module with a star
+        import may define anything: that import is reported instead."""
+        reads = _undefined_globals(source)
+        if not reads:
             return
-        for node, name in undefined:
-            hint = did_you_mean(name, [*bindings(module), *BUILTINS])
-            self.diagnostics.error("PC405", module.span(node), name=name, hint=hint)
+        located: set[str] = set()
+        for module, node, name in state.undefined:
+            if name in reads and not star_imports(module):
+                hint = did_you_mean(name, [*bindings(module), *BUILTINS])
+                self.diagnostics.error("PC405", module.span(node), name=name, hint=hint)
+                located.add(name)
+        if star_imports(state.root):
+            return
+        # Names some module-level statement binds but the code lacks: not
+        # carried because of an error reported already.
+        bound = {
+            name
+            for module in state.modules
+            for name in bindings(self.tree.module(module) or state.root)
+        }
+        for name in sorted(reads - located - state.unevaluated - bound):
+            self.diagnostics.error("PC405", span, name=name, hint="")
 
     def _need_all(
         self, state: _Closure, module: SourceModule, names: list[str]
@@ -193,7 +222,7 @@ class CodeExtractor:
         unit = _Unit(module.name, (index,), text, simple=simple)
         state.units[key] = unit
         exclude = _pipec_decorators(module, statement)
-        used = self.free_names(module, [statement], exclude=exclude)
+        used = self.free_names(state, module, [statement], exclude=exclude)
         unit.after_roots = module is state.root and bool(state.roots & set(used))
         self._need_all(state, module, used)
 
@@ -229,7 +258,9 @@ class CodeExtractor:
         state.units[key] = _Unit(module.name, (binding.index,), text, simple=simple)
         exclude = _pipec_decorators(module, binding.statement)
         self._need_all(
-            state, module, self.free_names(module, [binding.statement], exclude=exclude)
+            state,
+            module,
+            self.free_names(state, module, [binding.statement], exclude=exclude),
         )
 
     def _check_carriable(
@@ -307,7 +338,7 @@ class CodeExtractor:
             self._need_all(
                 state,
                 module,
-                self.free_names(module, [binding.statement], exclude=exclude),
+                self.free_names(state, module, [binding.statement], exclude=exclude),
             )
         else:
             self._need(state, module, callee.name)
@@ -485,7 +516,38 @@ def _free_names(
         and type(where) is cst.Name
         and id(where) not in collector.unevaluated
     ]
-    return list(dict.fromkeys(name for _, _, name in ordered)), undefined
+    unevaluated = {
+        name
+        for where, name in found
+        if id(where) in collector.unevaluated or type(where) is not cst.Name
+    }
+    names = list(dict.fromkeys(name for _, _, name in ordered))
+    return names, undefined, unevaluated
+
+
+def _undefined_globals(source: str) -> set[str]:
+    """The names `source` reads as globals (in any scope) that it binds
+    nowhere at module level (nor with `global` in a function) and that are
+    no builtins, by CPython's symbol tables."""
+    try:
+        top = symtable.symtable(source, "<step>", "exec")
+    except (SyntaxError, ValueError, RecursionError):
+        return set()
+    bound = {
+        s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()
+    }
+    reads: set[str] = set()
+    stack = [top]
+    while stack:
+        table = stack.pop()
+        for symbol in table.get_symbols():
+            name = symbol.get_name()
+            if symbol.is_declared_global() and symbol.is_assigned():
+                bound.add(name)
+            elif symbol.is_referenced() and (table is top or symbol.is_global()):
+                reads.add(name)
+        stack.extend(table.get_children())
+    return reads - bound - BUILTINS
 
 
 def _global_statements(module: SourceModule) -> dict[str, list[tuple[int, cst.Global]]]:

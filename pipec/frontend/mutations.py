@@ -273,10 +273,30 @@ def run_time_calls(
     return memo[key]
 
 
-def _run_time_calls(module, statement) -> list[tuple[cst.CSTNode, str]]:
+def _may_compute_at_run_time(module: SourceModule) -> bool:
+    """Whether the module imports anything `_RUN_TIME` names or mentions a
+    builtin of `_RUN_TIME_BUILTINS` (computed once): most pipeline modules
+    need no walk at all."""
     from pipec.frontend.symbols import bindings
 
+    found = module.cache.get("may_compute_at_run_time")
+    if found is None:
+        heads = {pattern.split(".")[0] for pattern in _RUN_TIME}
+        found = any(
+            b.is_import and (b.target or b.attr or "").split(".")[0] in heads
+            for named in bindings(module).values()
+            for b in named
+        ) or any(f"{name}(" in module.text for name in _RUN_TIME_BUILTINS)
+        module.cache["may_compute_at_run_time"] = found
+    return found
+
+
+def _run_time_calls(module, statement) -> list[tuple[cst.CSTNode, str]]:
     from pipec.frontend.declarations import decorator_kinds
+    from pipec.frontend.symbols import bindings
+
+    if not _may_compute_at_run_time(module):
+        return []
 
     at = module.statement_index(statement)
     found: list[tuple[cst.CSTNode, str]] = []
