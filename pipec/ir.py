@@ -75,12 +75,14 @@ Ref = Union[OutputRef, ContextRef, DefaultValue]
 class Binding:
     """One parameter of a step function (or of a `when` predicate) and the
     value bound to it.  `annotation` is the parameter's annotation source text
-    ("" when none)."""
+    ("" when none).  `positional`: the parameter is positional-only (`def
+    f(x, /)`), so it must be passed by position, in the order of `params`."""
 
     param: str
     ref: Ref
     span: Span
     annotation: str = ""
+    positional: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -332,6 +334,11 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
     return names
 
 
+# Fields left out of `to_json` while they hold their default, so that IR
+# written before they existed reads the same: (node class, field, default).
+_OMITTED_DEFAULTS = {("Binding", "positional"): False}
+
+
 def _to_data(node: Any) -> Any:
     kind = type(node)
     if kind in _SCALARS:
@@ -340,7 +347,11 @@ def _to_data(node: Any) -> Any:
     if names is not None:
         data = {"node": kind.__name__}
         for name in names:
-            data[name] = _to_data(getattr(node, name))
+            value = getattr(node, name)
+            key = (kind.__name__, name)
+            if key in _OMITTED_DEFAULTS and value == _OMITTED_DEFAULTS[key]:
+                continue
+            data[name] = _to_data(value)
         return data
     if isinstance(node, (tuple, list)):
         return [_to_data(item) for item in node]
@@ -357,9 +368,14 @@ def _node_data(node: Any) -> dict:
     names = _field_names(type(node))
     if names is None:
         raise TypeError(f"{type(node).__name__} is not JSON serializable")
-    data = {"node": type(node).__name__}
+    kind = type(node).__name__
+    data = {"node": kind}
     for name in names:
-        data[name] = getattr(node, name)
+        value = getattr(node, name)
+        key = (kind, name)
+        if key in _OMITTED_DEFAULTS and value == _OMITTED_DEFAULTS[key]:
+            continue
+        data[name] = value
     return data
 
 

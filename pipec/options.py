@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -70,9 +71,14 @@ def _is_names(value: Any) -> bool:
 
 
 def is_identifier(value: Any) -> bool:
-    """Names that backends write into generated code unquoted."""
+    """Names that backends write into generated code unquoted, written as
+    Python reads them (NFKC-normalised: "ｘ" is "x" to Python, so it could
+    not name anything distinct from "x")."""
     return (
-        isinstance(value, str) and value.isidentifier() and not keyword.iskeyword(value)
+        isinstance(value, str)
+        and value.isidentifier()
+        and not keyword.iskeyword(value)
+        and (value.isascii() or unicodedata.normalize("NFKC", value) == value)
     )
 
 

@@ -109,7 +109,11 @@ class Binder:
                     "PC203", param.span, param=param.name, step=step_name(decl)
                 )
                 continue
-            bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
+            bindings.append(
+                ir.Binding(
+                    param.name, ref, param.span, param.annotation, param.positional
+                )
+            )
         return tuple(bindings)
 
     def _check_declared(self, decl: StepDecl, inputs: list[str]) -> None:
@@ -178,7 +182,11 @@ class Binder:
                     hint=hint,
                 )
                 continue
-            bindings.append(ir.Binding(param.name, ref, param.span, param.annotation))
+            bindings.append(
+                ir.Binding(
+                    param.name, ref, param.span, param.annotation, param.positional
+                )
+            )
         return ir.Predicate(tuple(bindings), source, callee.span)
 
     def check_foreach(self, use: StepUse, params: tuple[ir.Binding, ...]) -> str | None:

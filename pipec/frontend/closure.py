@@ -15,16 +15,26 @@ decorators and imports are dropped.  The result, in a deterministic order:
 
 from __future__ import annotations
 
+import builtins
+import symtable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from pipec import ir
-from pipec.diagnostics import Diagnostics
+from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Callee, StepDecl, decorator_kinds
+from pipec.frontend.mutations import mutations, run_time_calls
 from pipec.frontend.scan import FreeNames
 from pipec.frontend.sources import SourceModule, SourceTree, dotted
 from pipec.frontend.symbols import Binding, Resolver, bindings, star_imports
+
+# Names every module can read without defining them: the builtins and the
+# attributes Python gives a module.
+BUILTINS = frozenset(dir(builtins)) | {
+    "__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__",
+    "__builtins__", "__path__", "__annotations__", "__dict__", "__class__",
+}  # fmt: skip
 
 
 @dataclass
@@ -38,6 +48,7 @@ class _Unit:
     simple: bool = False  # a one-line statement: one blank line around it
     helper: str | None = None  # the tree module an import imports
     external: str | None = None  # the outside module an import imports
+    after_roots: bool = False  # uses the step's own functions: goes after them
 
 
 @dataclass
@@ -50,6 +61,10 @@ class _Closure:
     bound: dict[str, str] = field(default_factory=dict)  # name -> signature
     helper_modules: list[str] = field(default_factory=list)
     imported_modules: list[str] = field(default_factory=list)
+    roots: set[str] = field(default_factory=set)  # the functions emitted last
+    # (module, node, name): names read that no module-level statement binds
+    undefined: list[tuple[SourceModule, cst.Name, str]] = field(default_factory=list)
+    unevaluated: set[str] = field(default_factory=set)  # names in lazy annotations
 
 
 class CodeExtractor:
@@ -65,24 +80,35 @@ class CodeExtractor:
     def extract(self, decl: StepDecl, step: str) -> ir.CodeBlock:
         state = _Closure(step, decl.module, [decl.module.name])
         module = decl.module
+        for star in star_imports(module):
+            written = "." * len(star.relative) + (
+                dotted(star.module) if star.module else ""
+            )
+            self.diagnostics.error("PC408", module.span(star), module=written)
         roots: list[str] = [self._definition_text(module, decl.node)]
+        self._check_run_time(module, decl.node, decl.function)
         self._claim(state, module, decl.function, decl.span)
+        state.roots.add(decl.function)
         self._mark_root(state, module, decl.node)
         self._need_all(
-            state, module, self.free_names(module, [decl.node], exclude=decl.decorators)
+            state,
+            module,
+            self.free_names(state, module, [decl.node], exclude=decl.decorators),
         )
         fallback = self._callee_root(state, decl.fallback, roots)
         predicate = None
         if decl.when is not None and isinstance(decl.when.expression, cst.Lambda):
             predicate = f"_when_{decl.function}"
             self._claim(state, module, predicate, decl.when.span)
+            state.roots.add(predicate)
             self._need_all(
-                state, module, self.free_names(module, [decl.when.expression])
+                state, module, self.free_names(state, module, [decl.when.expression])
             )
             roots.append(_lambda_function(module, predicate, decl.when.expression))
         else:
             predicate = self._callee_root(state, decl.when, roots)
         source = self._assemble(state, roots)
+        self._check_defined(state, source, decl.span)
         return ir.CodeBlock(
             source,
             decl.function,
@@ -101,10 +127,15 @@ class CodeExtractor:
     # -- names ------------------------------------------------------------
 
     def free_names(
-        self, module: SourceModule, nodes: list[cst.CSTNode], exclude=()
+        self,
+        state: _Closure,
+        module: SourceModule,
+        nodes: list[cst.CSTNode],
+        exclude=(),
     ) -> list[str]:
         """Module-level names used in `nodes` (module-level code), in order
-        of first use; computed once per node."""
+        of first use; computed once per node.  The names they read that
+        nothing defines are kept in `state` for `_check_defined`."""
         excluded = frozenset(id(n) for n in exclude)
         memo = module.cache.setdefault("free_names", {})
         names: list[str] = []
@@ -112,8 +143,37 @@ class CodeExtractor:
             key = (id(node), excluded)
             if key not in memo:
                 memo[key] = _free_names(module, node, excluded)
-            names.extend(n for n in memo[key] if n not in names)
+            found, undefined, unevaluated = memo[key]
+            names.extend(n for n in found if n not in names)
+            state.undefined.extend((module, where, name) for where, name in undefined)
+            state.unevaluated.update(unevaluated)
         return names
+
+    def _check_defined(self, state: _Closure, source: str, span: ir.Span) -> None:
+        """PC405 for each name the carried code reads as a global and does
+        not define, by Python's own scope analysis (`symtable`) of that
+        code; located where the step's code reads it.  A module with a star
+        import may define anything: that import is reported instead."""
+        reads = _undefined_globals(source)
+        if not reads:
+            return
+        located: set[str] = set()
+        for module, node, name in state.undefined:
+            if name in reads and not star_imports(module):
+                hint = did_you_mean(name, [*bindings(module), *BUILTINS])
+                self.diagnostics.error("PC405", module.span(node), name=name, hint=hint)
+                located.add(name)
+        if star_imports(state.root):
+            return
+        # Names some module-level statement binds but the code lacks: not
+        # carried because of an error reported already.
+        bound = {
+            name
+            for module in state.modules
+            for name in bindings(self.tree.module(module) or state.root)
+        }
+        for name in sorted(reads - located - state.unevaluated - bound):
+            self.diagnostics.error("PC405", span, name=name, hint="")
 
     def _need_all(
         self, state: _Closure, module: SourceModule, names: list[str]
@@ -125,11 +185,56 @@ class CodeExtractor:
         if (module.name, name) in state.seen:
             return
         state.seen.add((module.name, name))
-        for binding in bindings(module).get(name, []):
+        found = bindings(module).get(name, [])
+        for binding in found:
             if binding.is_import:
                 self._import(state, binding)
             else:
                 self._definition(state, binding)
+        if found:
+            first = found[0].index
+            for index in mutations(module).get(name, ()):
+                if index > first:
+                    self._change(state, module, name, index)
+            for index, node in _global_statements(module).get(name, ()):
+                if (module.name, index) not in state.units:
+                    detail = "a function changes it with `global`, and a task does not run that change; bind it at module level instead"
+                    self.diagnostics.error(
+                        "PC407",
+                        module.span(node),
+                        name=name,
+                        step=state.step,
+                        detail=detail,
+                    )
+
+    def _change(
+        self, state: _Closure, module: SourceModule, name: str, index: int
+    ) -> None:
+        """Top-level statement `index` changes `name`: it travels with it,
+        in source order (after the step's own code when it uses that)."""
+        key = (module.name, index)
+        if key in state.units:
+            return
+        statement = module.tree.body[index]
+        self._check_run_time(module, statement, name)
+        text = self._definition_text(module, statement)
+        simple = isinstance(statement, cst.SimpleStatementLine)
+        unit = _Unit(module.name, (index,), text, simple=simple)
+        state.units[key] = unit
+        exclude = _pipec_decorators(module, statement)
+        used = self.free_names(state, module, [statement], exclude=exclude)
+        unit.after_roots = module is state.root and bool(state.roots & set(used))
+        self._need_all(state, module, used)
+
+    def _check_run_time(
+        self, module: SourceModule, statement: cst.CSTNode, name: str
+    ) -> None:
+        """PC406 for what `statement` computes at run time."""
+        for node, _ in run_time_calls(module, statement):
+            call = module.code(node.func if isinstance(node, cst.Call) else node)
+            if isinstance(node, cst.Call):
+                call += "(...)"
+            self.diagnostics.add("PC406", module.span(node), name=name, call=call)
 
     # -- definitions ------------------------------------------------------
 
@@ -147,12 +252,15 @@ class CodeExtractor:
             return
         self._claim(state, module, binding.name, module.span(binding.node))
         self._check_carriable(state, module, binding)
+        self._check_run_time(module, binding.statement, binding.name)
         text = self._definition_text(module, binding.statement)
         simple = isinstance(binding.statement, cst.SimpleStatementLine)
         state.units[key] = _Unit(module.name, (binding.index,), text, simple=simple)
         exclude = _pipec_decorators(module, binding.statement)
         self._need_all(
-            state, module, self.free_names(module, [binding.statement], exclude=exclude)
+            state,
+            module,
+            self.free_names(state, module, [binding.statement], exclude=exclude),
         )
 
     def _check_carriable(
@@ -223,13 +331,14 @@ class CodeExtractor:
             and not _is_unit(state, binding)
         ):
             self._claim(state, module, callee.name, callee.span)
+            state.roots.add(callee.name)
             self._mark_root(state, module, binding.statement)
             roots.append(self._definition_text(module, binding.statement))
             exclude = _pipec_decorators(module, binding.statement)
             self._need_all(
                 state,
                 module,
-                self.free_names(module, [binding.statement], exclude=exclude),
+                self.free_names(state, module, [binding.statement], exclude=exclude),
             )
         else:
             self._need(state, module, callee.name)
@@ -307,8 +416,10 @@ class CodeExtractor:
             key=lambda u: (rank.get(u.module, -1), u.key, u.text),
         )
         definitions = sorted(
-            (u for u in units if not u.is_import), key=lambda u: (rank[u.module], u.key)
+            (u for u in units if not u.is_import and not u.after_roots),
+            key=lambda u: (rank[u.module], u.key),
         )
+        after = sorted((u for u in units if u.after_roots), key=lambda u: u.key)
         for unit in imports:
             if unit.helper:
                 _append(state.helper_modules, unit.helper)
@@ -316,7 +427,7 @@ class CodeExtractor:
                 _append(state.imported_modules, unit.external)
         source = "".join(u.text for u in imports)
         previous = _Unit("", (), source, simple=True) if imports else None
-        for unit in [*definitions, *(_Unit("", (), text) for text in roots)]:
+        for unit in [*definitions, *(_Unit("", (), text) for text in roots), *after]:
             if previous is not None:
                 source += "\n" if previous.simple and unit.simple else "\n\n"
             source += unit.text
@@ -380,15 +491,76 @@ def _has_relative_import(module: SourceModule, statement: cst.CSTNode) -> bool:
     return index in module.cache["relative_imports"]
 
 
-def _free_names(module: SourceModule, node: cst.CSTNode, excluded) -> list[str]:
+def _free_names(
+    module: SourceModule, node: cst.CSTNode, excluded
+) -> tuple[list[str], list[tuple[cst.Name, str]]]:
+    """The module-level names `node` uses, in order of first use; and the
+    names it reads that nothing defines (not in annotations, which need
+    not be evaluated, nor in string annotations)."""
     table = bindings(module)
-    found = FreeNames(module.scopes, module.any_qualified).collect(node, excluded)
+    collector = FreeNames(module.scopes, module.any_qualified)
+    collector.lazy_annotations = any(
+        b.target == "__future__" for b in table.get("annotations", ())
+    )
+    found = collector.collect(node, excluded)
     ordered = sorted(
         (module.offset(where), i, name)
         for i, (where, name) in enumerate(found)
         if name in table
     )
-    return list(dict.fromkeys(name for _, _, name in ordered))
+    undefined = [
+        (where, name)
+        for where, name in found
+        if name not in table
+        and name not in BUILTINS
+        and type(where) is cst.Name
+        and id(where) not in collector.unevaluated
+    ]
+    unevaluated = {
+        name
+        for where, name in found
+        if id(where) in collector.unevaluated or type(where) is not cst.Name
+    }
+    names = list(dict.fromkeys(name for _, _, name in ordered))
+    return names, undefined, unevaluated
+
+
+def _undefined_globals(source: str) -> set[str]:
+    """The names `source` reads as globals (in any scope) that it binds
+    nowhere at module level (nor with `global` in a function) and that are
+    no builtins, by CPython's symbol tables."""
+    try:
+        top = symtable.symtable(source, "<step>", "exec")
+    except (SyntaxError, ValueError, RecursionError):
+        return set()
+    bound = {
+        s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()
+    }
+    reads: set[str] = set()
+    stack = [top]
+    while stack:
+        table = stack.pop()
+        for symbol in table.get_symbols():
+            name = symbol.get_name()
+            if symbol.is_declared_global() and symbol.is_assigned():
+                bound.add(name)
+            elif symbol.is_referenced() and (table is top or symbol.is_global()):
+                reads.add(name)
+        stack.extend(table.get_children())
+    return reads - bound - BUILTINS
+
+
+def _global_statements(module: SourceModule) -> dict[str, list[tuple[int, cst.Global]]]:
+    """Per name, the `global` statements naming it, with the number of the
+    top-level statement they are in (computed once)."""
+    found = module.cache.get("global_statements")
+    if found is None:
+        found = module.cache["global_statements"] = {}
+        for index, nodes in module.scan.globals.items():
+            for node in nodes:
+                for item in node.names:
+                    found.setdefault(item.name.value, []).append((index, node))
+    return found
 
 
 def helper_sources(tree: SourceTree, modules: list[str]) -> tuple[tuple[str, str], ...]:

@@ -21,6 +21,7 @@ from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.options import RETRY_SPECS, STEP_SPECS, OptionSpec
 from pipec.frontend.scan import is_single_arg_call
 from pipec.frontend.sources import SourceModule, dotted, pipec_attr
+from pipec.frontend.stepchecks import check_step
 from pipec.frontend.symbols import Resolved, Resolver
 
 PIPEC_DECORATORS = ("step", "when", "retry", "on_failure")
@@ -40,6 +41,7 @@ class Param:
     span: ir.Span
     annotation: str = ""
     default: cst.BaseExpression | None = None
+    positional: bool = False  # positional-only (`def f(x, /)`)
 
 
 @dataclass
@@ -134,16 +136,25 @@ def _callee_of(decorator: cst.Decorator) -> cst.BaseExpression:
 
 def function_params(module: SourceModule, parameters: cst.Parameters) -> list[Param]:
     params = []
-    for param in [
-        *parameters.posonly_params,
-        *parameters.params,
-        *parameters.kwonly_params,
-    ]:
+    positional = len(parameters.posonly_params)
+    for index, param in enumerate(
+        [
+            *parameters.posonly_params,
+            *parameters.params,
+            *parameters.kwonly_params,
+        ]
+    ):
         annotation = (
             module.code(param.annotation.annotation) if param.annotation else ""
         )
         params.append(
-            Param(param.name.value, module.span(param.name), annotation, param.default)
+            Param(
+                param.name.value,
+                module.span(param.name),
+                annotation,
+                param.default,
+                index < positional,
+            )
         )
     return params
 
@@ -197,6 +208,7 @@ class StepReader:
             else:
                 callee = self._callee(module, decorator, kind)
                 setattr(decl, "when" if kind == "when" else "fallback", callee)
+        check_step(decl, self.diagnostics)
         return decl
 
     def _check_variadic(self, decl: StepDecl) -> None:
@@ -219,6 +231,7 @@ class StepReader:
             return {}
         options: dict[str, Option] = {}
         order = list(specs)
+        seen: set[str] = set()
         for index, arg in enumerate(expression.args):
             if arg.star:
                 self._not_static(
@@ -235,6 +248,12 @@ class StepReader:
                 )
                 continue
             option = arg.keyword.value if arg.keyword else order[index]
+            if option in seen:
+                self.diagnostics.error(
+                    "PC308", module.span(arg), call=f"@{name}(...)", option=option
+                )
+                continue
+            seen.add(option)
             if option not in specs:
                 hint = did_you_mean(option, specs)
                 self.diagnostics.error(

@@ -171,6 +171,7 @@ class PipelineReader:
         self._handled.add(id(call))
         module = self.ctx.module
         pipeline = PipelineDecl(module, call, module.span(call))
+        seen: set[str] = set()
         for index, arg in enumerate(call.args):
             if arg.star:
                 self._error_401(
@@ -178,6 +179,13 @@ class PipelineReader:
                 )
                 continue
             option = arg.keyword.value if arg.keyword else _positional(index)
+            if option in seen:
+                self.ctx.diagnostics.error(
+                    "PC308", module.span(arg), call="Pipeline(...)", option=option
+                )
+                continue
+            if option is not None:
+                seen.add(option)
             if option is None:
                 self._error_401(
                     arg, "a Pipeline argument", "too many positional arguments"
@@ -337,7 +345,18 @@ class ContextReader:
 
     def _call(self, module: SourceModule, call: cst.Call) -> list[ir.ContextParam]:
         params = []
+        seen: set[str] = set()
         for arg in call.args:
+            if arg.keyword is not None and arg.keyword.value in seen:
+                self.ctx.diagnostics.error(
+                    "PC308",
+                    module.span(arg),
+                    call="context(...)",
+                    option=arg.keyword.value,
+                )
+                continue
+            if arg.keyword is not None:
+                seen.add(arg.keyword.value)
             if arg.keyword is None:
                 self.ctx.diagnostics.error(
                     "PC401",

@@ -21,6 +21,7 @@ of a thousand steps that is seconds.  pipec needs much less:
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Callable, Iterator
@@ -114,6 +115,28 @@ def dotted(node: cst.CSTNode | None) -> str:
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 _FUNCTIONS = (cst.FunctionDef, cst.Lambda)
 ScopeNode = cst.CSTNode  # FunctionDef, Lambda, ClassDef or a comprehension
+
+
+# --------------------------------------------------------------------------
+# Identifiers as Python reads them
+
+
+class _NormalisedNames(cst.CSTTransformer):
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        value = updated.value
+        if value.isascii():
+            return updated
+        return updated.with_changes(value=unicodedata.normalize("NFKC", value))
+
+
+def normalise_names(tree: cst.Module, text: str) -> cst.Module:
+    """`tree` with every identifier NFKC-normalised, as Python's parser
+    normalises them (`ｌｏａｄ` is `load`), so that everything the frontend
+    reads from the tree names things as Python does.  A text already in
+    NFKC (any ASCII text) has nothing to change: the tree is returned as is."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return tree
+    return tree.visit(_NormalisedNames())
 
 
 # --------------------------------------------------------------------------
@@ -409,6 +432,12 @@ class FreeNames:
         self.scopes = scopes
         self.qualified = qualified
         self.found: list[tuple[cst.CSTNode, str]] = []
+        # ids of the found names in annotations Python does not evaluate:
+        # a local variable's, or any with `lazy_annotations` (a module with
+        # `from __future__ import annotations`)
+        self.unevaluated: set[int] = set()
+        self.lazy_annotations = False
+        self._local_annotation = 0  # > 0 in a local variable's annotation
         self._string: cst.CSTNode | None = None  # the annotation being read
         self._annotation_depth = 0  # > 0 inside an annotation
         self._hints = [False]  # top: inside a type hint (List[...], cast(...))
@@ -418,6 +447,7 @@ class FreeNames:
         self, node: cst.CSTNode, exclude: frozenset[int] = frozenset()
     ) -> list[tuple[cst.CSTNode, str]]:
         self.found = []
+        self.unevaluated = set()
         self._exclude = exclude
         self._visit(node, ())
         return self.found
@@ -427,6 +457,10 @@ class FreeNames:
     def _load(self, node: cst.Name, scopes: tuple[ScopeNode, ...]) -> None:
         if self.scopes.lookup(node.value, scopes) is None:
             self.found.append((self._string or node, node.value))
+            if self._annotation_depth and (
+                self.lazy_annotations or self._local_annotation
+            ):
+                self.unevaluated.add(id(node))
 
     def _qualified(self, node: cst.CSTNode, scopes) -> tuple[str, ...]:
         path = dotted(node)
@@ -485,7 +519,10 @@ class FreeNames:
 
     def _ann_assign(self, node: cst.AnnAssign, scopes) -> None:
         self._target(node.target, scopes)
+        local = bool(scopes) and isinstance(scopes[-1], _FUNCTIONS)
+        self._local_annotation += local
         self._visit(node.annotation, scopes)
+        self._local_annotation -= local
         if node.value is not None:
             self._visit(node.value, scopes)
 
@@ -627,7 +664,7 @@ class FreeNames:
             value = node.evaluated_value
             if value:
                 try:
-                    parsed = cst.parse_module(value)
+                    parsed = normalise_names(cst.parse_module(value), value)
                 except cst.ParserSyntaxError:
                     parsed = None
                 if parsed is not None:

@@ -34,7 +34,7 @@ from libcst._nodes.internal import CodegenState
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
-from pipec.frontend.scan import ModuleScan, Scopes, dotted
+from pipec.frontend.scan import ModuleScan, Scopes, dotted, normalise_names
 
 PIPEC_MODULES = ("pipec", "pipec.language")
 
@@ -422,13 +422,15 @@ def parse_module(text: str) -> cst.Module:
     notes the cost.  That is a fifth of parsing a large module, so the hook
     is off while the parser builds the tree: the tree is the same (the test
     suite compares both on every module it has), and nodes pipec builds
-    itself are still validated."""
+    itself are still validated.  Identifiers come out NFKC-normalised, as
+    Python reads them (`scan.normalise_names`)."""
     hook = cst.CSTNode.__post_init__
     cst.CSTNode.__post_init__ = _unvalidated  # type: ignore[method-assign]
     try:
-        return cst.parse_module(text)
+        tree = cst.parse_module(text)
     finally:
         cst.CSTNode.__post_init__ = hook  # type: ignore[method-assign]
+    return normalise_names(tree, text)
 
 
 def _syntax_error(
