@@ -136,8 +136,12 @@ class _PipecStep:
     def run_element(self, context, element, inputs):
         """The mapped op of a foreach step: one element's outputs."""
         module = self.load()
-        kwargs = {k: self.value(context, inputs, r) for k, r in self.refs.items()}
-        kwargs[self.foreach] = element
+        kwargs = {}
+        for name, ref in self.refs.items():
+            if name == self.foreach:
+                kwargs[name] = element
+            else:
+                kwargs[name] = self.value(context, inputs, ref)
         return self.attempt(context, module, kwargs)
 
     def collect(self, results):
