@@ -133,7 +133,7 @@ class DefinitionsFile:
         if step.foreach:
             names.items = self.names.take(f"{names.op}__items")
             names.collect = self.names.take(f"{names.op}__collect")
-            names.element = local.take(identifier(step.foreach))
+            names.element = local.take("element")
         for ref in step.input_refs():
             names.ins[ref.output] = local.take(self.outs[ref.output])
         return names
