@@ -244,8 +244,8 @@ class DefinitionsFile:
         options = []
         if ins:
             options.append(Arg("ins=", mapping([(name, "In()") for name in ins])))
-        if outs:
-            options.append(Arg("out=", mapping(outs)))
+        # No outputs: `out={}`, or Dagster expects a "result".
+        options.append(Arg("out=", mapping(outs)))
         step = names.step
         refs = [b.ref for b in step.params] + [b.ref for b in (step.when.params if step.when else ())]
         if any(isinstance(ref, ir.ContextRef) for ref in refs):
@@ -278,7 +278,7 @@ class DefinitionsFile:
         if not step.foreach:
             head = call("@op", self.op_options(names, ins, optional))
             return [head + [f"def {names.op}(context, **inputs):", f"    yield from {spec}.run(context, inputs)"]]
-        items = call("@op", self.op_options(names, ins, [("items", "DynamicOut()"), ("count", "Out()")]))
+        items = call("@op", self.op_options(names, ins, [("items", "DynamicOut()"), ("count", "Out(is_required=False)")]))
         items += [f"def {names.items}(context, **inputs):", f"    yield from {spec}.fan_out(context, inputs)"]
         each = call("@op", self.op_options(names, [names.element] + self.element_ins(names), [("result", "Out()")]))
         each += call(f"def {names.op}", [Arg(value="context"), Arg(value=names.element), Arg(value="**inputs")], 0, ":")

@@ -15,23 +15,92 @@ import targets_dagster
 
 pytest.importorskip("dagster")
 
+pytestmark = pytest.mark.slow  # a few minutes: every scenario plus the dagster CLI
+
+
+# Cases the shared scenarios do not reach, run on Dagster and locally alike:
+# a timeout (with a retry), fan-out over an empty list and a skipped fan-out,
+# a skipped step without outputs, None / list / dict context values, a
+# positional-only parameter, and values that JSON cannot carry exactly.
+EDGES = """\
+import time
+
+from pipec import Pipeline, context, step, when
+
+ctx = context(empty=[], nothing=None, mixed=[1, "a", None, 2.5], table={"k": [True, None]}, n=3)
+
+
+@step(outputs=["slow_result"], timeout=0.5, retries=1, retry_delay=0.1)
+def slow(n: int) -> int:
+    time.sleep(3)
+    return n
+
+
+@step(outputs=["after_slow"])
+def after(slow_result: int) -> int:
+    return slow_result
+
+
+@step(outputs=["squares"], foreach="empty")
+def square(empty: int) -> int:
+    return empty * empty
+
+
+@step(outputs=["square_count"])
+def count_squares(squares: list) -> int:
+    return len(squares)
+
+
+@step(outputs=["gated"], foreach="mixed")
+@when(lambda n: n > 5)
+def gated(mixed) -> str:
+    return repr(mixed)
+
+
+@step(outputs=["values"])
+def values(nothing, mixed: list, table: dict, n: int, /) -> tuple:
+    return (nothing, mixed, table, n, type(n).__name__, frozenset({1}))
+
+
+@step()
+@when(lambda n: n > 5)
+def never(values: tuple) -> None:
+    raise AssertionError("never runs")
+
+
+pipeline = Pipeline("edges", context=ctx)
+pipeline.add_step(slow).add_step(after).add_step(square).add_step(count_squares)
+pipeline.add_step(gated).add_step(values).add_step(never)
+"""
+
 
 @pytest.fixture(scope="session")
-def dagster_runs(tmp_path_factory):
+def edges(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dagster_edges")
+    (folder / "edges.py").write_text(EDGES, encoding="utf-8")
+    return matrix.Scenario("edges", folder / "edges.py", "edges")
+
+
+@pytest.fixture(scope="session")
+def dagster_runs(tmp_path_factory, edges):
     base = tmp_path_factory.mktemp("dagster_e2e")
     defs = base / "defs"
     config = base / "closed.yaml"
     config.write_text("resources:\n  context:\n    config:\n      threshold: 0.99\n", encoding="utf-8")
+    # The CLI runs etl with Dagster's default executor (a process per op, so
+    # values cross processes through the IO manager); the others in process.
+    in_process = base / "in_process.yaml"
+    in_process.write_text("execution:\n  config:\n    in_process: {}\n", encoding="utf-8")
     commands = [
         {"argv": ["PYTHON", "-m", "dagster", "job", "execute", "-f", str(defs / "etl" / "etl.py")], "cwd": str(base)},
-        {"argv": ["PYTHON", "-m", "dagster", "job", "execute", "-f", str(defs / "failure" / "failing.py")],
-         "cwd": str(base)},
-        {"argv": ["PYTHON", "-m", "dagster", "job", "execute", "-f", str(defs / "gate_open" / "ml_training.py"),
-                  "-c", str(config)], "cwd": str(base)},
+        {"argv": ["PYTHON", "-m", "dagster", "job", "execute", "-c", str(in_process),
+                  "-f", str(defs / "failure" / "failing.py")], "cwd": str(base)},
+        {"argv": ["PYTHON", "-m", "dagster", "job", "execute", "-c", str(config), "-c", str(in_process),
+                  "-f", str(defs / "gate_open" / "ml_training.py")], "cwd": str(base)},
         {"argv": ["PYTHON", "-m", "dagster", "definitions", "validate", "-f",
                   str(defs / "gate_open" / "ml_training.py")], "cwd": str(base)},
     ]
-    return targets_dagster.run_scenarios(matrix.SCENARIOS, base, commands)
+    return targets_dagster.run_scenarios(matrix.SCENARIOS + (edges,), base, commands)
 
 
 def test_pipec_is_blocked_in_the_driver(dagster_runs):
@@ -46,6 +115,21 @@ def test_same_outcome_as_local_run(scenario, dagster_runs, tmp_path):
     actual = targets_dagster.outcome(scenario, run)
     expected = matrix.local_outcome(scenario, tmp_path)
     matrix.assert_same(expected, actual, "dagster")
+
+
+def test_edge_cases_same_as_local_run(edges, dagster_runs, tmp_path):
+    run = dagster_runs["runs"]["edges"]
+    assert "error" not in run, run.get("error")
+    actual = targets_dagster.outcome(edges, run)
+    expected = matrix.local_outcome(edges, tmp_path)
+    assert expected.statuses == {"slow": "failed", "after": "upstream_failed", "square": "succeeded",
+                                 "count_squares": "succeeded", "gated": "skipped", "values": "succeeded",
+                                 "never": "skipped"}
+    matrix.assert_same(expected, actual, "dagster")
+    # The timeout stopped each attempt, and the one retry happened.
+    slow = run["ops"]["slow"]
+    assert [kind for _, kind, _ in slow].count("retry") == 1
+    assert "timed out after 0.5s" in [m for _, kind, m in slow if kind == "failure"][0]
 
 
 def test_scenarios_cover_every_status(dagster_runs):
@@ -70,9 +154,7 @@ def test_unknown_run_config_key_is_rejected(dagster_runs):
 
 
 def test_dagster_cli_runs_and_loads_the_files(dagster_runs):
-    by_name = {(argv[3], argv[-1] if argv[-2] == "-f" else argv[-3]): (code, out)
-               for argv, code, out in dagster_runs["commands"]}
-    outputs = {key[1].rsplit("/", 1)[-1] + ":" + key[0]: value for key, value in by_name.items()}
+    outputs = {argv[-1].rsplit("/", 1)[-1] + ":" + argv[3]: (code, out) for argv, code, out in dagster_runs["commands"]}
     code, out = outputs["etl.py:job"]
     assert code == 0 and "RUN_SUCCESS" in out, out
     code, out = outputs["failing.py:job"]

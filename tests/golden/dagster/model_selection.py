@@ -335,7 +335,7 @@ _FIT_STEP = _PipecStep(
 
 @op(
     ins={"data": In()},
-    out={"items": DynamicOut(), "count": Out()},
+    out={"items": DynamicOut(), "count": Out(is_required=False)},
     required_resource_keys={"context"},
     tags={"pipec/step": "fit"},
 )

@@ -327,7 +327,7 @@ _SUMMARIZE_STEP = _PipecStep(
 
 @op(
     ins={"shards": In()},
-    out={"items": DynamicOut(), "count": Out()},
+    out={"items": DynamicOut(), "count": Out(is_required=False)},
     tags={"pipec/step": "summarize"},
 )
 def summarize__items(context, **inputs):
