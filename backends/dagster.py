@@ -23,8 +23,9 @@ How pipec's semantics map onto Dagster:
   under the setting `artifact_root` (default `$DAGSTER_HOME/storage/pipec`;
   the environment variable PIPEC_ARTIFACT_ROOT overrides it at run time);
 - `schedule` → a `ScheduleDefinition` (UTC); `image` and resources → the
-  `dagster-k8s/config` op tag; step cache, packages, owner, version and tags
-  Dagster refuses as tag keys → the header comment.
+  `dagster-k8s/config` op tag; the pipeline's tags → the job tag
+  `pipec/tags` (a list); step cache, packages, owner and version → the
+  header comment.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ RUNTIME_NAMES = (
     "inspect", "json", "os", "pickle", "tempfile", "threading", "linecache", "types", "Any",
     "ConfigurableIOManager", "DynamicOutput", "Output", "RetryRequested", "defs",
 ) + DAGSTER_IMPORTS
-# Dagster's rule for tag keys (dagster/_utils/tags.py).
-TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
 
 
 def passed(step: ir.Step) -> list[ir.Binding]:
@@ -93,9 +92,6 @@ class DagsterBackend(Backend):
             self.note_metadata(pipeline, f"the owner {pipeline.owner!r}")
         if pipeline.version:
             self.note_metadata(pipeline, "the pipeline version")
-        for tag in pipeline.tags:
-            if not TAG_KEY.match(tag):
-                self.note_metadata(pipeline, f"the tag {tag!r} (not a Dagster tag key)")
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         root = self.options.setting("artifact_root")
@@ -169,7 +165,6 @@ class DefinitionsFile:
             kept.append(f"owner: {header_value(p.owner)}")
         if p.version:
             kept.append(f"version: {header_value(p.version)}")
-        kept += [f"tag: {header_value(tag)}" for tag in p.tags if not TAG_KEY.match(tag)]
         if kept:
             lines += ["", "Kept here because Dagster has no place for it:"] + [f"  {line}" for line in kept]
         helpers = list(dict.fromkeys(m for step in p.steps for m in step.code.helper_modules))
@@ -302,8 +297,11 @@ class DefinitionsFile:
             options.append(lit("name", self.job_name))
         if p.description:
             options.append(lit("description", p.description))
-        tags = {"pipec/pipeline": p.name}
-        tags.update({tag: "" for tag in p.tags if TAG_KEY.match(tag)})
+        # The pipeline's tags as one list: Dagster tag keys allow few
+        # characters, and a tag must reach the output exactly.
+        tags: dict = {"pipec/pipeline": p.name}
+        if p.tags:
+            tags["pipec/tags"] = list(p.tags)
         options.append(lit("tags", tags))
         lines = call("@job", options) + [f"def {self.job}():"]
         local = Names(sorted(self.names.taken) + ["element"])
@@ -357,18 +355,18 @@ def mapping(items: list[tuple[str, str]]) -> str:
 def field_line(prefix: str, value: object) -> str:
     """`    name: type = value` in a class body, as black lays it out: a
     collection one item per line when too long; a too long scalar in
-    parentheses on its own line when that makes it fit."""
+    parentheses on its own line (even when it does not fit there: black
+    wraps the value of an annotated assignment in any case)."""
     text = py_literal(value, 1, prefix)
     line = INDENT + prefix + text
     if isinstance(value, (list, dict)) or width(line) <= LINE_LENGTH:
         return line
-    if width(INDENT * 2 + text) <= LINE_LENGTH:
-        return f"{INDENT}{prefix}(\n{INDENT * 2}{text}\n{INDENT})"
-    return line
+    return f"{INDENT}{prefix}(\n{INDENT * 2}{text}\n{INDENT})"
 
 
 def camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_")) or "Pipeline"
+    camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    return camel if camel[:1].isalpha() else "Pipeline" + camel
 
 
 def module_name(path: str) -> str:

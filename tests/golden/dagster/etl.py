@@ -376,7 +376,10 @@ def load(context, **inputs):
     yield from _LOAD_STEP.run(context, inputs)
 
 
-@job(description="Extract, transform, load", tags={"pipec/pipeline": "etl", "etl": ""})
+@job(
+    description="Extract, transform, load",
+    tags={"pipec/pipeline": "etl", "pipec/tags": ["etl"]},
+)
 def etl():
     records = extract()
     rows = transform(records=records)

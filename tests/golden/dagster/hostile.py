@@ -5,9 +5,6 @@
 # Kept here because Dagster has no place for it:
 #   step cache (Dagster has no op cache; not applied): echo, measure
 #   owner: o'brien "ops"
-#   tag: a'b
-#   tag: {{ c }}
-#   tag: ü
 
 from typing import Any
 
@@ -351,7 +348,7 @@ def measure(context, **inputs):
 
 @job(
     description="Quotes ' \" and {{ jinja }} and $(shell) — ünïcødé\nsecond line",
-    tags={"pipec/pipeline": "hostile"},
+    tags={"pipec/pipeline": "hostile", "pipec/tags": ["a'b", "{{ c }}", "ü"]},
 )
 def hostile():
     echo_2 = echo()

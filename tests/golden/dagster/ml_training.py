@@ -462,7 +462,10 @@ def register(context, **inputs):
     yield from _REGISTER_STEP.run(context, inputs)
 
 
-@job(description="Nightly training", tags={"pipec/pipeline": "ml_training", "ml": ""})
+@job(
+    description="Nightly training",
+    tags={"pipec/pipeline": "ml_training", "pipec/tags": ["ml"]},
+)
 def ml_training():
     raw = load()
     X_train, X_test, y_train, y_test = split(raw=raw)

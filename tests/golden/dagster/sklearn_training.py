@@ -491,7 +491,7 @@ def register(context, **inputs):
 
 @job(
     description="Random forest on synthetic data",
-    tags={"pipec/pipeline": "sklearn_training", "ml": "", "sklearn": ""},
+    tags={"pipec/pipeline": "sklearn_training", "pipec/tags": ["ml", "sklearn"]},
 )
 def sklearn_training():
     X, y = make_data()
