@@ -177,19 +177,22 @@ def run_config(overrides: dict) -> dict:
     return {"resources": {"context": {"config": overrides}}} if overrides else {}
 
 
-def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
+def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: dict[str, tuple] = None) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
-    "cwd"}`; "PYTHON" stands for the interpreter) with the same instance."""
+    "cwd"}`; "PYTHON" stands for the interpreter) with the same instance.
+    `variants` maps a run id to (scenario, extra run config): the scenario
+    runs once more with that run config added."""
     jobs = []
     roots: list[Path] = []
-    for scenario in scenarios:
+    runs = [(s.id, s, {}) for s in scenarios] + [(key, s, extra) for key, (s, extra) in (variants or {}).items()]
+    for run_id, scenario, extra in runs:
         emits, _ = compile_file(scenario.file)
         emit = next(e for e in emits if e.filename == f"{scenario.pipeline}.py")
-        file = write(emit, base / "defs" / scenario.id)
-        workdir = base / "work" / scenario.id
+        file = write(emit, base / "defs" / run_id)
+        workdir = base / "work" / run_id
         workdir.mkdir(parents=True, exist_ok=True)
-        jobs.append({"id": scenario.id, "file": str(file), "job": DefinitionsFile(pipeline_of(scenario)).job_name,
-                     "run_config": run_config(scenario.context(workdir)), "workdir": str(workdir)})
+        jobs.append({"id": run_id, "file": str(file), "job": DefinitionsFile(pipeline_of(scenario)).job_name,
+                     "run_config": {**run_config(scenario.context(workdir)), **extra}, "workdir": str(workdir)})
         if scenario.source_root not in roots:
             roots.append(scenario.source_root)
     request = {"runs": jobs, "commands": list(commands)}
@@ -203,7 +206,9 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
     if proc.returncode != 0 or not (base / "results.pickle").exists():
         raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     with open(base / "results.pickle", "rb") as f:
-        return pickle.load(f)
+        results = pickle.load(f)
+    results["storage"] = base / "dagster" / "home" / "storage" / "pipec"
+    return results
 
 
 def step_status(file: DefinitionsFile, step, run: dict) -> str:

@@ -100,7 +100,11 @@ def dagster_runs(tmp_path_factory, edges):
         {"argv": ["PYTHON", "-m", "dagster", "definitions", "validate", "-f",
                   str(defs / "gate_open" / "ml_training.py")], "cwd": str(base)},
     ]
-    return targets_dagster.run_scenarios(matrix.SCENARIOS + (edges,), base, commands)
+    # The same edge cases with the IO manager on object storage (fsspec's
+    # in-memory filesystem), chosen in the run config.
+    memory = {"resources": {"io_manager": {"config": {"base_path": "memory://pipec-artifacts"}}}}
+    variants = {"edges_memory": (edges, memory)}
+    return targets_dagster.run_scenarios(matrix.SCENARIOS + (edges,), base, commands, variants)
 
 
 def test_pipec_is_blocked_in_the_driver(dagster_runs):
@@ -130,6 +134,18 @@ def test_edge_cases_same_as_local_run(edges, dagster_runs, tmp_path):
     slow = run["ops"]["slow"]
     assert [kind for _, kind, _ in slow].count("retry") == 1
     assert "timed out after 0.5s" in [m for _, kind, m in slow if kind == "failure"][0]
+
+
+def test_outputs_are_json_when_exact_else_pickles(dagster_runs, edges):
+    """The IO manager's files under $DAGSTER_HOME/storage/pipec: JSON for a
+    value JSON carries exactly, a pickle for a tuple holding a frozenset; and
+    the same run on object storage (a URL base path) gives the same outcome."""
+    storage = dagster_runs["storage"]
+    assert list(storage.glob("*/count_squares/square_count.json"))
+    assert list(storage.glob("*/values/values.pickle")) and not list(storage.glob("*/values/values.json"))
+    on_object_storage = targets_dagster.outcome(edges, dagster_runs["runs"]["edges_memory"])
+    matrix.assert_same(targets_dagster.outcome(edges, dagster_runs["runs"]["edges"]), on_object_storage, "dagster")
+    assert "values" in on_object_storage.outputs
 
 
 def test_scenarios_cover_every_status(dagster_runs):
