@@ -51,6 +51,11 @@ RUNTIME_NAMES = (
 ) + DAGSTER_IMPORTS
 
 
+def asked_cache(pipeline: ir.Pipeline) -> list[str]:
+    """The steps whose cache the user asked for (the default is no news)."""
+    return [s.name for s in pipeline.steps if s.cache and any(name == "cache" for name, _ in s.option_spans)]
+
+
 def passed(step: ir.Step) -> list[ir.Binding]:
     """The bindings an op passes: defaults stay the function's own, except
     the list a foreach step maps over."""
@@ -82,14 +87,15 @@ class DagsterBackend(Backend):
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
-        cached = [step.name for step in pipeline.steps if step.cache]
+        cached = asked_cache(pipeline)
         if cached:
-            self.note_metadata(pipeline, "the step cache of " + ", ".join(repr(name) for name in cached))
+            steps = ("step " if len(cached) == 1 else "steps ") + ", ".join(repr(name) for name in cached)
+            self.note_metadata(pipeline, "the step cache of " + steps)
         for step in pipeline.steps:
             if step.packages:
                 self.note_metadata(pipeline, f"the packages of step {step.name!r}")
         if pipeline.owner:
-            self.note_metadata(pipeline, f"the owner {pipeline.owner!r}")
+            self.note_metadata(pipeline, f"the pipeline's owner {pipeline.owner!r}")
         if pipeline.version:
             self.note_metadata(pipeline, "the pipeline version")
 
@@ -156,7 +162,7 @@ class DefinitionsFile:
                  f"Dagster definitions of pipeline {p.name!r}{job}; load them with",
                  f"`dagster dev -f {p.name}.py`, run with `dagster job execute -f {p.name}.py`."]
         kept = []
-        cached = [step.name for step in p.steps if step.cache]
+        cached = asked_cache(p)
         if cached:
             kept.append("step cache (Dagster has no op cache; not applied): " + ", ".join(cached))
         for step in p.steps:

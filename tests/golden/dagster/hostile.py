@@ -3,7 +3,6 @@
 # `dagster dev -f hostile.py`, run with `dagster job execute -f hostile.py`.
 #
 # Kept here because Dagster has no place for it:
-#   step cache (Dagster has no op cache; not applied): echo, measure
 #   owner: o'brien "ops"
 
 from typing import Any

@@ -3,7 +3,6 @@
 # `dagster dev -f ml_training.py`, run with `dagster job execute -f ml_training.py`.
 #
 # Kept here because Dagster has no place for it:
-#   step cache (Dagster has no op cache; not applied): load, split, train, evaluate, register
 #   owner: ml-team
 
 from dagster import (

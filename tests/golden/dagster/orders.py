@@ -3,7 +3,6 @@
 # `dagster dev -f orders.py`, run with `dagster job execute -f orders.py`.
 #
 # Kept here because Dagster has no place for it:
-#   step cache (Dagster has no op cache; not applied): fetch_orders, price_orders, summarize, alert
 #   owner: shop-team
 #
 # Ops import these modules of the source tree; put its root on the

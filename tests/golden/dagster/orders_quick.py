@@ -2,9 +2,6 @@
 # Dagster definitions of pipeline 'orders_quick'; load them with
 # `dagster dev -f orders_quick.py`, run with `dagster job execute -f orders_quick.py`.
 #
-# Kept here because Dagster has no place for it:
-#   step cache (Dagster has no op cache; not applied): fetch_orders, price_orders, summarize
-#
 # Ops import these modules of the source tree; put its root on the
 # workers' path: shop.pricing
 

@@ -3,7 +3,6 @@
 # `dagster dev -f sklearn_training.py`, run with `dagster job execute -f sklearn_training.py`.
 #
 # Kept here because Dagster has no place for it:
-#   step cache (Dagster has no op cache; not applied): make_data, split, train, evaluate, register
 #   packages of step make_data (install them in its image): scikit-learn>=1.3
 #   packages of step split (install them in its image): scikit-learn>=1.3
 #   packages of step train (install them in its image): scikit-learn>=1.3
