@@ -51,6 +51,23 @@ RUNTIME_NAMES = (
 ) + DAGSTER_IMPORTS
 
 
+# Names a field of a Dagster `Config` class cannot have: the members of
+# Dagster 1.13's ConfigurableResource (besides pydantic's `model_*` and
+# private `_*` names).
+RESERVED_FIELDS = frozenset((
+    "configure_at_launch", "construct", "copy", "create_resource", "dict", "from_orm", "from_resource_context",
+    "from_resource_context_cm", "get_resource_context", "get_resource_definition", "json", "nested_resources",
+    "parse_file", "parse_obj", "parse_raw", "process_config_and_initialize", "process_config_and_initialize_cm",
+    "schema", "schema_json", "setup_for_execution", "teardown_after_execution", "to_config_schema",
+    "to_fields_dict", "update_forward_refs", "validate", "with_replaced_resource_context", "with_resource_context",
+    "yield_for_execution",
+))
+
+
+def reserved(key: str) -> bool:
+    return key in RESERVED_FIELDS or key.startswith(("_", "model_"))
+
+
 def asked_cache(pipeline: ir.Pipeline) -> list[str]:
     """The steps whose cache the user asked for (the default is no news)."""
     return [s.name for s in pipeline.steps if s.cache and any(name == "cache" for name, _ in s.option_spans)]
@@ -87,6 +104,14 @@ class DagsterBackend(Backend):
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
+        for step in pipeline.steps:
+            refs = [b.ref for b in step.params] + [b.ref for b in (step.when.params if step.when else ())]
+            for key in dict.fromkeys(r.key for r in refs if isinstance(r, ir.ContextRef) and reserved(r.key)):
+                self.unsupported(step, f"the context key {key!r} (a name Dagster's Config classes reserve)", "name",
+                                 "the op fails when it reads it")
+        for param in pipeline.context:
+            if reserved(param.name):
+                self.note_metadata(pipeline, f"the context key {param.name!r} (a name Dagster's Config classes reserve)")
         cached = asked_cache(pipeline)
         if cached:
             steps = ("step " if len(cached) == 1 else "steps ") + ", ".join(repr(name) for name in cached)
@@ -172,6 +197,7 @@ class DefinitionsFile:
             kept.append(f"owner: {header_value(p.owner)}")
         if p.version:
             kept.append(f"version: {header_value(p.version)}")
+        kept += [f"context key {c.name}: {header_value(c.default)}" for c in p.context if reserved(c.name)]
         if kept:
             lines += ["", "Kept here because Dagster has no place for it:"] + [f"  {line}" for line in kept]
         helpers = list(dict.fromkeys(m for step in p.steps for m in step.code.helper_modules))
@@ -204,6 +230,8 @@ class DefinitionsFile:
         if p.context:
             lines.append("")
         for param in p.context:
+            if reserved(param.name):
+                continue
             prefix = f"{param.name}: {TYPES[param.type]} = "
             lines.append(field_line(prefix, param.default))
         return "\n".join(lines)

@@ -225,3 +225,25 @@ def test_importing_a_definitions_module_types_the_run_config(tmp_path):
     assert out["hostile"][2] == []
     k8s = json.loads(out["sklearn_training"][3]["train"]["dagster-k8s/config"])
     assert k8s["container_config"]["image"] == "python:3.11-slim"
+
+
+def test_context_keys_dagster_reserves_are_located_errors():
+    """A context key named like a member of Dagster's ConfigurableResource
+    (or `_*`, `model_*`) cannot be a Config field: an error at each step
+    that reads it; the file still imports with --unsupported=warn."""
+    p = pipeline(matrix.SCENARIO_DIR / "failing.py")
+    renamed = {"divisor": "model_config"}
+    context = tuple(dataclasses.replace(c, name=renamed.get(c.name, c.name)) for c in p.context)
+    steps = tuple(dataclasses.replace(s, params=tuple(
+        dataclasses.replace(b, ref=dataclasses.replace(b.ref, key=renamed[b.ref.key]))
+        if getattr(b.ref, "key", None) in renamed else b for b in s.params)) for s in p.steps)
+    p = dataclasses.replace(p, context=context, steps=steps)
+    diagnostics = Diagnostics()
+    DagsterBackend(CompileOptions(), diagnostics).compile(p)
+    errors = [d for d in diagnostics if d.code == "PC601"]
+    assert len(errors) == 1 and "'divide'" in errors[0].message and "'model_config'" in errors[0].message
+    diagnostics = Diagnostics()
+    text = DagsterBackend(CompileOptions(unsupported="warn"), diagnostics).compile(p).text
+    assert [d.code for d in diagnostics if d.code.startswith("PC60")] == ["PC602", "PC603"]
+    assert "    model_config:" not in text and "#   context key model_config: 0\n" in text
+    ast.parse(text)
