@@ -22,7 +22,6 @@ Results come back pickled, so output types survive exactly.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -38,7 +37,6 @@ import matrix
 DRIVER = r'''
 import importlib.util
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -71,7 +69,7 @@ def load_defs(path, index):
     return module.defs
 
 
-def record(instance, result, job):
+def record(instance, result):
     """Events per op, `pipec:` log lines per op, and every yielded output."""
     ops, logs, yielded = {}, {}, []
     for entry in instance.all_logs(result.run_id):
@@ -107,7 +105,7 @@ def run_jobs(jobs, instance, results):
             result = definition.execute_in_process(
                 run_config=job["run_config"], instance=instance, raise_on_error=False
             )
-            results["runs"][job["id"]] = record(instance, result, definition)
+            results["runs"][job["id"]] = record(instance, result)
         except BaseException:
             results["runs"][job["id"]] = {"error": traceback.format_exc()}
 
