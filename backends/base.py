@@ -149,7 +149,7 @@ def targets() -> list[str]:
 
 # The module of each target name: `get()` imports only the one it needs, so
 # compiling for one target does not pay for the others' imports.
-_MODULES = {"ir": "ir_json", "airflow": "airflow", "kubeflow": "kubeflow", "kfp": "kubeflow", "prefect": "prefect"}
+_MODULES = {"ir": "ir_json", "airflow": "airflow", "kubeflow": "kubeflow", "kfp": "kubeflow", "prefect": "prefect", "dagster": "dagster"}
 
 
 def get(target: str) -> type[Backend] | None:

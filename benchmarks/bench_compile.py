@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common as c  # noqa: E402
 
-TARGETS = ("kubeflow", "airflow", "prefect")
-EXT = {"kubeflow": ".yaml", "airflow": ".py", "prefect": ".py", "ir": ".json"}
+TARGETS = ("kubeflow", "airflow", "prefect", "dagster")
+EXT = {"kubeflow": ".yaml", "airflow": ".py", "prefect": ".py", "dagster": ".py", "ir": ".json"}
 RATIO_TARGET = 1 / 3
 
 

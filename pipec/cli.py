@@ -146,7 +146,7 @@ def _compile_parser(commands) -> None:
     p.add_argument(
         "--target",
         "-t",
-        help="airflow, kubeflow (kfp), prefect or ir (default: [tool.pipec] targets)",
+        help="airflow, kubeflow (kfp), prefect, dagster or ir (default: [tool.pipec] targets)",
     )
     p.add_argument(
         "-o",

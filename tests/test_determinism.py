@@ -92,7 +92,7 @@ def _env(seed: str, home: Path, user: str, tz: str, lang: str) -> dict[str, str]
 
 PYPROJECT = """\
 [tool.pipec]
-targets = ["ir", "airflow", "kubeflow", "prefect"]
+targets = ["ir", "airflow", "kubeflow", "prefect", "dagster"]
 out_dir = "{out}"
 unsupported = "warn"
 """

@@ -60,7 +60,7 @@ HYPOTHESIS = dict(
 
 # Pipeline metadata a target has no place for (CONTRACT §4: kept in the
 # output's header comment).  Everything else must arrive as data.
-HEADER_ONLY = {"kubeflow": {"owner", "tags"}, "prefect": {"owner", "tags"}}
+HEADER_ONLY = {"kubeflow": {"owner", "tags"}, "prefect": {"owner", "tags"}, "dagster": {"owner"}}
 
 
 # --------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def check_valid_name(target: str, name: str, where: str, folder: Path, may_refus
                 assert [s["name"] for s in pipeline["steps"]] == [name, name + "_2"]
             if where == "pipeline":
                 assert pipeline["name"] == name
-    if where == "pipeline" and target in ("airflow", "prefect"):
+    if where == "pipeline" and target in ("airflow", "prefect", "dagster"):
         texts = [d.decode("utf-8") for f, d in written.items() if f.endswith(".py")]
         assert any(name in python_literals(ast.parse(t)) for t in texts), f"pipeline name {name!r} is not in the output"
     if where == "pipeline" and target == "kubeflow":

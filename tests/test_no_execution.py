@@ -26,7 +26,7 @@ from hostile_gen import REPO, TARGETS, cli, require_target, snapshot
 UNSAFE = REPO / "tests" / "unsafe"
 MODULES = sorted(p.name for p in UNSAFE.glob("unsafe_*.py"))
 PIPELINES = [name[: -len(".py")] for name in MODULES]
-EXTENSIONS = {"ir": ".json", "airflow": ".py", "kubeflow": ".yaml", "prefect": ".py"}
+EXTENSIONS = {"ir": ".json", "airflow": ".py", "kubeflow": ".yaml", "prefect": ".py", "dagster": ".py"}
 SIDE_EFFECTS = ("PWNED", "touch ")
 
 

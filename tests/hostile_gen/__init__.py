@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-TARGETS = ("ir", "airflow", "kubeflow", "prefect")
+TARGETS = ("ir", "airflow", "kubeflow", "prefect", "dagster")
 
 # Every example and scenario, relative to the repository.
 SOURCES: tuple[str, ...] = tuple(
