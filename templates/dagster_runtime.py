@@ -28,7 +28,6 @@ pickle, under a base path (local folder or object-storage URL).
 import inspect
 import json
 import os
-import pickle
 import tempfile
 import threading
 
@@ -66,11 +65,16 @@ class _PipecStep:
         return _pipec_load(self.code, self.location, self.module)
 
     def value(self, context, inputs, ref):
+        """A fresh copy of the value bound by `ref` (through the envelope, as
+        the other targets and the local run hand values over): a step that
+        changes its inputs in place changes its own copies only."""
         if ref[0] == "output":
-            return inputs[ref[1]]
-        if ref[0] == "context":
-            return getattr(context.resources.context, ref[1])
-        return ref[1]
+            value = inputs[ref[1]]
+        elif ref[0] == "context":
+            value = getattr(context.resources.context, ref[1])
+        else:
+            value = ref[1]
+        return _pipec_loads(_pipec_dumps(value))
 
     def go(self, context, module, inputs):
         """False (and a log line) when the `when` predicate is false; a
@@ -186,15 +190,6 @@ def _pipec_timed(fn, kwargs, step):
     return box["value"]
 
 
-def _pipec_json(value):
-    """`value` as JSON text when it comes back from JSON exactly, else None."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return text if _pipec_same(json.loads(text), value) else None
-
-
 class _PipecIOManager(ConfigurableIOManager):
     """Op outputs as files: `<base>/<run id>/<step key>/<output>[/<mapping
     key>].json` when the value comes back from JSON exactly, else `.pickle`.
@@ -224,13 +219,11 @@ class _PipecIOManager(ConfigurableIOManager):
         if text is not None:
             path.with_name(path.name + ".json").write_text(text, encoding="utf-8")
         else:
-            path.with_name(path.name + ".pickle").write_bytes(
-                pickle.dumps(obj, protocol=4)
-            )
+            path.with_name(path.name + ".pickle").write_bytes(_pipec_pickle(obj))
 
     def load_input(self, context):
         path = self._path(context.upstream_output.get_identifier())
         text_path = path.with_name(path.name + ".json")
         if text_path.exists():
             return json.loads(text_path.read_text(encoding="utf-8"))
-        return pickle.loads(path.with_name(path.name + ".pickle").read_bytes())
+        return _pipec_unpickle(path.with_name(path.name + ".pickle").read_bytes())

@@ -37,6 +37,7 @@ import matrix
 DRIVER = r'''
 import importlib.util
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def record(instance, result):
             yielded.append((node, event.step_output_data.output_name))
     outputs = {}
     for node, name in dict.fromkeys(yielded):
-        outputs[(node, name)] = result.output_for_node(node, name)
+        outputs[(node, name)] = comparable(result.output_for_node(node, name))
     return {"success": result.success, "ops": ops, "logs": logs, "outputs": outputs}
 
 
@@ -175,6 +176,15 @@ def run_config(overrides: dict) -> dict:
     return {"resources": {"context": {"config": overrides}}} if overrides else {}
 
 
+def _driver() -> str:
+    """The driver's code, with `matrix.comparable` (op outputs hold objects of
+    classes of the carried code, which only the driver's process can load)."""
+    import inspect
+
+    head, call = DRIVER.rsplit("\n\nmain(", 1)
+    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
+
+
 def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: dict[str, tuple] = None) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
     "cwd"}`; "PYTHON" stands for the interpreter) with the same instance.
@@ -195,7 +205,7 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: di
             roots.append(scenario.source_root)
     request = {"runs": jobs, "commands": list(commands)}
     (base / "jobs.json").write_text(json.dumps(request), encoding="utf-8")
-    (base / "driver.py").write_text(DRIVER, encoding="utf-8")
+    (base / "driver.py").write_text(_driver(), encoding="utf-8")
     env = dagster_env(base / "dagster", roots)
     proc = subprocess.run(
         [sys.executable, str(base / "driver.py"), str(base / "jobs.json"), str(base / "results.pickle")],

@@ -21,6 +21,7 @@ from dagster import (
 # pipec task runtime
 import ast
 import functools
+import io
 import json
 import linecache
 import pickle
@@ -107,6 +108,74 @@ def _pipec_find(qualname, source, modules):
     return None
 
 
+class _PipecPickler(pickle.Pickler):
+    """Writes a class of carried code as (module, qualname) for the resolver,
+    and collects the source defining it in `sources`."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, type) and obj in _PIPEC_CLASSES:
+            self.sources[obj.__module__ + ":" + obj.__qualname__] = _PIPEC_CLASSES[obj]
+            return sys.modules["_pipec_classes"].find, (
+                obj.__module__,
+                obj.__qualname__,
+            )
+        return NotImplemented
+
+
+class _PipecUnpickler(pickle.Unpickler):
+    """Finds a class of carried code in the code loaded in this process, else
+    loads the producer's code (once per process) and takes it from there."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("_pipec_classes", "find"):
+            return self.carried
+        return super().find_class(module, name)
+
+    def carried(self, module_name, qualname):
+        source = self.sources[module_name + ":" + qualname]
+        # `valuerefs` lists the modules at once (other threads may load more).
+        loaded = [ref() for ref in _PIPEC_MODULES.valuerefs()]
+        found = _pipec_find(qualname, source, loaded)
+        if found is None:
+            if source not in _PIPEC_FOREIGN:
+                filename = "<pipec carried " + module_name + ">"
+                _PIPEC_FOREIGN[source] = _pipec_load(source, filename, module_name)
+            found = _pipec_find(qualname, source, [_PIPEC_FOREIGN[source]])
+        return found
+
+
+def _pipec_pickle(value):
+    """`value` pickled; with the sources defining the classes of carried code
+    that it uses, when it uses some."""
+    if not _PIPEC_CLASSES:
+        return pickle.dumps(value, protocol=4)
+    if "_pipec_classes" not in sys.modules:
+        # What a pickle names for a class of carried code (the unpickler
+        # replaces it): one per process, whichever copy of this code made it.
+        def find(module, qualname):
+            raise pickle.UnpicklingError("read carried classes with _pipec_unpickle")
+
+        find.__module__, find.__qualname__ = "_pipec_classes", "find"
+        sys.modules["_pipec_classes"] = types.SimpleNamespace(find=find)
+    buffer = io.BytesIO()
+    pickler = _PipecPickler(buffer, protocol=4)
+    pickler.sources = {}
+    pickler.dump(value)
+    if not pickler.sources:
+        return buffer.getvalue()
+    return pickle.dumps(("__pipec_envelope__", pickler.sources, buffer.getvalue()))
+
+
+def _pipec_unpickle(data):
+    """The value `_pipec_pickle` wrote."""
+    value = pickle.loads(data)
+    if type(value) is tuple and len(value) == 3 and value[0] == "__pipec_envelope__":
+        unpickler = _PipecUnpickler(io.BytesIO(value[2]))
+        unpickler.sources = value[1]
+        return unpickler.load()
+    return value
+
+
 def _pipec_json(value):
     """`value` as JSON text when it comes back from JSON exactly, else None."""
     try:
@@ -114,6 +183,24 @@ def _pipec_json(value):
     except (TypeError, ValueError, RecursionError):
         return None
     return text if _pipec_same(json.loads(text), value) else None
+
+
+def _pipec_dumps(value):
+    """The envelope of a value handed between tasks, as bytes: JSON text
+    when JSON gives the value back exactly (same values, types and dict key
+    order), else `_pipec_pickle` (which starts with 0x80, as JSON never
+    does).  An unpicklable value (a generator, a lock) raises here."""
+    text = _pipec_json(value)
+    if text is not None:
+        return text.encode("utf-8")
+    return _pipec_pickle(value)
+
+
+def _pipec_loads(data):
+    """The value of an envelope `_pipec_dumps` wrote: a fresh copy."""
+    if data[:1] == b"\x80":
+        return _pipec_unpickle(data)
+    return json.loads(data.decode("utf-8"))
 
 
 def _pipec_outputs(step, names, value):
@@ -161,7 +248,6 @@ def _pipec_same(a, b):
 import inspect
 import json
 import os
-import pickle
 import tempfile
 import threading
 
@@ -199,11 +285,16 @@ class _PipecStep:
         return _pipec_load(self.code, self.location, self.module)
 
     def value(self, context, inputs, ref):
+        """A fresh copy of the value bound by `ref` (through the envelope, as
+        the other targets and the local run hand values over): a step that
+        changes its inputs in place changes its own copies only."""
         if ref[0] == "output":
-            return inputs[ref[1]]
-        if ref[0] == "context":
-            return getattr(context.resources.context, ref[1])
-        return ref[1]
+            value = inputs[ref[1]]
+        elif ref[0] == "context":
+            value = getattr(context.resources.context, ref[1])
+        else:
+            value = ref[1]
+        return _pipec_loads(_pipec_dumps(value))
 
     def go(self, context, module, inputs):
         """False (and a log line) when the `when` predicate is false; a
@@ -319,15 +410,6 @@ def _pipec_timed(fn, kwargs, step):
     return box["value"]
 
 
-def _pipec_json(value):
-    """`value` as JSON text when it comes back from JSON exactly, else None."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return text if _pipec_same(json.loads(text), value) else None
-
-
 class _PipecIOManager(ConfigurableIOManager):
     """Op outputs as files: `<base>/<run id>/<step key>/<output>[/<mapping
     key>].json` when the value comes back from JSON exactly, else `.pickle`.
@@ -357,16 +439,14 @@ class _PipecIOManager(ConfigurableIOManager):
         if text is not None:
             path.with_name(path.name + ".json").write_text(text, encoding="utf-8")
         else:
-            path.with_name(path.name + ".pickle").write_bytes(
-                pickle.dumps(obj, protocol=4)
-            )
+            path.with_name(path.name + ".pickle").write_bytes(_pipec_pickle(obj))
 
     def load_input(self, context):
         path = self._path(context.upstream_output.get_identifier())
         text_path = path.with_name(path.name + ".json")
         if text_path.exists():
             return json.loads(text_path.read_text(encoding="utf-8"))
-        return pickle.loads(path.with_name(path.name + ".pickle").read_bytes())
+        return _pipec_unpickle(path.with_name(path.name + ".pickle").read_bytes())
 
 
 class OrdersContext(ConfigurableResource):
