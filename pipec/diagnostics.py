@@ -39,6 +39,7 @@ class Code:
 _REGISTRY: list[Code] = [
     Code("PC001", ERROR, "syntax error: {detail}"),
     Code("PC002", ERROR, "cannot read '{path}': {detail}"),
+    Code("PC004", ERROR, "{detail}"),
     Code("PC003", ERROR, "module '{module}' is not in the source tree; pipec cannot follow this import"),
     Code("PC101", ERROR, "steps form a cycle: {cycle}"),
     Code("PC102", ERROR, "output '{output}' is produced by both step '{first}' and step '{second}'; each output must come from exactly one step"),

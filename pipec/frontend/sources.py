@@ -34,6 +34,7 @@ from libcst._nodes.internal import CodegenState
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
+from pipec.frontend import depth
 from pipec.frontend.scan import ModuleScan, Scopes, dotted
 
 PIPEC_MODULES = ("pipec", "pipec.language")
@@ -542,6 +543,14 @@ class SourceTree:
             )
             self.diagnostics.error(
                 "PC002", ir.Span(path, 1, 1), path=path, detail=detail
+            )
+            return None
+        deep = depth.check(text)
+        if deep is not None:
+            self.diagnostics.error(
+                "PC001" if deep.cpython else "PC004",
+                ir.Span(path, deep.line, deep.col),
+                detail=deep.message,
             )
             return None
         try:
