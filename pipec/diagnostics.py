@@ -64,6 +64,7 @@ _REGISTRY: list[Code] = [
     Code("PC305", ERROR, "two pipelines are named '{pipeline}'"),
     Code("PC306", ERROR, "unknown context key '{key}' in {where}; the context has: {known}"),
     Code("PC307", ERROR, "context key {key!r} is not a Python identifier; it cannot name a parameter"),
+    Code("PC308", ERROR, "context value for '{key}' cannot be carried: {detail}"),
     Code("PC401", ERROR, "{what} cannot be resolved statically: {detail}"),
     Code("PC402", ERROR, "pipeline '{pipeline}' is not defined in '{path}'{hint}"),
     Code("PC403", ERROR, "'{path}' defines no pipeline"),

@@ -64,7 +64,11 @@ class TooDeep:
 
 
 def check(text: str) -> TooDeep | None:
-    """The first place `text` nests too deeply for the parser, or None."""
+    """The first place `text` nests too deeply for the parser, or None.
+    (A NUL character is refused here too, as CPython refuses it.)"""
+    nul = text.find("\x00")
+    if nul >= 0:
+        return _at(text, nul, "source code cannot contain null bytes", True)
     counts = [0]  # operators at each open bracket level since its last reset
     depth = 0  # the weighted depth at this point: sum(counts) + brackets
     brackets = 0
