@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 from pipec import ir
 from pipec.config import COMMAND_LINE, Override
-from pipec.diagnostics import Diagnostic, Diagnostics, did_you_mean, render
+from pipec.diagnostics import Diagnostic, Diagnostics, did_you_mean, render, shown
 from pipec.ir import Span
 
 
@@ -122,6 +122,17 @@ def load_specs(
                 Span(_shown(spec.path), 0, 0),
                 path=_shown(spec.path),
                 detail="no such file",
+            )
+            continue
+        if not _utf8(spec.path):
+            _add(
+                loaded.problems,
+                None,
+                "PC002",
+                Span(_shown(spec.path), 0, 0),
+                path=shown(_shown(spec.path)),
+                detail="the file name is not valid UTF-8, and generated files "
+                "and diagnostics name their source; rename the file",
             )
             continue
         result = frontend.load(spec.path)
@@ -378,7 +389,7 @@ def render_problems(problems: Iterable[Problem]) -> str:
     for problem in items:
         d = problem.diagnostic
         if d.line <= 0:
-            where = "pipec" if d.path == COMMAND_LINE else d.path
+            where = "pipec" if d.path == COMMAND_LINE else shown(d.path)
             parts.append(f"{where}: {d.severity}: {d.message}  [{d.code}]\n")
         else:
             parts.append(render([d], problem.root))
@@ -398,6 +409,22 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     for problem in problems:
         seen.setdefault(problem, None)
     return list(seen)
+
+
+def _utf8(path: Path) -> bool:
+    """Whether `path`, as far as pipec writes it (from its source root on),
+    is text: a name made of undecodable bytes holds surrogate escapes."""
+    from pipec.frontend import source_root
+
+    try:
+        relative = path.resolve().relative_to(source_root(path))
+    except ValueError:
+        relative = path
+    try:
+        str(relative).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shown(path: Path) -> str:

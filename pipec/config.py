@@ -133,7 +133,20 @@ def _yaml() -> tuple[Any, Any]:
     if _LOADER is None:
 
         class _Loader(yaml.SafeLoader):
-            """The safe loader without the timestamp resolver."""
+            """The safe loader without the timestamp resolver, and without
+            aliases: a value is a literal, and an alias can make it refer
+            to itself (`&a [*a]`) or grow exponentially."""
+
+            def compose_node(self, parent, index):  # type: ignore[override]
+                if self.check_event(yaml.AliasEvent):
+                    event = self.peek_event()
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        "YAML aliases (*name) are not accepted in values",
+                        event.start_mark,
+                    )
+                return super().compose_node(parent, index)
 
         _Loader.yaml_implicit_resolvers = {
             first: [
@@ -293,13 +306,47 @@ def _settings(
                     detail=f"settings for target '{key}' in {where} must be a table",
                 )
             else:
-                settings.targets.setdefault(get(key).name, {}).update(value)
+                backend = get(key)
+                checked = _target_settings(backend, value, where, span, diagnostics)
+                settings.targets.setdefault(backend.name, {}).update(checked)
         else:
             hint = did_you_mean(str(key), list(keys) + ["unsupported"] + targets())
             diagnostics.add(
                 "PC503", span, detail=f"unknown key '{key}' in {where}{hint}"
             )
     return settings
+
+
+def _target_settings(
+    backend: Any, value: dict, where: str, span: Span, diagnostics: Diagnostics
+) -> dict:
+    """The settings of `backend` in `value` that it declares (`SETTINGS`:
+    key -> type), each of its type; PC503 for the others."""
+    declared = getattr(backend, "SETTINGS", None)
+    if declared is None:
+        return dict(value)
+    kept = {}
+    for key, item in value.items():
+        expected = declared.get(key)
+        if expected is None:
+            hint = did_you_mean(str(key), list(declared))
+            known = ", ".join(declared) or "none"
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"unknown setting {key!r} for target '{backend.name}' in {where}"
+                f"{hint or f'; it reads: {known}'}",
+            )
+        elif not isinstance(item, expected) or isinstance(item, bool) and expected is int:
+            diagnostics.add(
+                "PC503",
+                span,
+                detail=f"setting '{key}' for target '{backend.name}' in {where} must "
+                f"be {'a string' if expected is str else 'an integer'}, not {item!r}",
+            )
+        else:
+            kept[key] = item
+    return kept
 
 
 # --------------------------------------------------------------------------

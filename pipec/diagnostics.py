@@ -97,7 +97,18 @@ class Diagnostic:
         return (self.path, self.line, self.col, self.code, self.message)
 
     def format(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}  [{self.code}]"
+        return f"{shown(self.path)}:{self.line}:{self.col}: {self.severity}: {self.message}  [{self.code}]"
+
+
+def shown(path: str) -> str:
+    """`path` as printed: control characters (a newline would forge another
+    diagnostic line), invisible format characters and undecodable bytes
+    (surrogate escapes) written as Python escapes, the rest as it is."""
+    if path.isprintable():
+        return path
+    return "".join(
+        c if c.isprintable() else repr(c)[1:-1] if c != "\\" else c for c in path
+    )
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
