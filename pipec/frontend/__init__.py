@@ -8,6 +8,7 @@ Entry point: `load(path) -> FrontendResult`.
 from __future__ import annotations
 
 import gc
+import os
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def _load(path: Path) -> FrontendResult:
     root = source_root(path)
     file = path.resolve()
     key = data = None
-    if cache.enabled():
+    if cache.enabled() and os.path.abspath(path) == str(file):  # no link on the way
         try:
             data = file.read_bytes()
             key = cache.entry_key(file.relative_to(root).as_posix(), data)

@@ -463,9 +463,11 @@ def _late_future_import(module: SourceModule) -> cst.ImportFrom | None:
     body = module.tree.body
     if body and _is_docstring(body[0]):
         allowed = 1
-    while allowed < len(body) and all(
-        _is_future(s) for s in getattr(body[allowed], "body", ())
-    ) and isinstance(body[allowed], cst.SimpleStatementLine):
+    while (
+        allowed < len(body)
+        and isinstance(body[allowed], cst.SimpleStatementLine)
+        and all(_is_future(s) for s in body[allowed].body)
+    ):
         allowed += 1
     for site in module.scan.imports:
         if _is_future(site.node) and (site.scopes or site.index >= allowed):
@@ -608,7 +610,7 @@ class SourceTree:
             return None
         name = self.module_name(file)
         module = SourceModule(name, path, file.name == "__init__.py", tree, text)
-        late = _late_future_import(module)
+        late = _late_future_import(module) if "__future__" in text else None
         if late is not None:
             self.diagnostics.error(
                 "PC001",
