@@ -253,6 +253,9 @@ def test_pipec_settings_are_checked(tmp_path: Path) -> None:
     assert "'base_image' for target 'kubeflow'" in err and "must be a string" in err
     assert "unknown setting 'base_imag'" in err and "did you mean 'base_image'" in err
     assert "'xcom_max_bytes' for target 'airflow'" in err
+    assert re.search(r"^c\.yaml:2:14: error: .*'base_image'", err, re.MULTILINE), err
+    assert re.search(r"^c\.yaml:2:34: error: .*'base_imag'", err, re.MULTILINE), err
+    assert re.search(r"^c\.yaml:3:\d+: error: .*'xcom_max_bytes'", err, re.MULTILINE), err
     assert not (tmp_path / "o").exists()
 
 
