@@ -597,7 +597,7 @@ class SourceTree:
         deep = depth.check(text)
         if deep is not None:
             self.diagnostics.error(
-                "PC001" if deep.cpython else "PC004",
+                "PC001" if deep.cpython else "PC005",
                 ir.Span(path, deep.line, deep.col),
                 detail=deep.message,
             )
