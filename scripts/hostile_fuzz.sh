@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIPEC_HOSTILE_EXAMPLES="${1:-500}"
+export PIPEC_HOSTILE_STRICT=1
 exec .venv/bin/python -m pytest tests/test_hostile_fuzz.py -q -s -p no:cacheprovider
