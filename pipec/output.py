@@ -169,7 +169,7 @@ def write_all(changes: list[Change]) -> None:
 # and the process that made them, with a suffix no scheduler loads
 # (`.etl.py.1234.x8k2.pipec-tmp`): a scheduler watching the folder never
 # sees a half-written or a backup `.py` / `.yaml`.
-_LEFTOVER = re.compile(r"^\..+\.(\d+)\.(?:[^.]*\.)?pipec-(?:tmp|bak)(?:\.restore)?$")
+_LEFTOVER = re.compile(r"^\..+?\.(\d+)\.(?:[^.]*\.)?pipec-(?:tmp|bak)(?:\.restore)?$")
 
 
 def remove_stale(folder: Path) -> None:
