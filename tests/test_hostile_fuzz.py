@@ -15,8 +15,8 @@ runs them) must:
   Prefect flow files import (all in one child process per test, see
   `hostile_gen/load_outputs.py`).
 
-The suite runs a small budget (`PIPEC_HOSTILE_EXAMPLES`, default 12 per
-strategy); `scripts/hostile_fuzz.sh N` runs N per strategy by hand.
+The suite runs a small budget (`PIPEC_HOSTILE_EXAMPLES`, default 6 per
+strategy, derandomized); `scripts/hostile_fuzz.sh N` runs N per strategy by hand.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hostile_gen import cli
 from hostile_gen.strategies import hostile_modules, pipeline_sources, random_python_modules
 
-EXAMPLES = int(os.environ.get("PIPEC_HOSTILE_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("PIPEC_HOSTILE_EXAMPLES", "6"))
 TARGETS = ("airflow", "kubeflow", "prefect", "ir")
 LOADER = Path(__file__).parent / "hostile_gen" / "load_outputs.py"
 
@@ -119,7 +119,7 @@ STRICT = os.environ.get("PIPEC_HOSTILE_STRICT") == "1"
 def _fuzz(tmp_path: Path, strategy, label: str) -> None:
     batch = Batch(tmp_path / label)
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 12,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=EXAMPLES <= 6,
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def one(source: str) -> None:
@@ -140,6 +140,9 @@ def _fuzz(tmp_path: Path, strategy, label: str) -> None:
 @pytest.fixture(autouse=True)
 def _cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+
+
+pytestmark = pytest.mark.slow
 
 
 def test_hostile_values_keep_the_contract(tmp_path: Path) -> None:

@@ -208,11 +208,12 @@ _STEP_OPTIONS = ("retries", "retry_delay", "retry_backoff", "timeout", "cache", 
 @st.composite
 def _step_source(draw, index: int, keys: list[str], produced: list[str]) -> tuple[str, str, list[str]]:
     function = f"s{index}"
-    params = draw(st.lists(st.sampled_from(keys + produced + ["k", "item"]), max_size=3, unique=True)) if (keys + produced) else []
+    params = draw(st.lists(st.sampled_from(keys + produced), max_size=3, unique=True))
     options = []
-    outputs = draw(st.lists(identifiers, max_size=2, unique=True))
+    outputs = draw(st.lists(identifiers.filter(lambda n: n not in produced), max_size=2, unique=True))
     options.append(f"outputs={outputs!r}")
-    for option in draw(st.lists(st.sampled_from(_STEP_OPTIONS), max_size=4, unique=True)):
+    hostile = st.lists(st.sampled_from(_STEP_OPTIONS), max_size=3, unique=True)
+    for option in draw(st.one_of(st.just([]), st.just(["retries", "retry_delay"]), hostile)):
         if option in ("image", "memory"):
             value = draw(st.one_of(hostile_text.map(repr), st.sampled_from(("None", "1"))))
         elif option == "packages":
@@ -241,8 +242,8 @@ def _step_source(draw, index: int, keys: list[str], produced: list[str]) -> tupl
 @st.composite
 def pipeline_sources(draw) -> str:
     """A whole pipeline module, hostile in structure and values."""
-    keys = draw(st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), max_size=3, unique=True))
-    context = ", ".join(f"{key}={draw(_any_literal_text)}" for key in keys)
+    keys = ["k", *draw(st.lists(st.from_regex(r"[a-j][a-z0-9_]{0,8}", fullmatch=True), max_size=2, unique=True))]
+    context = ", ".join(f"{key}={draw(st.one_of(st.just('1'), _any_literal_text))}" for key in keys)
     parts = [
         "from pipec import Pipeline, context, on_failure, retry, step, when\n\n",
         "def f(x=None):\n    return x\n\n",
@@ -254,7 +255,7 @@ def pipeline_sources(draw) -> str:
         parts.append("\n" + source + "\n")
         functions.append(function)
         produced.extend(outputs)
-    options = [f"{draw(_pipeline_names)!r}", "context=ctx"]
+    options = [f"{draw(st.one_of(st.just('p'), _pipeline_names))!r}", "context=ctx"]
     for option in draw(st.lists(st.sampled_from(("schedule", "description", "owner", "tags", "version")), max_size=3, unique=True)):
         value = draw(st.one_of(hostile_text.map(repr), st.sampled_from(("'0 3 * * *'", "'@daily'", "None", "[1]"))))
         options.append(f"{option}={value}")
