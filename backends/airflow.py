@@ -62,6 +62,7 @@ PARAM_TYPES = {
 class AirflowBackend(Backend):
     name = "airflow"
     extension = ".py"
+    SETTINGS = {"artifact_root": str, "artifact_conn_id": str, "xcom_max_bytes": int}
     SUPPORTS_RESOURCES = False
     SUPPORTS_IMAGE = False
     SUPPORTS_CACHE = False

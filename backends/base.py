@@ -33,6 +33,8 @@ class CompileOptions:
     pipec_version: str = ""
 
     def setting(self, key: str, default: object = None) -> object:
+        # A backend lists the keys it reads, with their types, in its
+        # `SETTINGS` table; configuration files are checked against it.
         for name, value in self.settings:
             if name == key:
                 return value

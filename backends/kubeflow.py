@@ -480,6 +480,7 @@ class KubeflowBackend(Backend):
     name = "kubeflow"
     aliases = ("kfp",)
     extension = ".yaml"
+    SETTINGS = {"kfp_version": str, "base_image": str}
     SUPPORTS_SCHEDULE = False
 
     def header(self, pipeline: ir.Pipeline) -> list[str]:

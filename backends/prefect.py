@@ -136,6 +136,7 @@ def module_name(path: str) -> str:
 class PrefectBackend(Backend):
     name = "prefect"
     extension = ".py"
+    SETTINGS = {"work_pool": str}
     SUPPORTS_RESOURCES = False
     SUPPORTS_IMAGE = False
     SUPPORTS_PACKAGES = False

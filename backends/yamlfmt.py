@@ -141,37 +141,36 @@ def _dump_in_two(data: dict, sort_keys: bool, width: int) -> str | None:
 
     texts: dict[int, str] = {}
     try:
-        fd, temporary = tempfile.mkstemp(prefix="pipec-yaml-")
+        # An anonymous file (O_TMPFILE where the system has it, else
+        # unlinked at once): nothing is left behind when pipec is killed.
+        shared = tempfile.TemporaryFile(prefix="pipec-yaml-")
     except OSError:  # no writable temporary folder: one process
         return None
+    fd = shared.fileno()
     try:
         try:
             pid = os.fork()
         except OSError:  # no process to spare: one process
-            os.close(fd)
             return None
         if pid == 0:  # the child: write its pieces, leave without any cleanup
             code = 1
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                with os.fdopen(os.dup(fd), "w", encoding="utf-8") as out:
                     out.write(_SEPARATOR.join(text(i) for i in theirs))
                 code = 0
             finally:
                 os._exit(code)
-        os.close(fd)
         try:
             for i in range(0, len(pieces), 2):
                 texts[i] = text(i)
         finally:
             _, status = os.waitpid(pid, 0)
         if status == 0:
-            with open(temporary, encoding="utf-8") as f:
-                texts.update(zip(theirs, f.read().split(_SEPARATOR)))
+            shared.seek(0)
+            written = shared.read().decode("utf-8")
+            texts.update(zip(theirs, written.split(_SEPARATOR)))
     finally:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        shared.close()
     out = []
     previous: tuple = ()
     for i, (path, _) in enumerate(pieces):

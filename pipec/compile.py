@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 from pipec import ir
 from pipec.config import COMMAND_LINE, Override
-from pipec.diagnostics import Diagnostic, Diagnostics, did_you_mean, render
+from pipec.diagnostics import Diagnostic, Diagnostics, did_you_mean, render, printable_path
 from pipec.ir import Span
 
 
@@ -132,6 +132,17 @@ def load_specs(
                 Span(_shown(spec.path), 0, 0),
                 path=_shown(spec.path),
                 detail="no such file",
+            )
+            continue
+        if not _utf8(spec.path):
+            _add(
+                loaded.problems,
+                None,
+                "PC002",
+                Span(_shown(spec.path), 0, 0),
+                path=printable_path(_shown(spec.path)),
+                detail="the file name is not valid UTF-8, and generated files "
+                "and diagnostics name their source; rename the file",
             )
             continue
         result = frontend.load(spec.path)
@@ -416,7 +427,9 @@ def render_problems(problems: Iterable[Problem], fmt: str = "text") -> str:
         d = problem.diagnostic
         shown = dataclasses.replace(d, path=_display(problem))
         if d.line <= 0:
-            parts.append(f"{shown.path}: {d.severity}: {d.message}  [{d.code}]\n")
+            parts.append(
+                f"{printable_path(shown.path)}: {d.severity}: {d.message}  [{d.code}]\n"
+            )
         else:
             parts.append(render([shown], problem.root, source_path=d.path))
     return "".join(parts)
@@ -469,6 +482,22 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     for problem in problems:
         seen.setdefault(problem, None)
     return list(seen)
+
+
+def _utf8(path: Path) -> bool:
+    """Whether `path`, as far as pipec writes it (from its source root on),
+    is text: a name made of undecodable bytes holds surrogate escapes."""
+    from pipec.frontend import source_root
+
+    try:
+        relative = path.resolve().relative_to(source_root(path))
+    except ValueError:
+        relative = path
+    try:
+        str(relative).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _shown(path: Path) -> str:

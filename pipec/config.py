@@ -133,7 +133,20 @@ def _yaml() -> tuple[Any, Any]:
     if _LOADER is None:
 
         class _Loader(yaml.SafeLoader):
-            """The safe loader without the timestamp resolver."""
+            """The safe loader without the timestamp resolver, and without
+            aliases: a value is a literal, and an alias can make it refer
+            to itself (`&a [*a]`) or grow exponentially."""
+
+            def compose_node(self, parent, index):  # type: ignore[override]
+                if self.check_event(yaml.AliasEvent):
+                    event = self.peek_event()
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        "YAML aliases (*name) are not accepted in values",
+                        event.start_mark,
+                    )
+                return super().compose_node(parent, index)
 
         _Loader.yaml_implicit_resolvers = {
             first: [
@@ -208,7 +221,8 @@ def load_config_file(
     span = Span(display, 0, 0)
     yaml, loader = _yaml()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=loader)
     except OSError as exc:
         diagnostics.add(
             "PC503", span, detail=f"cannot read '{display}': {exc.strerror or exc}"
@@ -241,9 +255,10 @@ def load_config_file(
             settings = _settings(
                 value,
                 f"'{RESERVED_KEY}:' in {display}",
-                span,
+                _key_span(text, (RESERVED_KEY,), display) or span,
                 diagnostics,
                 ("unsupported",),
+                lambda keys: _key_span(text, (RESERVED_KEY, *keys), display),
             )
         elif not isinstance(key, str) or not _KEY_RE.match(key):
             diagnostics.add(
@@ -262,8 +277,34 @@ def load_config_file(
     return overrides, settings
 
 
+def _key_span(text: str, keys: tuple, display: str) -> Span | None:
+    """Where the mapping key at path `keys` is in YAML `text` (None when
+    it cannot be found)."""
+    yaml, loader = _yaml()
+    try:
+        node = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError:
+        return None
+    mark = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
+                mark, node = key_node.start_mark, value_node
+                break
+        else:
+            return None
+    return Span(display, mark.line + 1, mark.column + 1) if mark else None
+
+
 def _settings(
-    data: Any, where: str, span: Span, diagnostics: Diagnostics, keys: tuple[str, ...]
+    data: Any,
+    where: str,
+    span: Span,
+    diagnostics: Diagnostics,
+    keys: tuple[str, ...],
+    locate=None,
 ) -> Settings:
     """`unsupported` and per-target tables from a mapping; other keys in
     `keys` are allowed and ignored here (the caller reads them)."""
@@ -293,13 +334,52 @@ def _settings(
                     detail=f"settings for target '{key}' in {where} must be a table",
                 )
             else:
-                settings.targets.setdefault(get(key).name, {}).update(value)
+                backend = get(key)
+                checked = _target_settings(
+                    backend, value, where, span, diagnostics,
+                    (lambda inner, key=key: locate((key, inner))) if locate else None,
+                )
+                settings.targets.setdefault(backend.name, {}).update(checked)
         else:
             hint = did_you_mean(str(key), list(keys) + ["unsupported"] + targets())
             diagnostics.add(
                 "PC503", span, detail=f"unknown key '{key}' in {where}{hint}"
             )
     return settings
+
+
+def _target_settings(
+    backend: Any, value: dict, where: str, span: Span, diagnostics: Diagnostics,
+    locate=None,
+) -> dict:
+    """The settings of `backend` in `value` that it declares (`SETTINGS`:
+    key -> type), each of its type; PC503 for the others."""
+    declared = getattr(backend, "SETTINGS", None)
+    if declared is None:
+        return dict(value)
+    kept = {}
+    for key, item in value.items():
+        at = (locate(key) if locate else None) or span
+        expected = declared.get(key)
+        if expected is None:
+            hint = did_you_mean(str(key), list(declared))
+            known = ", ".join(declared) or "none"
+            diagnostics.add(
+                "PC503",
+                at,
+                detail=f"unknown setting {key!r} for target '{backend.name}' in {where}"
+                f"{hint or f'; it reads: {known}'}",
+            )
+        elif not isinstance(item, expected) or isinstance(item, bool) and expected is int:
+            diagnostics.add(
+                "PC503",
+                at,
+                detail=f"setting '{key}' for target '{backend.name}' in {where} must "
+                f"be {'a string' if expected is str else 'an integer'}, not {item!r}",
+            )
+        else:
+            kept[key] = item
+    return kept
 
 
 # --------------------------------------------------------------------------

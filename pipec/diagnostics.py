@@ -41,6 +41,7 @@ _REGISTRY: list[Code] = [
     Code("PC002", ERROR, "cannot read '{path}': {detail}"),
     Code("PC003", ERROR, "module '{module}' was not found in the source tree; pipec cannot follow this import"),
     Code("PC004", ERROR, "step '{step}' is imported from module '{module}', which was not found: pipec looked for {looked}; steps must be defined in the source tree"),
+    Code("PC005", ERROR, "{detail}"),
     Code("PC101", ERROR, "steps form a cycle: {cycle}"),
     Code("PC102", ERROR, "output '{output}' is produced by both step '{first}' and step '{second}'; each output must come from exactly one step"),
     Code("PC103", ERROR, "step '{step}' takes input '{name}', which no step of pipeline '{pipeline}' produces{hint}"),
@@ -71,6 +72,7 @@ _REGISTRY: list[Code] = [
     Code("PC306", ERROR, "unknown context key '{key}' in {where}; the context has: {known}"),
     Code("PC307", ERROR, "context key {key!r} is not a Python identifier; it cannot name a parameter"),
     Code("PC308", ERROR, "{call} gets '{option}' twice; give each argument once"),
+    Code("PC309", ERROR, "context value for '{key}' cannot be carried: {detail}"),
     Code("PC401", ERROR, "{what} cannot be resolved statically: {detail}"),
     Code("PC402", ERROR, "pipeline '{pipeline}' is not defined in '{path}'{hint}"),
     Code("PC403", ERROR, "'{path}' defines no pipeline"),
@@ -107,7 +109,18 @@ class Diagnostic:
         return (self.path, self.line, self.col, self.code, self.message)
 
     def format(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}  [{self.code}]"
+        return f"{printable_path(self.path)}:{self.line}:{self.col}: {self.severity}: {self.message}  [{self.code}]"
+
+
+def printable_path(path: str) -> str:
+    """`path` as printed: control characters (a newline would forge another
+    diagnostic line), invisible format characters and undecodable bytes
+    (surrogate escapes) written as Python escapes, the rest as it is."""
+    if path.isprintable():
+        return path
+    return "".join(
+        c if c.isprintable() else repr(c)[1:-1] if c != "\\" else c for c in path
+    )
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -60,6 +60,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# The longest wait pipec writes: every target turns a delay into a duration
+# (Airflow a timedelta, KFP an integer of seconds), and a float too large
+# for one (1e309 is infinity) cannot be one.  About 31 years.
+MAX_SECONDS = 1e9
+
+
+def _is_seconds(value: Any) -> bool:
+    return _is_number(value) and 0 <= value <= MAX_SECONDS
+
+
+def _is_factor(value: Any) -> bool:
+    return _is_number(value) and 1 <= value <= MAX_SECONDS
+
+
 def _is_str(value: Any) -> bool:
     return isinstance(value, str)
 
@@ -103,10 +117,8 @@ STEP_SPECS: dict[str, OptionSpec] = {
     "inputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "outputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "retries": OptionSpec("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "retry_delay": OptionSpec(
-        "a number of seconds >= 0", lambda v: _is_number(v) and v >= 0
-    ),
-    "retry_backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
+    "retry_delay": OptionSpec("a number of seconds from 0 to 1e9", _is_seconds),
+    "retry_backoff": OptionSpec("a number from 1 to 1e9", _is_factor),
     "timeout": OptionSpec(
         "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
     ),
@@ -128,8 +140,8 @@ STEP_SPECS: dict[str, OptionSpec] = {
 
 RETRY_SPECS: dict[str, OptionSpec] = {
     "max_attempts": OptionSpec("an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "delay": OptionSpec("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0),
-    "backoff": OptionSpec("a number >= 1", lambda v: _is_number(v) and v >= 1),
+    "delay": OptionSpec("a number of seconds from 0 to 1e9", _is_seconds),
+    "backoff": OptionSpec("a number from 1 to 1e9", _is_factor),
 }
 
 PIPELINE_SPECS: dict[str, OptionSpec] = {

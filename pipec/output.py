@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -141,6 +142,8 @@ def write_all(changes: list[Change]) -> None:
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(change.path))
     staged: list[tuple[str, Path, str | None]] = []
     done: list[tuple[Path, str | None]] = []
+    for folder in dict.fromkeys(change.path.parent for change in changes):
+        remove_stale(folder)
     try:
         for change in changes:
             change.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +163,42 @@ def write_all(changes: list[Change]) -> None:
                         os.unlink(leftover)
                     except OSError:
                         pass
+
+
+# Temporary and backup files: hidden, named after the file they stand for
+# and the process that made them, with a suffix no scheduler loads
+# (`.etl.py.1234.x8k2.pipec-tmp`): a scheduler watching the folder never
+# sees a half-written or a backup `.py` / `.yaml`.
+_LEFTOVER = re.compile(r"^\..+?\.(\d+)\.(?:[^.]*\.)?pipec-(?:tmp|bak)(?:\.restore)?$")
+
+
+def remove_stale(folder: Path) -> None:
+    """Remove the temporary and backup files that a pipec process killed
+    while writing into `folder` left behind (those of live processes stay)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = _LEFTOVER.match(name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process writes nothing before this cleanup
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or no pid at all: keep it
+    return True
 
 
 def _backup(path: Path) -> str | None:
@@ -191,7 +230,9 @@ def _restore(target: Path, backup: str | None) -> None:
 
 def _stage(change: Change) -> str:
     fd, tmp = tempfile.mkstemp(
-        dir=change.path.parent, prefix=f".{change.path.name}.", suffix=".pipec-tmp"
+        dir=change.path.parent,
+        prefix=f".{change.path.name}.{os.getpid()}.",
+        suffix=".pipec-tmp",
     )
     try:
         with os.fdopen(fd, "wb") as f:

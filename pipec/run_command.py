@@ -55,6 +55,15 @@ def run_one(session: Session, selected: Selected) -> bool:
         session.error("PC505", detail=f"cannot run pipeline '{name}': {exc}")
         session.report()
         return False
+    except OSError as exc:  # --store names a file, or a folder pipec cannot write
+        where = exc.filename or args.store or ".pipec"
+        session.error(
+            "PC505",
+            detail=f"cannot run pipeline '{name}': cannot use the run store "
+            f"'{where}': {exc.strerror or exc}",
+        )
+        session.report()
+        return False
     # The progress printer already said how the run ended: show the table only.
     table = result.summary().splitlines()[1:]
     session.err.write("\n".join(table) + "\n")

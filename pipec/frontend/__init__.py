@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 from pathlib import Path
 
 from pipec import ir
@@ -39,10 +40,58 @@ def load(path: str | Path) -> FrontendResult:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load(Path(path))
+        return deep_call(_load, Path(path))
     finally:
         if collecting:
             gc.enable()
+
+
+# Reading a module recurses as deep as its code nests: libcst's parser (on
+# the thread's own stack, in Rust), its code generation (which `sources`
+# uses for positions) and `ast` are third-party recursive routines, and
+# rewriting them is not ours to do.  `depth.check` bounds the nesting
+# before any of them runs (`depth.MAX_DEPTH` levels); a thread with a stack
+# large enough for that depth and a recursion limit above it lets every
+# walk finish, so that valid Python never meets Python's default limit of
+# 1,000 frames.  The stack is reserved address space: only what is used is
+# ever committed.
+_STACK = 512 * 1024 * 1024
+_RECURSION = 200_000
+
+
+def deep_call(function, *args):
+    """`function(*args)` in a thread with a large stack and a high
+    recursion limit; its exception, if any, is raised here."""
+    import sys
+    import threading
+
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append((True, function(*args)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            box.append((False, exc))
+
+    old_limit = sys.getrecursionlimit()
+    try:
+        old_size = threading.stack_size(_STACK)
+    except (ValueError, RuntimeError):  # a platform without the setting
+        return function(*args)
+    try:
+        thread = threading.Thread(target=run, name="pipec-frontend")
+        sys.setrecursionlimit(max(old_limit, _RECURSION))
+        thread.start()
+    finally:
+        threading.stack_size(old_size)
+    try:
+        thread.join()
+    finally:
+        sys.setrecursionlimit(old_limit)
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
 
 
 def _load(path: Path) -> FrontendResult:
@@ -51,7 +100,7 @@ def _load(path: Path) -> FrontendResult:
     root = source_root(path)
     file = path.resolve()
     key = data = None
-    if cache.enabled():
+    if cache.enabled() and os.path.abspath(path) == str(file):  # no link on the way
         try:
             data = file.read_bytes()
             key = cache.entry_key(file.relative_to(root).as_posix(), data)

@@ -8,7 +8,9 @@ is omitted, an output of another step) → `OutputRef`; a context key →
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import math
 from dataclasses import dataclass
 
 from pipec import ir
@@ -16,7 +18,7 @@ from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Param, StepDecl
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.pipelines import PipelineDecl, StepUse
-from pipec.options import RETRY_OPTIONS, STEP_OPTIONS
+from pipec.options import MAX_SECONDS, RETRY_OPTIONS, STEP_OPTIONS
 
 # The order in which option spans are recorded (the order of STEP_OPTIONS,
 # then the decorators).
@@ -231,20 +233,46 @@ def option_spans(decl: StepDecl) -> tuple[tuple[str, ir.Span], ...]:
     return tuple(sorted(spans, key=lambda item: _OPTION_ORDER[item[0]]))
 
 
-def retry_policy(decl: StepDecl) -> ir.RetryPolicy:
+def retry_policy(
+    decl: StepDecl, diagnostics: Diagnostics | None = None
+) -> ir.RetryPolicy:
+    """The step's retry policy.  The longest wait (before the last retry)
+    must be a duration every target can write (PC202 at the backoff
+    option, and the policy without backoff, when it is not)."""
     if decl.retry is not None:
         values = {
             k: (decl.retry[k].value if k in decl.retry else v)
             for k, v in RETRY_OPTIONS.items()
         }
-        return ir.RetryPolicy(
+        policy = ir.RetryPolicy(
             values["max_attempts"], float(values["delay"]), float(values["backoff"])
         )
-    return ir.RetryPolicy(
-        decl.option("retries", 0) + 1,
-        float(decl.option("retry_delay", 1.0)),
-        float(decl.option("retry_backoff", 1.0)),
-    )
+        option, where, name = decl.retry.get("backoff"), "retry", "backoff"
+    else:
+        policy = ir.RetryPolicy(
+            decl.option("retries", 0) + 1,
+            float(decl.option("retry_delay", 1.0)),
+            float(decl.option("retry_backoff", 1.0)),
+        )
+        option, where, name = decl.options.get("retry_backoff"), "step", "retry_backoff"
+    if policy.backoff != 1.0 and policy.retries > 1:
+        try:
+            longest = policy.delay_before(policy.retries)
+        except OverflowError:
+            longest = math.inf
+        if not longest <= MAX_SECONDS:
+            if diagnostics is not None:
+                diagnostics.error(
+                    "PC202",
+                    option.span if option is not None else decl.span,
+                    option=name,
+                    decorator=where,
+                    expected=f"small enough that the wait before the last retry "
+                    f"(delay * backoff ** {policy.retries - 1}) is at most 1e9 seconds",
+                    got=f"{policy.backoff:g}",
+                )
+            policy = dataclasses.replace(policy, backoff=1.0)
+    return policy
 
 
 def execution_order(

@@ -134,7 +134,7 @@ class Builder:
             outputs=tuple(step_outputs(decl)),
             code=code,
             span=decl.span,
-            retry=retry_policy(decl),
+            retry=retry_policy(decl, self.diagnostics),
             timeout=_float_or_none(decl.option("timeout")),
             cache=decl.option("cache", enable_cache),
             image=decl.option("image"),

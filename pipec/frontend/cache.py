@@ -16,13 +16,24 @@ paths looked for): all equal is a hit, without parsing anything.
 An entry is a JSON header line (inputs, diagnostics, fingerprint) followed by
 the module as JSON (`ir.to_data`, read back with `ir.from_json`).  Entries are written atomically (a temporary file
 renamed into place); an entry that cannot be read or parsed is a miss.
+
+A cache may make pipec faster, never change what it emits: each entry
+starts with an HMAC-SHA256 of the rest, keyed with a secret of the user's
+own (`secret()`: 32 random bytes in a 0600 file under the user's cache
+folder, outside any project).  An entry edited, planted or copied from
+another machine or user fails the check and is a miss.  Without a usable
+secret there is no cache.  A module reached through a symbolic link is not
+cached: its source root would be where the link points, outside the
+project the user named.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -30,8 +41,9 @@ from pathlib import Path
 from pipec import ir
 from pipec.diagnostics import Diagnostic
 
-FORMAT = 1  # of the entries; bump when their layout changes
+FORMAT = 2  # of the entries; bump when their layout changes
 _IDENTITY: str | None = None
+_SECRET: list[bytes | None] = []  # memo of `secret()`
 
 
 def enabled() -> bool:
@@ -41,6 +53,67 @@ def enabled() -> bool:
 def folder(root: Path) -> Path:
     override = os.environ.get("PIPEC_CACHE_DIR")
     return Path(override) if override else root / ".pipec" / "cache" / "frontend"
+
+
+def secret_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return Path(base) / "pipec" / "cache-secret"
+
+
+def secret() -> bytes | None:
+    """The user's key for entries' MACs, made on first use; None when it
+    cannot be had or is not the user's own 0600 file (then no cache)."""
+    if not _SECRET:
+        _SECRET.append(_read_secret() or _make_secret())
+    return _SECRET[0]
+
+
+def _read_secret() -> bytes | None:
+    path = secret_path()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    own = getattr(os, "getuid", None) is None or info.st_uid == os.getuid()
+    if not own or info.st_mode & 0o077 or len(data) < 32:
+        return None
+    return data
+
+
+def _make_secret() -> bytes | None:
+    path = secret_path()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+        finally:
+            os.close(fd)
+        os.link(temporary, path)  # never replaces a secret another process made
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    finally:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+    return _read_secret()
+
+
+def _mac(key: bytes, body: str) -> str:
+    return hmac.new(key, body.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def code_identity() -> str:
@@ -123,8 +196,14 @@ class Entry:
 
 def load(root: Path, key: str) -> Entry | None:
     """The entry `key` when it is readable and its inputs are unchanged."""
+    user_key = secret()
+    if user_key is None:
+        return None
     try:
         text = (folder(root) / f"{key}.json").read_text(encoding="ascii")
+        mac, _, text = text.partition("\n")
+        if not hmac.compare_digest(mac, _mac(user_key, text)):
+            return None  # edited, planted or another user's: a miss
         header_text, _, module_text = text.partition("\n")
         header = json.loads(header_text)
         if header.get("format") != FORMAT or header.get("key") != key:
@@ -143,8 +222,12 @@ def load(root: Path, key: str) -> Entry | None:
 def store(root: Path, key: str, entry: Entry) -> None:
     """Write entry `key` atomically; a cache that cannot be written is no
     cache, never an error."""
+    user_key = secret()
+    if user_key is None:
+        return
     try:
         body = _serialise(key, entry)
+        body = _mac(user_key, body) + "\n" + body
     except (TypeError, ValueError):  # not JSON-able: leave it uncached
         return
     target = folder(root)

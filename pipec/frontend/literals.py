@@ -26,6 +26,10 @@ class NotLiteral(Exception):
         self.detail = detail
 
 
+class Uncarriable(NotLiteral):
+    """A literal whose value no generated file can hold."""
+
+
 class LiteralEvaluator:
     MAX_DEPTH = 16
 
@@ -46,6 +50,16 @@ class LiteralEvaluator:
         value = string_value(node)
         if not isinstance(value, str):
             raise NotLiteral(node, module, "bytes are not literals pipec can carry")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise Uncarriable(
+                    node,
+                    module,
+                    f"the string holds a lone surrogate ({value[error.start]!r}), "
+                    "which no UTF-8 file can carry",
+                ) from None
         return value
 
     def _eval_ConcatenatedString(self, module, node: cst.ConcatenatedString, depth):
@@ -54,7 +68,18 @@ class LiteralEvaluator:
         )
 
     def _eval_Integer(self, module, node: cst.Integer, depth):
-        return node.evaluated_value
+        try:
+            value = node.evaluated_value
+        except (ValueError, SyntaxError):  # past Python's int/str digit limit
+            value = None
+        if value is None or abs(value) >= _INT_LIMIT:
+            raise Uncarriable(
+                node,
+                module,
+                "the integer has more than 4,300 digits, which Python cannot read "
+                "back from the generated files (sys.int_info.default_max_str_digits)",
+            )
+        return value
 
     def _eval_Float(self, module, node: cst.Float, depth):
         return node.evaluated_value
@@ -120,6 +145,10 @@ class LiteralEvaluator:
             raise NotLiteral(
                 node, module, f"'{node.value}' is bound to a value computed at run time"
             ) from error
+
+
+# Python reads decimal integers of at most 4,300 digits by default.
+_INT_LIMIT = 10**4300
 
 
 def string_value(node: cst.SimpleString) -> str | bytes:

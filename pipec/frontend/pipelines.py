@@ -22,7 +22,7 @@ import libcst as cst
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Option, StepDecl, StepReader, qualified_in
-from pipec.frontend.literals import LiteralEvaluator, NotLiteral
+from pipec.frontend.literals import LiteralEvaluator, NotLiteral, Uncarriable
 from pipec.options import PIPELINE_SPECS, is_identifier
 from pipec.frontend.scan import is_add_step_call, is_single_arg_call
 from pipec.frontend.sources import SourceModule, pipec_attr
@@ -401,6 +401,11 @@ class ContextReader:
     ) -> ir.ContextParam | None:
         try:
             value = self.ctx.evaluator.evaluate(module, value_node)
+        except Uncarriable as error:
+            self.ctx.diagnostics.error(
+                "PC309", error.module.span(error.node), key=key, detail=error.detail
+            )
+            return None
         except NotLiteral:
             self.ctx.diagnostics.error("PC301", module.span(value_node), key=key)
             # The key still exists (with no usable value): the one error above

@@ -24,6 +24,7 @@ import bisect
 import hashlib
 import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from itertools import accumulate
@@ -34,6 +35,7 @@ from libcst._nodes.internal import CodegenState
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
+from pipec.frontend import depth
 from pipec.frontend.scan import ModuleScan, Scopes, dotted, normalise_names
 
 PIPEC_MODULES = ("pipec", "pipec.language")
@@ -455,6 +457,44 @@ def _syntax_error(
     )
 
 
+def _late_future_import(module: SourceModule) -> cst.ImportFrom | None:
+    """The first `from __future__ import` that CPython refuses: one after
+    any statement but the docstring and other such imports, or in a
+    function or class."""
+    allowed = 0  # the statements before this one are all allowed
+    body = module.tree.body
+    if body and _is_docstring(body[0]):
+        allowed = 1
+    while (
+        allowed < len(body)
+        and isinstance(body[allowed], cst.SimpleStatementLine)
+        and all(_is_future(s) for s in body[allowed].body)
+    ):
+        allowed += 1
+    for site in module.scan.imports:
+        if _is_future(site.node) and (site.scopes or site.index >= allowed):
+            return site.node
+    return None
+
+
+def _is_future(node: cst.CSTNode) -> bool:
+    return (
+        isinstance(node, cst.ImportFrom)
+        and not node.relative
+        and node.module is not None
+        and dotted(node.module) == "__future__"
+    )
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
 class SourceTree:
     """The modules under one source root, parsed on demand and cached.
 
@@ -521,8 +561,9 @@ class SourceTree:
         return self._modules[name]
 
     def read(self, file: Path) -> str:
-        """The text of `file` as `Path.read_text` gives it (universal
-        newlines), its bytes' digest recorded in `inputs`."""
+        """The text of `file` with universal newlines, decoded as Python
+        decodes it (UTF-8, or the encoding a PEP 263 `coding:` comment
+        declares), its bytes' digest recorded in `inputs`."""
         key = f"read:{self.relative(file)}"
         try:
             data = file.read_bytes()
@@ -530,20 +571,37 @@ class SourceTree:
             self.inputs[key] = "!"
             raise
         self.inputs[key] = hashlib.sha256(data).hexdigest()
-        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+        encoding = "utf-8"
+        if b"coding" in data[:400]:  # the declaration is on line 1 or 2
+            try:
+                encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            except SyntaxError as error:  # an unknown or conflicting encoding
+                raise UnicodeError(error.msg) from None
+            if encoding == "utf-8-sig":
+                encoding = "utf-8"  # the BOM is kept, as libcst expects it
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding).read()
 
     def parse(self, file: Path) -> SourceModule | None:
         path = self.relative(file)
         try:
             text = self.read(file)
-        except (OSError, UnicodeDecodeError) as error:
+        except (OSError, UnicodeError) as error:
             detail = (
                 getattr(error, "strerror", None)
                 or getattr(error, "reason", None)
+                or (str(error) if type(error) is UnicodeError else None)
                 or type(error).__name__
             )
             self.diagnostics.error(
                 "PC002", ir.Span(path, 1, 1), path=path, detail=detail
+            )
+            return None
+        deep = depth.check(text)
+        if deep is not None:
+            self.diagnostics.error(
+                "PC001" if deep.cpython else "PC005",
+                ir.Span(path, deep.line, deep.col),
+                detail=deep.message,
             )
             return None
         try:
@@ -554,6 +612,14 @@ class SourceTree:
             return None
         name = self.module_name(file)
         module = SourceModule(name, path, file.name == "__init__.py", tree, text)
+        late = _late_future_import(module) if "__future__" in text else None
+        if late is not None:
+            self.diagnostics.error(
+                "PC001",
+                module.span(late),
+                detail="from __future__ imports must occur at the beginning of the file",
+            )
+            return None
         self._modules.setdefault(name, module)
         return module
 

@@ -114,7 +114,16 @@ class RunDir:
         atomic_write(self.record_path, (text + "\n").encode("utf-8"))
 
     def read_record(self) -> dict:
-        return json.loads(self.record_path.read_text(encoding="utf-8"))
+        """`record.json`; a ValueError when it cannot be read or is not
+        shaped as pipec writes it (an edited or foreign file)."""
+        try:
+            record = json.loads(self.record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read the record of run {self.run_id!r}: {exc}") from None
+        problem = _record_problem(record)
+        if problem:
+            raise ValueError(f"the record of run {self.run_id!r} is not a pipec run record: {problem}")
+        return record
 
     def open_step_log(self) -> "StepLog":
         return StepLog(self.steps_path)
@@ -133,7 +142,11 @@ class RunDir:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            if (
+                isinstance(entry, dict)
+                and isinstance(entry.get("name"), str)
+                and _record_problem({"step_results": {"": entry}}) is None
+            ):
                 steps[entry["name"]] = entry
         return steps
 
@@ -147,6 +160,22 @@ class RunDir:
             steps.update(self.read_step_log())
             record["step_results"] = steps
         return record
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with the shape of a run record, or None."""
+    if not isinstance(record, dict):
+        return "it is not a JSON object"
+    for key, kind in (("pipeline_name", str), ("context", dict), ("step_results", dict)):
+        if record.get(key) is not None and not isinstance(record[key], kind):
+            return f"'{key}' is not a JSON {'string' if kind is str else 'object'}"
+    for name, step in (record.get("step_results") or {}).items():
+        if not isinstance(step, dict):
+            return f"the result of step {name!r} is not a JSON object"
+        for key in ("status", "error"):
+            if step.get(key) is not None and not isinstance(step[key], str):
+                return f"'{key}' of step {name!r} is not a string"
+    return None
 
 
 class StepLog:
