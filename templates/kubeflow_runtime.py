@@ -237,3 +237,100 @@ def _pipec_run_predicate(spec, kwargs):
     """Evaluate the step's `when` predicate: True runs the step."""
     module = _pipec_module(spec)
     return bool(getattr(module, spec["predicate"])(**kwargs))
+
+
+def _pipec_spec():
+    """The spec of the step this task runs: the JSON text of the component's
+    `pipec-spec` input, read from the executor input KFP passes."""
+    text = sys.argv[sys.argv.index("--executor_input") + 1]
+    return json.loads(json.loads(text)["inputs"]["parameterValues"]["pipec-spec"])
+
+
+def _pipec_arg(arg):
+    """An argument entry of the spec: (name, kind, context type, raw)."""
+    return (list(arg) + ["str", ""])[:4]
+
+
+def _pipec_value(spec, kwargs, arg):
+    """The value the step gets for one of the component's inputs."""
+    name, kind, ctype, raw = _pipec_arg(arg)
+    value = kwargs[name]
+    if kind == "artifact":
+        return _pipec_read(value)
+    if kind == "artifacts":
+        return [_pipec_read(item) for item in value]
+    if kind == "param":
+        return _pipec_get(value, kwargs[raw], ctype)
+    if ctype == "json":
+        return json.loads(value)
+    if ctype in ("list", "dict"):
+        return _pipec_restore(value, spec["defaults"][name])
+    return value
+
+
+def _pipec_invoke(spec, features, kwargs, returns):
+    """Run the component's role: list the element indices, evaluate the
+    step's `when`, or run the step (one element of it)."""
+    if spec.get("packages"):
+        features["install"](spec["packages"])
+    if spec.get("helpers"):
+        features["helpers"](spec["helpers"])
+    values, outputs, index = {}, {}, None
+    for arg in spec["args"]:
+        name, kind, ctype, raw = _pipec_arg(arg)
+        if kind == "output":
+            outputs[name] = kwargs[name]
+        elif kind == "param_output":
+            outputs[name] = kwargs[raw]
+        elif kind == "index":
+            index = kwargs[name]
+        else:
+            values[name] = _pipec_value(spec, kwargs, arg)
+    if spec["role"] == "items":
+        return list(range(len(values[spec["foreach"]])))
+    if spec["role"] == "predicate":
+        return features["predicate"](spec, values)
+    call = features.get("call") if "timeout" in spec else None
+    return _pipec_run_step(spec, values, outputs, index, returns, call)
+
+
+def _pipec_task(spec, **features):
+    """The function `kfp.dsl.executor_main` calls for `spec`: its signature
+    declares the component's inputs and outputs with the types KFP reads
+    (context values and output parameters typed, outputs artifacts)."""
+    import inspect
+    import typing
+
+    from kfp import dsl
+
+    types = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict, "json": str}
+    kinds = {
+        "artifact": dsl.Input[dsl.Artifact],
+        "artifacts": dsl.Input[typing.List[dsl.Artifact]],
+        "index": int,
+        "output": dsl.Output[dsl.Artifact],
+    }
+    annotations, fields = {}, []
+    for arg in spec["args"]:
+        name, kind, ctype, raw = _pipec_arg(arg)
+        if kind in ("context", "param"):
+            annotations[name] = types[ctype]
+        elif kind == "param_output":
+            fields.append((name, types[ctype]))
+        else:
+            annotations[name] = kinds[kind]
+        if raw:
+            annotations[raw] = (dsl.Input if kind == "param" else dsl.Output)[dsl.Artifact]
+    returns = {"predicate": bool, "items": list}.get(spec["role"])
+    if fields:
+        returns = typing.NamedTuple("Outputs", fields)
+
+    def task(**kwargs):
+        return _pipec_invoke(spec, features, kwargs, returns)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter(n, keyword, annotation=a) for n, a in annotations.items()]
+    empty = inspect.Signature.empty
+    task.__signature__ = inspect.Signature(parameters, return_annotation=returns or empty)
+    task.__annotations__ = dict(annotations, **({"return": returns} if returns else {}))
+    return task
