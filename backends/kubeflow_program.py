@@ -38,25 +38,31 @@ PARAM_TYPES = {
 }
 
 
-def _has_none(value: object) -> bool:
+def _needs_json(value: object) -> bool:
+    """Whether a context value cannot travel as a KFP parameter of its own
+    type: it holds None (kfp cannot carry it, alone or inside a list or
+    dict), or a string KFP would change (`is_safe`)."""
     if value is None:
         return True
+    if isinstance(value, str):
+        return not is_safe(value)
     if isinstance(value, (list, tuple)):
-        return any(_has_none(v) for v in value)
+        return any(_needs_json(v) for v in value)
     if isinstance(value, dict):
-        return any(_has_none(v) for v in value.values())
+        return any(_needs_json(k) or _needs_json(v) for k, v in value.items())
     return False
 
 
 def context_type(param: ir.ContextParam) -> str:
-    """The type a context key travels as: its own, or "json"."""
-    return "json" if _has_none(param.default) else param.type
+    """The type a context key travels as: its own, or "json" (JSON text
+    in a STRING parameter, written so that KFP passes it unchanged)."""
+    return "json" if _needs_json(param.default) else param.type
 
 
 def context_default(param: ir.ContextParam) -> object:
     """The root parameter's default value."""
     if context_type(param) == "json":
-        return json.dumps(param.default, ensure_ascii=False)
+        return escape_json(json.dumps(param.default, ensure_ascii=False))
     return param.default
 
 
@@ -155,9 +161,13 @@ def safe_json(value: object) -> str:
     and holds no placeholder and no workspace path: inside a JSON string,
     the second brace of each `{{` is written `\\u007b` and the slash of the
     workspace path `\\/` (JSON has no `{{` outside strings)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    text = text.replace(PLACEHOLDER_OPEN, "{\\u007b")
-    return text.replace(WORKSPACE_PATH, "\\" + WORKSPACE_PATH)
+    return escape_json(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+
+
+def escape_json(text: str) -> str:
+    """JSON `text` with the same value and no placeholder or workspace path
+    (see `safe_json`)."""
+    return text.replace(PLACEHOLDER_OPEN, "{\\u007b").replace(WORKSPACE_PATH, "\\" + WORKSPACE_PATH)
 
 
 def is_safe(text: str) -> bool:

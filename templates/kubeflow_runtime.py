@@ -33,6 +33,7 @@ places helper modules (`_pipec_install`, `_pipec_helpers`), and passes
 `call=_pipec_call` only for a step with a timeout or a fallback.
 """
 
+import inspect
 import json
 import math
 import os
@@ -169,7 +170,7 @@ def _pipec_helpers(helpers):
 def _pipec_timed(function, kwargs, timeout):
     """Call `function(**kwargs)`; raise TimeoutError after `timeout` s."""
     if not timeout:
-        return function(**kwargs)
+        return _pipec_apply(function, kwargs)
 
     def expired(signum, frame):
         raise TimeoutError(f"step timed out after {timeout} seconds")
@@ -177,7 +178,7 @@ def _pipec_timed(function, kwargs, timeout):
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return function(**kwargs)
+        return _pipec_apply(function, kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -200,7 +201,22 @@ def _pipec_call(module, spec, kwargs):
             elif fallback is None:
                 raise
     print(f"step {spec['step']!r}: calling fallback {spec['fallback']!r}")
-    return fallback(**kwargs)
+    return _pipec_apply(fallback, kwargs)
+
+
+def _pipec_apply(function, kwargs):
+    """`function(**kwargs)`, its positional-only parameters passed by
+    position (`def f(x, /)`)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return function(**kwargs)
+    kwargs, args = dict(kwargs), []
+    for parameter in parameters:
+        if parameter.kind != parameter.POSITIONAL_ONLY or parameter.name not in kwargs:
+            break
+        args.append(kwargs.pop(parameter.name))
+    return function(*args, **kwargs)
 
 
 def _pipec_module(spec):
@@ -220,7 +236,7 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
         kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
     module = _pipec_module(spec)
     if call is None:
-        value = getattr(module, spec["function"])(**kwargs)
+        value = _pipec_apply(getattr(module, spec["function"]), kwargs)
     else:
         value = call(module, spec, kwargs)
     parameters = {}
@@ -236,7 +252,7 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
 def _pipec_run_predicate(spec, kwargs):
     """Evaluate the step's `when` predicate: True runs the step."""
     module = _pipec_module(spec)
-    return bool(getattr(module, spec["predicate"])(**kwargs))
+    return bool(_pipec_apply(getattr(module, spec["predicate"]), kwargs))
 
 
 def _pipec_spec():
@@ -258,7 +274,7 @@ def _pipec_value(spec, kwargs, arg):
     if kind == "artifact":
         return _pipec_read(value)
     if kind == "artifacts":
-        return [_pipec_read(item) for item in value]
+        return [_pipec_read(item) for item in value if os.path.getsize(item.path)]
     if kind == "param":
         return _pipec_get(value, kwargs[raw], ctype)
     if ctype == "json":
@@ -270,12 +286,13 @@ def _pipec_value(spec, kwargs, arg):
 
 def _pipec_invoke(spec, features, kwargs, returns):
     """Run the component's role: list the element indices, evaluate the
-    step's `when`, or run the step (one element of it)."""
-    if spec.get("packages"):
-        features["install"](spec["packages"])
-    if spec.get("helpers"):
-        features["helpers"](spec["helpers"])
-    values, outputs, index = {}, {}, None
+    step's `when`, or run the step (one element of it).
+
+    The element indices of an empty list are `[-1]`: kfp.local (2.17) gives
+    a loop of no iteration no outputs, so its consumers fail.  Iteration -1
+    runs nothing and writes empty artifacts, which the readers of the
+    collected outputs skip (a written output is never empty)."""
+    outputs, index = {}, None
     for arg in spec["args"]:
         name, kind, ctype, raw = _pipec_arg(arg)
         if kind == "output":
@@ -283,11 +300,23 @@ def _pipec_invoke(spec, features, kwargs, returns):
         elif kind == "param_output":
             outputs[name] = kwargs[raw]
         elif kind == "index":
-            index = kwargs[name]
-        else:
-            values[name] = _pipec_value(spec, kwargs, arg)
+            index = int(kwargs[name])
+    if index is not None and index < 0:
+        for artifact in outputs.values():
+            os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
+            with open(artifact.path, "wb"):
+                pass
+        return None
+    if spec.get("packages"):
+        features["install"](spec["packages"])
+    if spec.get("helpers"):
+        features["helpers"](spec["helpers"])
+    values = {}
+    for arg in spec["args"]:
+        if _pipec_arg(arg)[1] not in ("output", "param_output", "index"):
+            values[arg[0]] = _pipec_value(spec, kwargs, arg)
     if spec["role"] == "items":
-        return list(range(len(values[spec["foreach"]])))
+        return list(range(len(values[spec["foreach"]]))) or [-1]
     if spec["role"] == "predicate":
         return features["predicate"](spec, values)
     call = features.get("call") if "timeout" in spec else None
@@ -298,12 +327,19 @@ def _pipec_task(spec, **features):
     """The function `kfp.dsl.executor_main` calls for `spec`: its signature
     declares the component's inputs and outputs with the types KFP reads
     (context values and output parameters typed, outputs artifacts)."""
-    import inspect
     import typing
 
     from kfp import dsl
 
-    types = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict, "json": str}
+    types = {
+        "str": str,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "list": list,
+        "dict": dict,
+        "json": str,
+    }
     kinds = {
         "artifact": dsl.Input[dsl.Artifact],
         "artifacts": dsl.Input[typing.List[dsl.Artifact]],
@@ -320,7 +356,9 @@ def _pipec_task(spec, **features):
         else:
             annotations[name] = kinds[kind]
         if raw:
-            annotations[raw] = (dsl.Input if kind == "param" else dsl.Output)[dsl.Artifact]
+            annotations[raw] = (dsl.Input if kind == "param" else dsl.Output)[
+                dsl.Artifact
+            ]
     returns = {"predicate": bool, "items": list}.get(spec["role"])
     if fields:
         returns = typing.NamedTuple("Outputs", fields)
@@ -329,8 +367,12 @@ def _pipec_task(spec, **features):
         return _pipec_invoke(spec, features, kwargs, returns)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
-    parameters = [inspect.Parameter(n, keyword, annotation=a) for n, a in annotations.items()]
+    parameters = [
+        inspect.Parameter(n, keyword, annotation=a) for n, a in annotations.items()
+    ]
     empty = inspect.Signature.empty
-    task.__signature__ = inspect.Signature(parameters, return_annotation=returns or empty)
+    task.__signature__ = inspect.Signature(
+        parameters, return_annotation=returns or empty
+    )
     task.__annotations__ = dict(annotations, **({"return": returns} if returns else {}))
     return task

@@ -95,9 +95,10 @@ def test_reference_checker_finds_dangling_names():
     tasks["evaluate"]["componentRef"]["name"] = "comp-nothing"
     tasks["register"]["dependentTasks"].append("ghost")
     tasks["split"]["inputs"]["artifacts"]["raw"]["taskOutputArtifact"]["producerTask"] = "nobody"
-    del broken["deploymentSpec"]["executors"]["exec-train"]
+    train = spec["components"]["comp-train"]["executorLabel"]
+    del broken["deploymentSpec"]["executors"][train]
     problems = " | ".join(check_references(broken))
-    for needle in ("comp-nothing", "'ghost'", "'nobody'", "exec-train"):
+    for needle in ("comp-nothing", "'ghost'", "'nobody'", train):
         assert needle in problems
 
 
@@ -143,9 +144,10 @@ def _undefined_globals(program: str, name: str) -> set[str]:
 
 @pytest.mark.parametrize("filename", sorted(COMPILED))
 def test_component_programs_carry_what_they_use_and_no_more(filename):
-    """Each component embeds only the runtime definitions its wrapper
-    reaches: nothing it uses is missing, and a plain step carries none of
-    the code for timeouts, fallbacks, packages or helper modules."""
+    """The pipeline's program embeds only the runtime definitions its
+    steps reach: nothing it uses is missing, and a pipeline of plain steps
+    carries none of the code for timeouts, fallbacks, packages, helper
+    modules or conditions, nor any docstring or comment."""
     for name, container in _programs(COMPILED[filename]):
         program = container["command"][3]
         assert _undefined_globals(program, name) == set(), name
@@ -155,13 +157,14 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
                 defined.add(node.name)
             elif isinstance(node, ast.Import):
                 defined.update(alias.name for alias in node.names)
+        assert "#" not in program and '"""' not in program, name
         if "call=_pipec_call" not in program:
             assert not defined & {"_pipec_call", "_pipec_timed", "signal", "time"}, name
-        if "_pipec_install(_PIPEC_SPEC" not in program:
+        if "install=_pipec_install" not in program:
             assert not defined & {"_pipec_install", "subprocess"}, name
-        if "_pipec_helpers(_PIPEC_SPEC" not in program:
+        if "helpers=_pipec_helpers" not in program:
             assert not defined & {"_pipec_helpers", "tempfile"}, name
-        if "_pipec_run_predicate(" not in program:
+        if "predicate=_pipec_run_predicate" not in program:
             assert "_pipec_run_predicate" not in defined, name
 
 
@@ -212,7 +215,7 @@ def test_settings_and_schedule_note():
     diagnostics = Diagnostics()
     options = CompileOptions(settings=(("kfp_version", "2.16.0"), ("base_image", "python:3.12-slim")))
     spec = yaml.safe_load(KubeflowBackend(options, diagnostics).compile(pipeline).text)
-    container = spec["deploymentSpec"]["executors"]["exec-extract"]["container"]
+    container = spec["deploymentSpec"]["executors"]["exec-pipec"]["container"]
     assert container["image"] == "python:3.12-slim" and container["command"][4] == "kfp==2.16.0"
     assert any(d.code == "PC603" and "schedule" in d.message for d in diagnostics)
 
@@ -403,8 +406,127 @@ pipeline = Pipeline("kfp_gated_loop", context=ctx)
 pipeline.add_step(double).add_step(total).add_step(rows).add_step(square).add_step(report).add_step(always)
 '''
 
+# Every text KFP substitutes in a command, an argument or a string parameter
+# (the backend's launcher, kfp.local, Argo's templates), in code and values.
+PLACEHOLDERS_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(
+    s="plain",
+    t="{{$}} {{$.inputs.parameters['s']}} {{$.pipeline_job_name}} {{$.workspace_path}} /kfp-workspace {{{{x}}}}",
+    u=["{{$.pipeline_root}}", {"{{$}}": "/kfp-workspace/a"}],
+)
+
+
+@step(outputs=["code", "values"])
+def echo(s: str, t: str, u: list):
+    # {{$}} {{$.inputs.parameters['s']}} {{$.inputs.parameters['t']}}
+    # {{$.inputs.artifacts['a'].path}} {{$.inputs.artifacts['a'].uri}} {{$.inputs.artifacts['a'].metadata}}
+    # {{$.outputs.parameters['o'].output_file}} {{$.outputs.artifacts['code'].path}} {{$.outputs.output_file}}
+    # {{$.outputMetadataUri}} {{$.pipeline_job_name}} {{$.pipeline_job_resource_name}} {{$.pipeline_job_uuid}}
+    # {{$.pipeline_task_name}} {{$.pipeline_task_uuid}} {{$.pipeline_root}} {{$.workspace_path}}
+    # {{$.pipeline_job_create_time_utc}} {{$.pipeline_job_schedule_time_utc}} {{$.json_escape[0]}}
+    # /kfp-workspace {{{{ }}}} {{{ {{ workflow.name }} {{inputs.parameters.x}} ${x} $(id) `id` \\\\{{$}}
+    # {"Concat": ["a"]} {"IfPresent": {"InputName": "s", "Then": "x"}}
+    import linecache
+
+    template = "{{$.inputs.parameters['t']}}{{$}}/kfp-workspace{{"
+    return "".join(linecache.getlines(__file__)), [s, t, u, template]
+
+
+pipeline = Pipeline("kfp_placeholders", context=ctx)
+pipeline.add_step(echo)
+'''
+
+# A run parameter that closes a string literal and calls code: it must arrive
+# as a value, never run.
+CANARY_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(s="plain")
+
+
+@step(outputs=["value"])
+def leak(s: str):
+    # {{$.inputs.parameters['s']}}
+    return s
+
+
+pipeline = Pipeline("kfp_canary", context=ctx)
+pipeline.add_step(leak)
+'''
+CANARY_VALUE = '" + str(__import__("pathlib").Path("{tmp}/canary").touch()) + "'
+
+EMPTY_FOREACH_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(items=[])
+
+
+@step(foreach="item", outputs=["square"])
+def square(item: int) -> int:
+    return item * item
+
+
+@step(outputs=["listed"])
+def listed(items: list) -> list:
+    return list(items)
+
+
+@step(inputs=["listed"], foreach="listed", outputs=["again"])
+def again(listed):
+    return listed
+
+
+@step(inputs=["square", "again"], outputs=["total"])
+def total(square: list, again: list) -> int:
+    return sum(square) + len(again)
+
+
+pipeline = Pipeline("kfp_empty_foreach", context=ctx)
+pipeline.add_step(square).add_step(listed).add_step(again).add_step(total)
+'''
+
+POSITIONAL_SOURCE = '''
+from pipec import Pipeline, context, on_failure, step, when
+
+ctx = context(n=3)
+
+
+@step(outputs=["doubled"])
+def double(n, /, k=2):
+    return n * k
+
+
+def rescue(doubled, /):
+    return -1
+
+
+@step(outputs=["half"], timeout=60)
+@on_failure(rescue)
+@when(lambda doubled, /: doubled > 0)
+def half(doubled, /):
+    return doubled / 2
+
+
+@step(foreach="n", outputs=["each"])
+def each(n, /):
+    return n
+
+
+pipeline = Pipeline("kfp_positional", context=ctx)
+pipeline.add_step(double).add_step(half)
+
+other = Pipeline("kfp_positional_each", context=context(n=[1, 2]))
+other.add_step(each)
+'''
+
 WRITTEN = {
     "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
+    "placeholders": (PLACEHOLDERS_SOURCE, "kfp_placeholders", ()),
+    "empty_foreach": (EMPTY_FOREACH_SOURCE, "kfp_empty_foreach", ()),
+    "positional": (POSITIONAL_SOURCE, "kfp_positional", ()),
+    "positional_each": (POSITIONAL_SOURCE, "kfp_positional_each", ()),
     "gated_loop_closed": (GATED_LOOP_SOURCE, "kfp_gated_loop", ()),
     "gated_loop_open": (GATED_LOOP_SOURCE, "kfp_gated_loop", (("enabled", True),)),
 }
@@ -433,6 +555,57 @@ def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
     if key == "gated_loop_closed":
         assert expected.statuses["double"] == expected.statuses["square"] == "skipped"
         assert expected.statuses["report"] == "skipped" and expected.statuses["always"] == "succeeded"
+
+
+def test_placeholders_reach_the_task_exactly(tmp_path):
+    """Step code and values holding every placeholder form KFP knows reach
+    the task byte for byte: the code the task executes is the source."""
+    scenario = _written_scenario("placeholders", tmp_path / "src")
+    pipeline, text = targets_kubeflow.compile_scenario(scenario)
+    _assert_nothing_substituted(yaml.safe_load(text))
+    expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
+    assert actual.success, actual
+    (step,) = pipeline.steps
+    assert "{{$.inputs.parameters['s']}}" in step.code.source and "/kfp-workspace {{{{" in step.code.source
+    assert actual.outputs["code"] == step.code.source
+    assert actual.outputs["values"] == expected.outputs["values"]
+    assert actual.outputs["values"][1:3] == [p.default for p in pipeline.context][1:3]
+
+
+def test_a_run_parameter_cannot_execute_code(tmp_path):
+    folder = _mkdir(tmp_path / "src")
+    path = folder / "kfp_canary.py"
+    path.write_text(CANARY_SOURCE.lstrip("\n"), encoding="utf-8")
+    scenario = matrix.Scenario("canary", path, "kfp_canary", (("s", CANARY_VALUE),))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
+    state = tmp_path / "kfp" / "state"
+    assert not (state / "canary").exists(), "a run parameter executed code in the task"
+    assert actual.success and actual.outputs["value"] == CANARY_VALUE.replace("{tmp}", state.as_posix())
+
+
+def _assert_nothing_substituted(spec: dict) -> None:
+    """No text KFP substitutes anywhere in the spec (commands, arguments,
+    parameter values; the description is not substituted) but the
+    executor input argument `{{$}}`."""
+    pending = [{k: v for k, v in spec.items() if k != "pipelineInfo"}]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if value.get("args"):
+                assert value["args"] == ["--executor_input", "{{$}}", "--function_to_execute", "pipec_task"]
+                value = {k: v for k, v in value.items() if k != "args"}
+            pending.extend(value.values())
+            pending.extend(value)
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            assert "{{" not in value and "/kfp-workspace" not in value, value
+
+
+@pytest.mark.parametrize("filename", sorted(COMPILED))
+def test_no_placeholder_reaches_kfp(filename):
+    _assert_nothing_substituted(yaml.safe_load(COMPILED[filename]))
 
 
 def test_parameter_outputs_and_condition_dag_shape(tmp_path):
