@@ -68,6 +68,9 @@ KFP_VERSION = "2.17.0"
 BASE_IMAGE = "python:3.11"
 ARTIFACT = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
 CHANNEL = "pipelinechannel--"
+# The KFP v2 backend keeps a run's spec in an Argo workflow annotation of at
+# most this many bytes (kubeflow/pipelines#10968).
+ANNOTATION_CAP = 262_144
 
 
 @functools.lru_cache(maxsize=None)
@@ -519,4 +522,7 @@ class KubeflowBackend(Backend):
         if problems:
             raise AssertionError("pipec wrote an inconsistent PipelineSpec: " + "; ".join(problems))
         text = "\n".join(self.header(pipeline)) + "\n" + dump(spec)
+        size = len(text.encode("utf-8"))
+        if size > ANNOTATION_CAP:
+            self.diagnostics.add("PC611", pipeline.span, pipeline=pipeline.name, size=size, limit=ANNOTATION_CAP)
         return Emit(self.filename(pipeline), text)

@@ -159,15 +159,15 @@ WORKSPACE_PATH = "/kfp-workspace"
 def safe_json(value: object) -> str:
     """`value` as compact JSON text that reads back exactly (`json.loads`)
     and holds no placeholder and no workspace path: inside a JSON string,
-    the second brace of each `{{` is written `\\u007b` and the slash of the
-    workspace path `\\/` (JSON has no `{{` outside strings)."""
+    the second brace of each `{{` is written `\\u007b` and the `k` of the
+    workspace path `\\u006b` (JSON has no `{{` outside strings)."""
     return escape_json(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
 
 
 def escape_json(text: str) -> str:
     """JSON `text` with the same value and no placeholder or workspace path
     (see `safe_json`)."""
-    return text.replace(PLACEHOLDER_OPEN, "{\\u007b").replace(WORKSPACE_PATH, "\\" + WORKSPACE_PATH)
+    return text.replace(PLACEHOLDER_OPEN, "{\\u007b").replace(WORKSPACE_PATH, "/\\u006bfp-workspace")
 
 
 def is_safe(text: str) -> bool:

@@ -463,9 +463,9 @@ from pipec import Pipeline, context, step
 ctx = context(items=[])
 
 
-@step(foreach="item", outputs=["square"])
-def square(item: int) -> int:
-    return item * item
+@step(foreach="items", outputs=["square"])
+def square(items: int) -> int:
+    return items * items
 
 
 @step(outputs=["listed"])
@@ -504,7 +504,7 @@ def rescue(doubled, /):
 
 @step(outputs=["half"], timeout=60)
 @on_failure(rescue)
-@when(lambda doubled, /: doubled > 0)
+@when(lambda doubled: doubled > 0)
 def half(doubled, /):
     return doubled / 2
 
@@ -643,3 +643,47 @@ def test_parameter_outputs_and_condition_dag_shape(tmp_path):
     assert tasks["total"]["inputs"]["artifacts"]["doubled"]["taskOutputArtifact"]["producerTask"] == "double-if"
     assert "square-if" in tasks and "triggerPolicy" in tasks["square-if"]
     assert check_references(spec) == []
+
+
+# -- spec size: within the KFP backend's limits, no larger than the SDK's -------
+
+
+def _chain_spec(n: int, tmp_path: Path, diagnostics: Diagnostics | None = None) -> str:
+    sys.path.insert(0, str(matrix.REPO / "benchmarks"))
+    import common
+
+    path = tmp_path / f"chain_{n}.py"
+    path.write_text(common.chain_module(n), encoding="utf-8")
+    (pipeline,) = load(path).module.pipelines
+    return KubeflowBackend(CompileOptions(), Diagnostics() if diagnostics is None else diagnostics).compile(pipeline).text
+
+
+def test_spec_size_within_the_kfp_sdk_and_the_backend_cap(tmp_path):
+    """A 100-step chain at most the KFP SDK's bytes, a 150-step chain under
+    the KFP backend's 262,144-byte cap; the step's code exact in it."""
+    import subprocess
+
+    sys.path.insert(0, str(matrix.REPO / "benchmarks"))
+    import common
+
+    script = tmp_path / "kfp_chain_100.py"
+    script.write_text(common.kfp_chain_script(100), encoding="utf-8")
+    subprocess.run([sys.executable, str(script), str(tmp_path / "sdk.yaml")], check=True, capture_output=True)
+    sdk = (tmp_path / "sdk.yaml").stat().st_size
+    chain_100 = _chain_spec(100, tmp_path)
+    assert len(chain_100.encode("utf-8")) <= sdk
+    diagnostics = Diagnostics()
+    chain_150 = _chain_spec(150, tmp_path, diagnostics)
+    assert len(chain_150.encode("utf-8")) < 262_144
+    assert not [d for d in diagnostics if d.code == "PC611"]
+    spec = yaml.safe_load(chain_150)
+    default = spec["components"]["comp-step-149"]["inputDefinitions"]["parameters"]["pipec-spec"]["defaultValue"]
+    assert __import__("json").loads(default)["source"] == "def step_149(v148: int) -> int:\n    return v148 + 1\n"
+
+
+def test_a_spec_over_the_backend_cap_gets_a_located_note(tmp_path):
+    diagnostics = Diagnostics()
+    text = _chain_spec(200, tmp_path, diagnostics)
+    (note,) = [d for d in diagnostics if d.code == "PC611"]
+    assert note.severity == "note" and note.line > 0 and note.path.endswith("chain_200.py")
+    assert f"{len(text.encode('utf-8')):,} bytes" in note.message and "262,144" in note.message
