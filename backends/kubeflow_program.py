@@ -41,11 +41,12 @@ PARAM_TYPES = {
 def _needs_json(value: object) -> bool:
     """Whether a context value cannot travel as a KFP parameter of its own
     type: it holds None (kfp cannot carry it, alone or inside a list or
-    dict), or a string KFP would change (`is_safe`)."""
+    dict), or a string KFP would change (a `{{$` placeholder or the
+    workspace path: kfp.local resolves them in string parameters)."""
     if value is None:
         return True
     if isinstance(value, str):
-        return not is_safe(value)
+        return "{{$" in value or WORKSPACE_PATH in value
     if isinstance(value, (list, tuple)):
         return any(_needs_json(v) for v in value)
     if isinstance(value, dict):
