@@ -59,6 +59,7 @@ from importlib import resources
 
 
 from pipec import ir
+from pipec.backends import kubeflow_limits
 from pipec.backends import kubeflow_program as prog
 from pipec.backends import yamlfmt
 from pipec.backends.base import Backend, Emit, register
@@ -295,12 +296,12 @@ class _Builder:
         retry = step.retry
         if retry.max_attempts <= 1 or step.fallback is not None:
             return {}
-        longest = retry.delay_before(retry.retries)
+        longest = kubeflow_limits.longest_delay(retry)
         policy = {
             "maxRetryCount": retry.retries,
-            "backoffDuration": f"{retry.delay:g}s",
+            "backoffDuration": kubeflow_limits.duration(retry.delay),
             "backoffFactor": float(retry.backoff),
-            "backoffMaxDuration": f"{max(3600, int(longest) + 1)}s",
+            "backoffMaxDuration": f"{max(3600, longest + 1)}s",
         }
         return {"retryPolicy": policy}
 
@@ -517,6 +518,7 @@ class KubeflowBackend(Backend):
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         from pipec.backends.kubeflow_check import check_references
 
+        kubeflow_limits.check(pipeline, _kfp_name(pipeline.name), self.diagnostics)
         spec = _Builder(self, pipeline).build()
         problems = check_references(spec)
         if problems:

@@ -176,7 +176,9 @@ def _pipec_timed(function, kwargs, timeout):
         raise TimeoutError(f"step timed out after {timeout} seconds")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    # A timer beyond about three years overflows the platform's time_t, and
+    # no task runs that long: such a timeout is set to that.
+    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8))
     try:
         return _pipec_apply(function, kwargs)
     finally:

@@ -502,7 +502,7 @@ def rescue(doubled, /):
     return -1
 
 
-@step(outputs=["half"], timeout=60)
+@step(outputs=["half"], timeout=1e15)
 @on_failure(rescue)
 @when(lambda doubled: doubled > 0)
 def half(doubled, /):
@@ -694,3 +694,38 @@ def test_a_spec_over_the_backend_cap_gets_a_located_note(tmp_path):
     (note,) = [d for d in diagnostics if d.code == "PC611"]
     assert note.severity == "note" and note.line > 0 and note.path.endswith("chain_200.py")
     assert f"{len(text.encode('utf-8')):,} bytes" in note.message and "262,144" in note.message
+
+
+KFP_LIMITS_SOURCE = '''
+from pipec import Pipeline, step
+
+
+@step(outputs=["a"], cpu=1e400, memory="lots", retries=2, retry_delay=1e309)
+def big(x=1):
+    return x
+
+
+@step(outputs=["b"], cpu="500m", memory="4Gi", retries=3, retry_delay=1e200, retry_backoff=1e200, timeout=1e15)
+def fine(a):
+    return a
+
+
+pipeline = Pipeline("{name}")
+pipeline.add_step(big).add_step(fine)
+'''.replace("{name}", "p" * 200)
+
+
+def test_kfp_limits_are_reported_at_the_source(tmp_path):
+    path = tmp_path / "limits.py"
+    path.write_text(KFP_LIMITS_SOURCE.lstrip("\n"), encoding="utf-8")
+    (pipeline,) = load(path).module.pipelines
+    diagnostics = Diagnostics()
+    spec = yaml.safe_load(KubeflowBackend(CompileOptions(), diagnostics).compile(pipeline).text)
+    errors = sorted((d.line, d.message) for d in diagnostics if d.code == "PC612")
+    assert [line for line, _ in errors] == [4, 4, 4, 14], errors
+    text = " | ".join(message for _, message in errors)
+    for needle in ("cpu of step 'big'", "'inf'", "memory of step 'big'", "'lots'", "retries of step 'big'", "128"):
+        assert needle in text
+    # huge but finite delays and timeouts compile to durations KFP reads
+    policy = spec["root"]["dag"]["tasks"]["fine"]["retryPolicy"]
+    assert policy["backoffMaxDuration"] == "31536001s" and policy["backoffDuration"] == "31536000s"
