@@ -502,7 +502,7 @@ def rescue(doubled, /):
     return -1
 
 
-@step(outputs=["half"], timeout=1e15)
+@step(outputs=["half"], timeout=60)
 @on_failure(rescue)
 @when(lambda doubled: doubled > 0)
 def half(doubled, /):
@@ -521,7 +521,37 @@ other = Pipeline("kfp_positional_each", context=context(n=[1, 2]))
 other.add_step(each)
 '''
 
+# Step, parameter and output names that are builtins, modules the runtime
+# imports, or the runtime's own names.
+SHADOWING_SOURCE = '''
+import json
+
+from pipec import Pipeline, context, step
+
+ctx = context(spec={"a": 1}, features=[1, 2])
+
+
+@step(outputs=["len"])
+def isinstance(spec: dict, features: list) -> int:
+    return len(json.dumps(spec)) + len(features)
+
+
+@step(outputs=["json"])
+def pipec_task(len: int, kwargs=None) -> str:
+    return json.dumps({"len": len, "kwargs": kwargs})
+
+
+@step(outputs=["sys"], foreach="features")
+def _pipec_invoke(json: str, features: int, inspect=3):
+    return [json, features, inspect]
+
+
+pipeline = Pipeline("kfp_shadowing", context=ctx)
+pipeline.add_step(isinstance).add_step(pipec_task).add_step(_pipec_invoke)
+'''
+
 WRITTEN = {
+    "shadowing": (SHADOWING_SOURCE, "kfp_shadowing", ()),
     "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
     "placeholders": (PLACEHOLDERS_SOURCE, "kfp_placeholders", ()),
     "empty_foreach": (EMPTY_FOREACH_SOURCE, "kfp_empty_foreach", ()),
@@ -729,3 +759,9 @@ def test_kfp_limits_are_reported_at_the_source(tmp_path):
     # huge but finite delays and timeouts compile to durations KFP reads
     policy = spec["root"]["dag"]["tasks"]["fine"]["retryPolicy"]
     assert policy["backoffMaxDuration"] == "31536001s" and policy["backoffDuration"] == "31536000s"
+
+
+def test_a_timeout_beyond_the_platform_timer_still_runs_the_step():
+    runtime: dict = {}
+    exec(compile(base.template_code("kubeflow_runtime.py"), "kubeflow_runtime", "exec"), runtime)
+    assert runtime["_pipec_timed"](lambda x, /: x + 1, {"x": 1}, 1e15) == 2
