@@ -5,10 +5,15 @@ Shape (that of the KFP SDK's own output, which `kfp.local` and the KFP
 backend both run):
 
 - context keys → root pipeline parameters, typed (an int stays an int);
-- each step → a lightweight Python component: `sh -ec <fixed launcher>
-  <program> <kfp requirement>` then `--executor_input {{$}}
-  --function_to_execute pipec_task`; the program embeds the step's code
-  (see `kubeflow_program`).  No value from the source is in the shell text;
+- each step → a lightweight Python component whose input `pipec-spec`
+  defaults to the step's code and options, as JSON text that holds no KFP
+  placeholder (KFP resolves `{{$...}}` in commands and string parameters:
+  code reaches the task byte for byte).  All components run one executor
+  per image and resources: `sh -ec <fixed launcher> <program> <kfp
+  requirement>` then `--executor_input {{$}} --function_to_execute
+  pipec_task`, the program being pipec's runtime, once per pipeline (see
+  `kubeflow_program`), so a spec stays smaller than the KFP SDK's.  No
+  value from the source is in the shell text or the program;
 - context values → typed parameters, restored on the way in;
 - step outputs → artifacts (the runtime writes JSON when exact, else a
   pickle), except the one output of a non-foreach step annotated `-> int`,

@@ -1,13 +1,15 @@
-"""The Python program each KFP component runs (kfp's lightweight form).
+"""The Python program the KFP components of a pipeline run (kfp's
+lightweight form), and the spec each component carries.
 
-A program is the shared task runtime and the KFP runtime (the definitions
-its wrapper reaches, copied as written: `runtime_code.select`), a
-`_PIPEC_SPEC` literal (the step's code as a string, its options) and a
-wrapper function `pipec_task` whose parameters are KFP-typed: context values
-as typed parameters, upstream outputs as artifacts.  `kfp.dsl.executor_main`
-calls the wrapper; the wrapper restores declared types and calls the step
-through the runtime helpers.  Every value from the source reaches the text
-through `py_literal`/`py_str`; the text is laid out as black lays it out.
+The program is the shared task runtime and the KFP runtime (the definitions
+the pipeline's steps reach, without docstrings and comments:
+`runtime_code.select`) and `pipec_task = _pipec_task(_pipec_spec(), ...)`:
+at import, the runtime reads the component's `pipec-spec` input from the
+executor input and builds `pipec_task` with the KFP-typed signature of that
+component (context values as typed parameters, upstream outputs as
+artifacts).  `kfp.dsl.executor_main` calls it; it restores declared types
+and calls the step through the runtime helpers.  The spec (`spec_literal`)
+is JSON text from `safe_json`; the program holds no value from the source.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from pipec import ir
 from pipec.backends import runtime_code
-from pipec.backends.pyfmt import INDENT, comment_lines, py_literal, py_name, py_str
+from pipec.backends.pyfmt import INDENT
 
 ENTRY = "pipec_task"
 # The input of every component that carries its spec (no identifier: it
@@ -103,6 +105,9 @@ def uses_call(step: ir.Step) -> bool:
     return step.timeout is not None or step.fallback is not None
 
 
+_LONGEST = 1e8  # seconds
+
+
 def _arg_entry(arg: Arg) -> list:
     """An argument as the spec lists it: [name, kind, context type, raw],
     trailing defaults ("str", "") left out."""
@@ -131,9 +136,11 @@ def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
         in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
         spec["fallback"] = code.fallback if step.fallback is not None else None
         spec["attempts"] = in_component.max_attempts
-        spec["delay"] = float(in_component.delay)
-        spec["backoff"] = float(in_component.backoff)
-        spec["timeout"] = float(step.timeout) if step.timeout is not None else None
+        # Capped so the JSON holds numbers (an infinite delay is PC612; a
+        # timeout beyond the platform's timer never fires in a task anyway).
+        spec["delay"] = min(float(in_component.delay), _LONGEST)
+        spec["backoff"] = min(float(in_component.backoff), _LONGEST)
+        spec["timeout"] = min(float(step.timeout), _LONGEST) if step.timeout is not None else None
     if role == "predicate":
         spec["predicate"] = code.predicate
     if runs and step.packages:
@@ -169,11 +176,6 @@ def escape_json(text: str) -> str:
     """JSON `text` with the same value and no placeholder or workspace path
     (see `safe_json`)."""
     return text.replace(PLACEHOLDER_OPEN, "{\\u007b").replace(WORKSPACE_PATH, "/\\u006bfp-workspace")
-
-
-def is_safe(text: str) -> bool:
-    """Whether KFP passes `text` through unchanged."""
-    return PLACEHOLDER_OPEN not in text and WORKSPACE_PATH not in text
 
 
 # The optional runtime functions a pipeline's program carries only when one

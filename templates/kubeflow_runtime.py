@@ -26,11 +26,16 @@ top-level side effects.
   with a fallback: KFP does not tell a container which attempt it runs) and
   the fallback after the last attempt.
 
-A component carries only the definitions its wrapper reaches
-(`backends/runtime_code.py`).  So that a plain step carries none of the code
-for features it does not use, the wrapper itself installs packages and
-places helper modules (`_pipec_install`, `_pipec_helpers`), and passes
-`call=_pipec_call` only for a step with a timeout or a fallback.
+- `_pipec_task` builds the function `kfp.dsl.executor_main` calls from the
+  component's spec (`_pipec_spec`, read from the executor input): its
+  signature declares the component's inputs and outputs with their KFP
+  types.  Positional-only parameters of a step are passed by position
+  (`_pipec_apply`).
+
+A pipeline's program carries only the definitions its steps reach
+(`backends/runtime_code.py`): the optional features (`_pipec_call`,
+`_pipec_install`, `_pipec_helpers`, `_pipec_run_predicate`) are handed to
+`_pipec_task` by the program only when one of its steps uses them.
 """
 
 import inspect

@@ -727,10 +727,16 @@ def test_a_spec_over_the_backend_cap_gets_a_located_note(tmp_path):
 
 
 KFP_LIMITS_SOURCE = '''
-from pipec import Pipeline, step
+from pipec import Pipeline, on_failure, step
 
 
-@step(outputs=["a"], cpu=1e400, memory="lots", retries=2, retry_delay=1e309)
+def rescue(x=1):
+    return 0
+
+
+
+@step(outputs=["a"], cpu=1e400, memory="lots", retries=2, retry_delay=1e309, timeout=1e400)
+@on_failure(rescue)
 def big(x=1):
     return x
 
@@ -752,7 +758,7 @@ def test_kfp_limits_are_reported_at_the_source(tmp_path):
     diagnostics = Diagnostics()
     spec = yaml.safe_load(KubeflowBackend(CompileOptions(), diagnostics).compile(pipeline).text)
     errors = sorted((d.line, d.message) for d in diagnostics if d.code == "PC612")
-    assert [line for line, _ in errors] == [4, 4, 4, 14], errors
+    assert [line for line, _ in errors] == [9, 9, 9, 20], errors
     text = " | ".join(message for _, message in errors)
     for needle in ("cpu of step 'big'", "'inf'", "memory of step 'big'", "'lots'", "retries of step 'big'", "128"):
         assert needle in text
