@@ -568,7 +568,9 @@ def _written_scenario(key: str, folder: Path) -> matrix.Scenario:
     return matrix.Scenario(key, path, pipeline, overrides)
 
 
-@pytest.mark.parametrize("key", sorted(WRITTEN))
+# The placeholders scenario returns the code it runs, which is the carried
+# code on KFP and the whole module locally: it has its own test below.
+@pytest.mark.parametrize("key", sorted(k for k in WRITTEN if k != "placeholders"))
 def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
     scenario = _written_scenario(key, tmp_path / "src")
     expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
