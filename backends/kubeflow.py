@@ -5,10 +5,15 @@ Shape (that of the KFP SDK's own output, which `kfp.local` and the KFP
 backend both run):
 
 - context keys → root pipeline parameters, typed (an int stays an int);
-- each step → a lightweight Python component: `sh -ec <fixed launcher>
-  <program> <kfp requirement>` then `--executor_input {{$}}
-  --function_to_execute pipec_task`; the program embeds the step's code
-  (see `kubeflow_program`).  No value from the source is in the shell text;
+- each step → a lightweight Python component whose input `pipec-spec`
+  defaults to the step's code and options, as JSON text that holds no KFP
+  placeholder (KFP resolves `{{$...}}` in commands and string parameters:
+  code reaches the task byte for byte).  All components run one executor
+  per image and resources: `sh -ec <fixed launcher> <program> <kfp
+  requirement>` then `--executor_input {{$}} --function_to_execute
+  pipec_task`, the program being pipec's runtime, once per pipeline (see
+  `kubeflow_program`), so a spec stays smaller than the KFP SDK's.  No
+  value from the source is in the shell text or the program;
 - context values → typed parameters, restored on the way in;
 - step outputs → artifacts (the runtime writes JSON when exact, else a
   pickle), except the one output of a non-foreach step annotated `-> int`,
@@ -59,6 +64,7 @@ from importlib import resources
 
 
 from pipec import ir
+from pipec.backends import kubeflow_limits
 from pipec.backends import kubeflow_program as prog
 from pipec.backends import yamlfmt
 from pipec.backends.base import Backend, Emit, register
@@ -68,6 +74,9 @@ KFP_VERSION = "2.17.0"
 BASE_IMAGE = "python:3.11"
 ARTIFACT = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
 CHANNEL = "pipelinechannel--"
+# The KFP v2 backend keeps a run's spec in an Argo workflow annotation of at
+# most this many bytes (kubeflow/pipelines#10968).
+ANNOTATION_CAP = 262_144
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,6 +165,8 @@ class _Builder:
         self.output_task: dict[str, str] = {}
         self.raw_output: dict[str, str] = {}
         self.launcher = _launcher()
+        self.executor_labels: dict[str, str] = {}
+        self.used: set[str] = set()  # optional runtime features the program needs
         self.kfp_requirement = "kfp==" + str(backend.options.setting("kfp_version", KFP_VERSION))
         self.base_image = str(backend.options.setting("base_image", BASE_IMAGE))
 
@@ -241,12 +252,10 @@ class _Builder:
         return {"inputs": inputs} if inputs else {}
 
     # -- components and executors ---------------------------------------------
-    def executor(self, label: str, step: ir.Step, text: str) -> None:
-        container = {
-            "image": step.image or self.base_image,
-            "command": ["sh", "-ec", self.launcher, text, self.kfp_requirement],
-            "args": ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY],
-        }
+    def executor(self, step: ir.Step) -> str:
+        """The label of the executor that runs `step`'s components: one per
+        distinct image and resources, all running the pipeline's program."""
+        container: dict = {"image": step.image or self.base_image}
         limits = {}
         if step.resources.cpu is not None:
             limits["resourceCpuLimit"] = str(step.resources.cpu)
@@ -257,12 +266,26 @@ class _Builder:
             limits["accelerator"] = {"count": count, "type": kind, "resourceCount": count, "resourceType": kind}
         if limits:
             container["resources"] = limits
-        self.executors[label] = {"container": container}
+        key = repr(container)
+        if key not in self.executor_labels:
+            n = len(self.executor_labels)
+            self.executor_labels[key] = label = "exec-pipec" + (f"-{n + 1}" if n else "")
+            self.executors[label] = {"container": container}
+        self.used.update(prog.features(step))
+        return self.executor_labels[key]
 
-    def component(self, name: str, step: ir.Step, definitions: dict, text: str) -> str:
-        comp, label = f"comp-{name}", f"exec-{name}"
-        self.components[comp] = {"executorLabel": label, **definitions}
-        self.executor(label, step, text)
+    def component(self, name: str, step: ir.Step, definitions: dict, spec: dict) -> str:
+        """Component `comp-<name>`: `definitions`, plus the input
+        `pipec-spec` whose default is `spec` (the step's code and options)
+        as JSON text that KFP passes through unchanged."""
+        comp = f"comp-{name}"
+        inputs = definitions.setdefault("inputDefinitions", {})
+        inputs.setdefault("parameters", {})[prog.SPEC_INPUT] = {
+            "parameterType": "STRING",
+            "defaultValue": prog.safe_json(spec),
+            "isOptional": True,
+        }
+        self.components[comp] = {"executorLabel": self.executor(step), **definitions}
         return comp
 
     def task(self, name: str, comp: str, step: ir.Step, inputs: dict, depends: list[str], gates: list[str]) -> dict:
@@ -278,12 +301,12 @@ class _Builder:
         retry = step.retry
         if retry.max_attempts <= 1 or step.fallback is not None:
             return {}
-        longest = retry.delay_before(retry.retries)
+        longest = kubeflow_limits.longest_delay(retry)
         policy = {
             "maxRetryCount": retry.retries,
-            "backoffDuration": f"{retry.delay:g}s",
+            "backoffDuration": kubeflow_limits.duration(retry.delay),
             "backoffFactor": float(retry.backoff),
-            "backoffMaxDuration": f"{max(3600, int(longest) + 1)}s",
+            "backoffMaxDuration": f"{max(3600, longest + 1)}s",
         }
         return {"retryPolicy": policy}
 
@@ -292,9 +315,8 @@ class _Builder:
         name = self.names.task[step.name] + "-when"
         args, ins = self.wire(step.when.params, {b.param for b in step.when.params})
         spec = prog.spec_literal(step, "predicate", args)
-        text = prog.program(f"pipec: `when` predicate of step {step.name}", spec, prog.predicate_body(step, args))
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "BOOLEAN"}}}}
-        comp = self.component(name, step, {**self.input_definitions(ins, gates), **outputs}, text)
+        comp = self.component(name, step, {**self.input_definitions(ins, gates), **outputs}, spec)
         inputs = self.task_inputs(ins, gates)
         depends = self.producers(step.when.params) + gates
         self.tasks[name] = self.task(name, comp, step, inputs, depends, gates)
@@ -332,9 +354,8 @@ class _Builder:
         taken = self.taken(step)
         args, ins = self.wire(step.params, taken)
         outputs, output_definitions = self.outputs(step, taken)
-        all_args = args + outputs
-        text = prog.program(f"pipec: step {step.name}", prog.spec_literal(step, "step", all_args), prog.step_body(step, all_args, None))
-        comp = self.component(name, step, {**self.input_definitions(ins, gates), **output_definitions}, text)
+        spec = prog.spec_literal(step, "step", args + outputs)
+        comp = self.component(name, step, {**self.input_definitions(ins, gates), **output_definitions}, spec)
         depends = self.producers(step.params) + gates
         spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
         spec.update(self.retry_policy(step))
@@ -365,28 +386,21 @@ class _Builder:
 
         # <t>-items: the element indices.
         items = name + "-items"
-        text = prog.program(
-            f"pipec: element indices of foreach step {step.name}",
-            prog.spec_literal(step, "items", [element]),
-            prog.items_body(element),
-        )
+        spec = prog.spec_literal(step, "items", [element])
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "LIST"}}}}
-        comp = self.component(items, step, {**self.input_definitions(element_ins, []), **outputs}, text)
+        comp = self.component(items, step, {**self.input_definitions(element_ins, []), **outputs}, spec)
         depends = [] if nested else self.producers((step.param(step.foreach),))
         scope_tasks[items] = self.task(items, comp, step, self.task_inputs(scope_element, []), depends, [])
 
         # The component run once per element.
         output_args = [prog.Arg(o, "output") for o in step.outputs]
         index = prog.Arg("pipec_index", "index")
-        body = prog.step_body(step, args + [index] + output_args, step.foreach)
-        text = prog.program(
-            f"pipec: step {step.name} (one element)", prog.spec_literal(step, "step", args), body
-        )
+        spec = prog.spec_literal(step, "step", args + [index] + output_args)
         extra = {"pipec_index": {"parameterType": "NUMBER_INTEGER"}}
         definitions = self.input_definitions(ins, [], extra)
         if step.outputs:
             definitions["outputDefinitions"] = {"artifacts": {o: {"artifactType": ARTIFACT} for o in step.outputs}}
-        comp = self.component(name, step, definitions, text)
+        comp = self.component(name, step, definitions, spec)
 
         # The loop: a DAG over the indices whose one task reads element i.
         channel = f"{CHANNEL}{items}-Output"
@@ -459,6 +473,10 @@ class _Builder:
     def build(self) -> dict:
         for step in self.pipeline.steps:
             self.add_step(step)
+        command = ["sh", "-ec", self.launcher, prog.program(self.used), self.kfp_requirement]
+        args = ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY]
+        for executor in self.executors.values():
+            executor["container"].update(command=command, args=args)
         info = {"name": _kfp_name(self.pipeline.name), "displayName": self.pipeline.name}
         if self.pipeline.description:
             info["description"] = self.pipeline.description
@@ -506,9 +524,13 @@ class KubeflowBackend(Backend):
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         from pipec.backends.kubeflow_check import check_references
 
+        kubeflow_limits.check(pipeline, _kfp_name(pipeline.name), self.diagnostics)
         spec = _Builder(self, pipeline).build()
         problems = check_references(spec)
         if problems:
             raise AssertionError("pipec wrote an inconsistent PipelineSpec: " + "; ".join(problems))
         text = "\n".join(self.header(pipeline)) + "\n" + dump(spec)
+        size = len(text.encode("utf-8"))
+        if size > ANNOTATION_CAP:
+            self.diagnostics.add("PC611", pipeline.span, pipeline=pipeline.name, size=size, limit=ANNOTATION_CAP)
         return Emit(self.filename(pipeline), text)

@@ -1,13 +1,15 @@
-"""The Python program each KFP component runs (kfp's lightweight form).
+"""The Python program the KFP components of a pipeline run (kfp's
+lightweight form), and the spec each component carries.
 
-A program is the shared task runtime and the KFP runtime (the definitions
-its wrapper reaches, copied as written: `runtime_code.select`), a
-`_PIPEC_SPEC` literal (the step's code as a string, its options) and a
-wrapper function `pipec_task` whose parameters are KFP-typed: context values
-as typed parameters, upstream outputs as artifacts.  `kfp.dsl.executor_main`
-calls the wrapper; the wrapper restores declared types and calls the step
-through the runtime helpers.  Every value from the source reaches the text
-through `py_literal`/`py_str`; the text is laid out as black lays it out.
+The program is the shared task runtime and the KFP runtime (the definitions
+the pipeline's steps reach, without docstrings and comments:
+`runtime_code.select`) and `pipec_task = _pipec_task(_pipec_spec(), ...)`:
+at import, the runtime reads the component's `pipec-spec` input from the
+executor input and builds `pipec_task` with the KFP-typed signature of that
+component (context values as typed parameters, upstream outputs as
+artifacts).  `kfp.dsl.executor_main` calls it; it restores declared types
+and calls the step through the runtime helpers.  The spec (`spec_literal`)
+is JSON text from `safe_json`; the program holds no value from the source.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from dataclasses import dataclass
 
 from pipec import ir
 from pipec.backends import runtime_code
-from pipec.backends.pyfmt import INDENT, comment_lines, py_literal, py_name, py_str
+from pipec.backends.pyfmt import INDENT
 
 ENTRY = "pipec_task"
+# The input of every component that carries its spec (no identifier: it
+# can never be the name of one of the step's parameters).
+SPEC_INPUT = "pipec-spec"
 
 # Python annotation and KFP parameter type of each context literal type.
 PARAM_TYPES = {
@@ -35,25 +40,32 @@ PARAM_TYPES = {
 }
 
 
-def _has_none(value: object) -> bool:
+def _needs_json(value: object) -> bool:
+    """Whether a context value cannot travel as a KFP parameter of its own
+    type: it holds None (kfp cannot carry it, alone or inside a list or
+    dict), or a string KFP would change (a `{{$` placeholder or the
+    workspace path: kfp.local resolves them in string parameters)."""
     if value is None:
         return True
+    if isinstance(value, str):
+        return "{{$" in value or WORKSPACE_PATH in value
     if isinstance(value, (list, tuple)):
-        return any(_has_none(v) for v in value)
+        return any(_needs_json(v) for v in value)
     if isinstance(value, dict):
-        return any(_has_none(v) for v in value.values())
+        return any(_needs_json(k) or _needs_json(v) for k, v in value.items())
     return False
 
 
 def context_type(param: ir.ContextParam) -> str:
-    """The type a context key travels as: its own, or "json"."""
-    return "json" if _has_none(param.default) else param.type
+    """The type a context key travels as: its own, or "json" (JSON text
+    in a STRING parameter, written so that KFP passes it unchanged)."""
+    return "json" if _needs_json(param.default) else param.type
 
 
 def context_default(param: ir.ContextParam) -> object:
     """The root parameter's default value."""
     if context_type(param) == "json":
-        return json.dumps(param.default, ensure_ascii=False)
+        return escape_json(json.dumps(param.default, ensure_ascii=False))
     return param.default
 
 
@@ -87,97 +99,48 @@ class Arg:
     raw: str = ""
 
 
-def _annotation(arg: Arg) -> str:
-    if arg.kind in ("context", "param"):
-        return PARAM_TYPES[arg.context_type][0]
-    return {
-        "artifact": "Input[Artifact]",
-        "artifacts": "Input[List[Artifact]]",
-        "index": "int",
-        "output": "Output[Artifact]",
-    }[arg.kind]
-
-
-def _value(arg: Arg) -> str:
-    """The expression giving the step the argument's value (one line)."""
-    name = py_name(arg.name)
-    if arg.kind == "artifact":
-        return f"_pipec_read({name})"
-    if arg.kind == "artifacts":
-        return f"[_pipec_read(item) for item in {name}]"
-    if arg.kind == "param":
-        return f"_pipec_get({name}, {py_name(arg.raw)}, {py_str(arg.context_type)})"
-    if arg.context_type == "json":
-        return f"json.loads({name})"
-    if arg.context_type in ("list", "dict"):
-        return f'_pipec_restore({name}, _PIPEC_SPEC["defaults"][{py_str(arg.name)}])'
-    return name
-
-
-def _signature(args: list[Arg], returns: str) -> list[str]:
-    """`def pipec_task(...)`, one parameter a line with a magic trailing
-    comma (black keeps that layout)."""
-    ordered = args
-    suffix = f" -> {returns}:" if returns else ":"
-    if not ordered:
-        return [f"def {ENTRY}()" + suffix]
-    params = []
-    for arg in ordered:
-        if arg.kind != "param_output":
-            params.append(f"{INDENT}{py_name(arg.name)}: {_annotation(arg)},")
-        if arg.kind in ("param", "param_output"):
-            direction = "Input" if arg.kind == "param" else "Output"
-            params.append(f"{INDENT}{py_name(arg.raw)}: {direction}[Artifact],")
-    return [f"def {ENTRY}("] + params + [")" + suffix]
-
-
-def _dict(entries: list[tuple[str, str]], indent: int) -> list[str]:
-    """A dict display of (key, expression) pairs ending with a comma."""
-    pad = INDENT * indent
-    if not entries:
-        return [pad + "{},"]
-    items = [f"{pad}{INDENT}{py_str(key)}: {expr}," for key, expr in entries]
-    return [pad + "{"] + items + [pad + "},"]
-
-
-def _call(function: str, dicts: list[list[tuple[str, str]]], returns: bool, extra: tuple[str, ...] = ()) -> list[str]:
-    """`[return ]function(_PIPEC_SPEC, {...}, ..., *extra)`, exploded with
-    magic trailing commas."""
-    lines = [INDENT + ("return " if returns else "") + function + "(", INDENT * 2 + "_PIPEC_SPEC,"]
-    for entries in dicts:
-        lines += _dict(entries, 2)
-    lines += [INDENT * 2 + item + "," for item in extra]
-    return lines + [INDENT + ")"]
-
-
 def uses_call(step: ir.Step) -> bool:
     """Whether the component runs the step through `_pipec_call` (its
     timeout, its in-component retries and its fallback)."""
     return step.timeout is not None or step.fallback is not None
 
 
+_LONGEST = 1e8  # seconds
+
+
+def _arg_entry(arg: Arg) -> list:
+    """An argument as the spec lists it: [name, kind, context type, raw],
+    trailing defaults ("str", "") left out."""
+    entry = [arg.name, arg.kind, arg.context_type, arg.raw]
+    while len(entry) > 2 and entry[-1] == ("str", "")[len(entry) - 3]:
+        entry.pop()
+    return entry
+
+
 def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
-    """What the component's runtime reads: the step's code and the options
-    its `role` needs ("step": it runs the step or one element of it;
-    "predicate": it evaluates the step's `when`; "items": it lists the
-    element indices of a foreach step)."""
+    """What the component's runtime reads: its arguments, the step's code
+    and the options its `role` needs ("step": it runs the step or one
+    element of it; "predicate": it evaluates the step's `when`; "items": it
+    lists the element indices of a foreach step)."""
     code = step.code
     runs = role in ("step", "predicate")
-    spec: dict = {"step": step.name}
+    spec: dict = {"role": role, "step": step.name, "args": [_arg_entry(a) for a in args]}
     if runs:
         spec["function"] = code.function
     if role == "step":
         spec["outputs"] = list(step.outputs)
         spec["parameters"] = {a.name: a.context_type for a in args if a.kind == "param_output"}
-        if step.foreach is not None:
-            spec["foreach"] = step.foreach
-        if uses_call(step):
-            in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
-            spec["fallback"] = code.fallback if step.fallback is not None else None
-            spec["attempts"] = in_component.max_attempts
-            spec["delay"] = float(in_component.delay)
-            spec["backoff"] = float(in_component.backoff)
-            spec["timeout"] = float(step.timeout) if step.timeout is not None else None
+    if step.foreach is not None and role in ("step", "items"):
+        spec["foreach"] = step.foreach
+    if role == "step" and uses_call(step):
+        in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
+        spec["fallback"] = code.fallback if step.fallback is not None else None
+        spec["attempts"] = in_component.max_attempts
+        # Capped so the JSON holds numbers (an infinite delay is PC612; a
+        # timeout beyond the platform's timer never fires in a task anyway).
+        spec["delay"] = min(float(in_component.delay), _LONGEST)
+        spec["backoff"] = min(float(in_component.backoff), _LONGEST)
+        spec["timeout"] = min(float(step.timeout), _LONGEST) if step.timeout is not None else None
     if role == "predicate":
         spec["predicate"] = code.predicate
     if runs and step.packages:
@@ -192,96 +155,65 @@ def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
     return spec
 
 
-def _spec_text(spec: dict) -> str:
-    """`py_literal(spec)` for the spec dict, which never fits on one line
-    (it holds the step's source): one entry a line, without laying out the
-    whole dict flat first."""
-    lines = []
-    for key, value in spec.items():
-        key_text = py_str(key) + ": "
-        lines.append(INDENT + key_text + py_literal(value, 1, key_text, ",") + ",")
-    return "{\n" + "\n".join(lines) + "\n}"
+# What KFP substitutes in a task's command, arguments and string parameter
+# values before the task runs: placeholders `{{$...}}` (the launcher of the
+# KFP backend and kfp.local; Argo resolves `{{...}}` in workflow templates)
+# and, in kfp.local, the workspace mount path.  No text pipec writes into a
+# command or a parameter value may contain either.
+PLACEHOLDER_OPEN = "{{"
+WORKSPACE_PATH = "/kfp-workspace"
 
 
-# The names the wrapper may use from kfp and typing, in import order.
-_IMPORTS = (("typing", ("List", "NamedTuple")), ("kfp.dsl", ("Artifact", "Input", "Output")))
+def safe_json(value: object) -> str:
+    """`value` as compact JSON text that reads back exactly (`json.loads`)
+    and holds no placeholder and no workspace path: inside a JSON string,
+    the second brace of each `{{` is written `\\u007b` and the `k` of the
+    workspace path `\\u006b` (JSON has no `{{` outside strings)."""
+    return escape_json(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+
+
+def escape_json(text: str) -> str:
+    """JSON `text` with the same value and no placeholder or workspace path
+    (see `safe_json`)."""
+    return text.replace(PLACEHOLDER_OPEN, "{\\u007b").replace(WORKSPACE_PATH, "/\\u006bfp-workspace")
+
+
+# The optional runtime functions a pipeline's program carries only when one
+# of its steps needs them.
+FEATURES = {
+    "call": "_pipec_call",
+    "install": "_pipec_install",
+    "helpers": "_pipec_helpers",
+    "predicate": "_pipec_run_predicate",
+}
 _RUNTIMES = ("task_runtime.py", "kubeflow_runtime.py")
 
 
-def program(title: str, spec: dict, body: list[str]) -> str:
-    """The whole program: header, imports, the runtime definitions the
-    wrapper reaches (`runtime_code.select`), spec, wrapper."""
-    wrapper = "\n".join(body)
-    used = runtime_code.identifiers(wrapper)
-    imports = []
-    for module, names in _IMPORTS:
-        wanted = [name for name in names if name in used]
-        if wanted:
-            imports.append(f"from {module} import {', '.join(wanted)}")
-    head = "\n".join(comment_lines(title))
-    if imports:
-        head += "\n" + "\n\n".join(imports)
-    parts = [
-        head,
-        *runtime_code.select(_RUNTIMES, used),
-        "_PIPEC_SPEC = " + _spec_text(spec),
-        wrapper,
-    ]
-    return "\n\n\n".join(parts) + "\n"
-
-
-def _prepare(step: ir.Step) -> list[str]:
-    """The wrapper's first lines: install the step's packages, then place
-    its helper modules, before its code is loaded."""
-    lines = []
-    if step.packages:
-        lines.append(f'{INDENT}_pipec_install(_PIPEC_SPEC["packages"])')
-    if step.code.helper_sources:
-        lines.append(f'{INDENT}_pipec_helpers(_PIPEC_SPEC["helpers"])')
-    return lines
-
-
-def step_body(step: ir.Step, args: list[Arg], element: str | None) -> list[str]:
-    """The wrapper of a step (of one element, for a foreach step).  A step
-    whose output travels as a parameter returns it in `_PipecOutputs`."""
-    kwargs = []
-    for arg in args:
-        if arg.kind in ("output", "param_output", "index"):
-            continue
-        kwargs.append((arg.name, _value(arg)))
-    outputs = []
-    for arg in args:
-        if arg.kind == "output":
-            outputs.append((arg.name, py_name(arg.name)))
-        elif arg.kind == "param_output":
-            outputs.append((arg.name, py_name(arg.raw)))
-    parameters = [a for a in args if a.kind == "param_output"]
-    extra: list[str] = []
-    if element is not None:
-        # One element of a foreach step: the runtime picks element `pipec_index`.
-        extra.append("pipec_index")
-    lines = []
-    if parameters:
-        lines.append("class _PipecOutputs(NamedTuple):")
-        lines += [f"{INDENT}{py_name(a.name)}: {PARAM_TYPES[a.context_type][0]}" for a in parameters]
-        lines += ["", ""]
-        extra.append("result=_PipecOutputs")
+def features(step: ir.Step) -> set[str]:
+    """The optional runtime functions `step`'s components use."""
+    out = set()
     if uses_call(step):
-        extra.append("call=_pipec_call")
-    returns = "_PipecOutputs" if parameters else ""
-    lines += _signature(args, returns) + _prepare(step)
-    lines += _call("_pipec_run_step", [kwargs, outputs], bool(parameters), tuple(extra))
-    return lines
+        out.add("call")
+    if step.packages:
+        out.add("install")
+    if step.code.helper_sources:
+        out.add("helpers")
+    if step.when is not None:
+        out.add("predicate")
+    return out
 
 
-def predicate_body(step: ir.Step, args: list[Arg]) -> list[str]:
-    kwargs = [(a.name, _value(a)) for a in args]
-    lines = _signature(args, "bool") + _prepare(step)
-    return lines + _call("_pipec_run_predicate", [kwargs], returns=True)
-
-
-def items_body(arg: Arg) -> list[str]:
-    """The wrapper that lists the indices of a foreach step's elements."""
-    lines = _signature([arg], "list")
-    lines.append(f"{INDENT}return list(range(len({_value(arg)})))")
-    return lines
+def program(used: set[str]) -> str:
+    """The program every component of a pipeline runs: the runtime
+    definitions it reaches (without docstrings and comments) and
+    `pipec_task`, built from the spec of the component being run (its
+    `pipec-spec` input).  `used`: the optional features (`FEATURES`)."""
+    names = [key for key in FEATURES if key in used]
+    if names:
+        lines = [f"{ENTRY} = _pipec_task(", f"{INDENT}_pipec_spec(),"]
+        lines += [f"{INDENT}{key}={FEATURES[key]}," for key in names]
+        bootstrap = "\n".join(lines + [")"])
+    else:
+        bootstrap = f"{ENTRY} = _pipec_task(_pipec_spec())"
+    codes = runtime_code.select(_RUNTIMES, runtime_code.identifiers(bootstrap), strip=True)
+    return "\n\n\n".join([*codes, bootstrap]) + "\n"

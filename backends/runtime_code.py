@@ -20,7 +20,9 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import io
 import re
+import tokenize
 from dataclasses import dataclass
 
 from pipec.backends.base import template_code
@@ -33,6 +35,7 @@ _BUILTINS = frozenset(dir(builtins))
 class _Statement:
     text: str  # with its comment lines above, no blank line around
     gap: int  # blank lines before it in the template
+    bare: str  # without comments and docstrings
     defines: frozenset[str]
     uses: frozenset[str]
 
@@ -61,9 +64,34 @@ def _statements(name: str) -> tuple[_Statement, ...]:
         gap = sum(1 for line in lines[previous_end : first - 1] if not line.strip())
         uses = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         text = "\n".join(lines[first - 1 : node.end_lineno])
-        out.append(_Statement(text, gap, frozenset(_defined(node)), frozenset(uses)))
+        bare = _strip("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+        out.append(_Statement(text, gap, bare, frozenset(_defined(node)), frozenset(uses)))
         previous_end = node.end_lineno
     return tuple(out)
+
+
+def _strip(code: str) -> str:
+    """`code` (one top-level statement) without its comments and the
+    docstrings of its functions and classes, as black would lay it out."""
+    lines = code.split("\n")
+    drop: set[int] = set()  # 0-based line numbers
+    for node in ast.walk(ast.parse(code)):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body:
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                end = first.end_lineno
+                while end < len(lines) and not lines[end].strip():
+                    end += 1  # no blank line left at the start of the body
+                drop.update(range(first.lineno - 1, end))
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            if lines[row - 1][:col].strip():
+                lines[row - 1] = lines[row - 1][:col].rstrip()
+            else:
+                drop.add(row - 1)
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,15 +105,15 @@ def identifiers(code: str) -> set[str]:
     return set(_IDENTIFIER.findall(code))
 
 
-def select(names: tuple[str, ...], used: set[str]) -> list[str]:
+def select(names: tuple[str, ...], used: set[str], strip: bool = False) -> list[str]:
     """The code of each template in `names` (in order; an empty one left
     out) reduced to what code using the names `used` (its `identifiers`)
-    reaches."""
-    return list(_select(names, frozenset(used) & _defined_names(names)))
+    reaches; with `strip`, without comments and docstrings."""
+    return list(_select(names, frozenset(used) & _defined_names(names), strip))
 
 
 @functools.lru_cache(maxsize=None)
-def _select(names: tuple[str, ...], roots: frozenset[str]) -> tuple[str, ...]:
+def _select(names: tuple[str, ...], roots: frozenset[str], strip: bool = False) -> tuple[str, ...]:
     statements = [s for name in names for s in _statements(name)]
     reached = set(roots)
     pending = list(roots)
@@ -104,7 +132,8 @@ def _select(names: tuple[str, ...], roots: frozenset[str]) -> tuple[str, ...]:
             gap = max(gap, statement.gap)
             if statement.defines and not statement.defines & reached:
                 continue
-            parts.append(("\n" * (gap + 1) if parts else "") + statement.text)
+            text = statement.bare if strip else statement.text
+            parts.append(("\n" * (gap + 1) if parts else "") + text)
             gap = 0
         if parts:
             codes.append("".join(parts))

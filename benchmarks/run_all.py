@@ -30,6 +30,7 @@ BENCHMARKS = {
     "dag_parse": ("bench_dag_parse.py", ["--repeat", "3"]),
     "local_run": ("bench_local_run.py", ["--repeat", "3"]),
     "incremental": ("bench_incremental.py", ["--repeat", "3"]),
+    "spec_size": ("bench_spec_size.py", []),
 }
 
 

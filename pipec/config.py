@@ -42,6 +42,7 @@ mistake in the input.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -161,8 +162,12 @@ def _yaml() -> tuple[Any, Any]:
 
 
 def is_literal(value: Any) -> bool:
-    """str, int, float, bool, None, and lists / dicts (str keys) of those."""
-    if value is None or isinstance(value, (str, int, float, bool)):
+    """str, int, finite float, bool, None, and lists / dicts (str keys) of
+    those (NaN and infinities are no JSON, and `float('nan')` is no literal
+    in source either)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if value is None or isinstance(value, (str, int, bool)):
         return True
     if isinstance(value, list):
         return all(is_literal(item) for item in value)
@@ -198,7 +203,7 @@ def parse_set(text: str, diagnostics: Diagnostics) -> Override | None:
             "PC502",
             span,
             text=text,
-            detail="the value is not a str, number, bool, null, list or dict",
+            detail="the value is not a str, finite number, bool, null, list or dict",
         )
         return None
     return Override(key, value, "--set", span, raw=raw)

@@ -26,13 +26,20 @@ top-level side effects.
   with a fallback: KFP does not tell a container which attempt it runs) and
   the fallback after the last attempt.
 
-A component carries only the definitions its wrapper reaches
-(`backends/runtime_code.py`).  So that a plain step carries none of the code
-for features it does not use, the wrapper itself installs packages and
-places helper modules (`_pipec_install`, `_pipec_helpers`), and passes
-`call=_pipec_call` only for a step with a timeout or a fallback.
+- `_pipec_task` builds the function `kfp.dsl.executor_main` calls from the
+  component's spec (`_pipec_spec`, read from the executor input): its
+  signature declares the component's inputs and outputs with their KFP
+  types.  Positional-only parameters of a step are passed by position
+  (`_pipec_apply`).
+
+A pipeline's program carries only the definitions its steps reach
+(`backends/runtime_code.py`): the optional features (`_pipec_call`,
+`_pipec_install`, `_pipec_helpers`, `_pipec_run_predicate`) are handed to
+`_pipec_task` by the program only when one of its steps uses them.
 """
 
+import inspect
+import json
 import math
 import os
 import signal
@@ -156,15 +163,17 @@ def _pipec_helpers(helpers):
 def _pipec_timed(function, kwargs, timeout):
     """Call `function(**kwargs)`; raise TimeoutError after `timeout` s."""
     if not timeout:
-        return function(**kwargs)
+        return _pipec_apply(function, kwargs)
 
     def expired(signum, frame):
         raise TimeoutError(f"step timed out after {timeout} seconds")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    # A timer beyond about three years overflows the platform's time_t, and
+    # no task runs that long: such a timeout is set to that.
+    signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8))
     try:
-        return function(**kwargs)
+        return _pipec_apply(function, kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -187,7 +196,22 @@ def _pipec_call(module, spec, kwargs):
             elif fallback is None:
                 raise
     print(f"step {spec['step']!r}: calling fallback {spec['fallback']!r}")
-    return fallback(**kwargs)
+    return _pipec_apply(fallback, kwargs)
+
+
+def _pipec_apply(function, kwargs):
+    """`function(**kwargs)`, its positional-only parameters passed by
+    position (`def f(x, /)`)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return function(**kwargs)
+    kwargs, args = dict(kwargs), []
+    for parameter in parameters:
+        if parameter.kind != parameter.POSITIONAL_ONLY or parameter.name not in kwargs:
+            break
+        args.append(kwargs.pop(parameter.name))
+    return function(*args, **kwargs)
 
 
 def _pipec_module(spec):
@@ -207,7 +231,7 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
         kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
     module = _pipec_module(spec)
     if call is None:
-        value = getattr(module, spec["function"])(**kwargs)
+        value = _pipec_apply(getattr(module, spec["function"]), kwargs)
     else:
         value = call(module, spec, kwargs)
     parameters = {}
@@ -223,4 +247,127 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
 def _pipec_run_predicate(spec, kwargs):
     """Evaluate the step's `when` predicate: True runs the step."""
     module = _pipec_module(spec)
-    return bool(getattr(module, spec["predicate"])(**kwargs))
+    return bool(_pipec_apply(getattr(module, spec["predicate"]), kwargs))
+
+
+def _pipec_spec():
+    """The spec of the step this task runs: the JSON text of the component's
+    `pipec-spec` input, read from the executor input KFP passes."""
+    text = sys.argv[sys.argv.index("--executor_input") + 1]
+    return json.loads(json.loads(text)["inputs"]["parameterValues"]["pipec-spec"])
+
+
+def _pipec_arg(arg):
+    """An argument entry of the spec: (name, kind, context type, raw)."""
+    return (list(arg) + ["str", ""])[:4]
+
+
+def _pipec_value(spec, kwargs, arg):
+    """The value the step gets for one of the component's inputs."""
+    name, kind, ctype, raw = _pipec_arg(arg)
+    value = kwargs[name]
+    if kind == "artifact":
+        return _pipec_read(value)
+    if kind == "artifacts":
+        return [_pipec_read(item) for item in value if os.path.getsize(item.path)]
+    if kind == "param":
+        return _pipec_get(value, kwargs[raw], ctype)
+    if ctype == "json":
+        return json.loads(value)
+    if ctype in ("list", "dict"):
+        return _pipec_restore(value, spec["defaults"][name])
+    return value
+
+
+def _pipec_invoke(spec, features, kwargs, returns):
+    """Run the component's role: list the element indices, evaluate the
+    step's `when`, or run the step (one element of it).
+
+    The element indices of an empty list are `[-1]`: kfp.local (2.17) gives
+    a loop of no iteration no outputs, so its consumers fail.  Iteration -1
+    runs nothing and writes empty artifacts, which the readers of the
+    collected outputs skip (a written output is never empty)."""
+    outputs, index = {}, None
+    for arg in spec["args"]:
+        name, kind, ctype, raw = _pipec_arg(arg)
+        if kind == "output":
+            outputs[name] = kwargs[name]
+        elif kind == "param_output":
+            outputs[name] = kwargs[raw]
+        elif kind == "index":
+            index = int(kwargs[name])
+    if index is not None and index < 0:
+        for artifact in outputs.values():
+            os.makedirs(os.path.dirname(artifact.path) or ".", exist_ok=True)
+            with open(artifact.path, "wb"):
+                pass
+        return None
+    if spec.get("packages"):
+        features["install"](spec["packages"])
+    if spec.get("helpers"):
+        features["helpers"](spec["helpers"])
+    values = {}
+    for arg in spec["args"]:
+        if _pipec_arg(arg)[1] not in ("output", "param_output", "index"):
+            values[arg[0]] = _pipec_value(spec, kwargs, arg)
+    if spec["role"] == "items":
+        return list(range(len(values[spec["foreach"]]))) or [-1]
+    if spec["role"] == "predicate":
+        return features["predicate"](spec, values)
+    call = features.get("call") if "timeout" in spec else None
+    return _pipec_run_step(spec, values, outputs, index, returns, call)
+
+
+def _pipec_task(spec, **features):
+    """The function `kfp.dsl.executor_main` calls for `spec`: its signature
+    declares the component's inputs and outputs with the types KFP reads
+    (context values and output parameters typed, outputs artifacts)."""
+    import typing
+
+    from kfp import dsl
+
+    types = {
+        "str": str,
+        "int": int,
+        "float": float,
+        "bool": bool,
+        "list": list,
+        "dict": dict,
+        "json": str,
+    }
+    kinds = {
+        "artifact": dsl.Input[dsl.Artifact],
+        "artifacts": dsl.Input[typing.List[dsl.Artifact]],
+        "index": int,
+        "output": dsl.Output[dsl.Artifact],
+    }
+    annotations, fields = {}, []
+    for arg in spec["args"]:
+        name, kind, ctype, raw = _pipec_arg(arg)
+        if kind in ("context", "param"):
+            annotations[name] = types[ctype]
+        elif kind == "param_output":
+            fields.append((name, types[ctype]))
+        else:
+            annotations[name] = kinds[kind]
+        if raw:
+            annotations[raw] = (dsl.Input if kind == "param" else dsl.Output)[
+                dsl.Artifact
+            ]
+    returns = {"predicate": bool, "items": list}.get(spec["role"])
+    if fields:
+        returns = typing.NamedTuple("Outputs", fields)
+
+    def task(**kwargs):
+        return _pipec_invoke(spec, features, kwargs, returns)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter(n, keyword, annotation=a) for n, a in annotations.items()
+    ]
+    empty = inspect.Signature.empty
+    task.__signature__ = inspect.Signature(
+        parameters, return_annotation=returns or empty
+    )
+    task.__annotations__ = dict(annotations, **({"return": returns} if returns else {}))
+    return task

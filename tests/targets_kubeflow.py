@@ -7,7 +7,8 @@ every executed task leaves `<pipeline_root>/<run>/<task>/`; a task that
 succeeded has `executor_output.json` there and its output artifacts as files
 named after the outputs (written by the pipec runtime: JSON or pickle).  A
 foreach step's element i runs in `<run>/<task>-iteration-<i>/<task>/`, and
-its element count is the `Output` of its `<task>-items` task.  A step without
+its element count is the `Output` of its `<task>-items` task (`[-1]` for
+an empty list: one iteration that runs nothing).  A step without
 a folder did not run: `upstream_failed` when a step it consumes failed (or
 did not run because of a failure), else `skipped`.  An output that travels
 as a KFP parameter is read as its consumers read it: the raw artifact when
@@ -115,7 +116,8 @@ def _step_result(run: Path, task: str, step, spec: dict):
     items = _task_result(run / f"{task}-items", ())
     if not isinstance(items, dict):
         return items
-    count = len(json.loads((run / f"{task}-items" / "executor_output.json").read_text())["parameterValues"]["Output"])
+    indices = json.loads((run / f"{task}-items" / "executor_output.json").read_text())["parameterValues"]["Output"]
+    count = 0 if indices == [-1] else len(indices)  # [-1]: an empty list (one iteration that runs nothing)
     results = [_task_result(run / f"{task}-iteration-{i}" / task, step.outputs) for i in range(count)]
     if any(not isinstance(r, dict) for r in results):
         return "failed"

@@ -20,6 +20,7 @@ CASES = [
     ("bench_dag_parse.py", ("airflow",), "## DagBag parse"),
     ("bench_local_run.py", ("prefect",), "## Run time and cost per step"),
     ("bench_incremental.py", (), "## Compile of the repository"),
+    ("bench_spec_size.py", ("kfp",), "## KFP spec size"),
 ]
 
 

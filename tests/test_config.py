@@ -37,7 +37,7 @@ def test_set_values(text, value):
 
 @pytest.mark.parametrize(
     "text",
-    ["novalue", "=1", "1x=2", "bad key=1", "tags=[a,", "b=!!binary aGk=", "k={1: 2}"],
+    ["novalue", "=1", "1x=2", "bad key=1", "tags=[a,", "b=!!binary aGk=", "k={1: 2}", "t=.nan", "t=-.inf", "t=[1, .inf]", "t={a: .NaN}"],
 )
 def test_bad_set(text):
     diagnostics = Diagnostics()

@@ -95,9 +95,10 @@ def test_reference_checker_finds_dangling_names():
     tasks["evaluate"]["componentRef"]["name"] = "comp-nothing"
     tasks["register"]["dependentTasks"].append("ghost")
     tasks["split"]["inputs"]["artifacts"]["raw"]["taskOutputArtifact"]["producerTask"] = "nobody"
-    del broken["deploymentSpec"]["executors"]["exec-train"]
+    train = spec["components"]["comp-train"]["executorLabel"]
+    del broken["deploymentSpec"]["executors"][train]
     problems = " | ".join(check_references(broken))
-    for needle in ("comp-nothing", "'ghost'", "'nobody'", "exec-train"):
+    for needle in ("comp-nothing", "'ghost'", "'nobody'", train):
         assert needle in problems
 
 
@@ -143,9 +144,10 @@ def _undefined_globals(program: str, name: str) -> set[str]:
 
 @pytest.mark.parametrize("filename", sorted(COMPILED))
 def test_component_programs_carry_what_they_use_and_no_more(filename):
-    """Each component embeds only the runtime definitions its wrapper
-    reaches: nothing it uses is missing, and a plain step carries none of
-    the code for timeouts, fallbacks, packages or helper modules."""
+    """The pipeline's program embeds only the runtime definitions its
+    steps reach: nothing it uses is missing, and a pipeline of plain steps
+    carries none of the code for timeouts, fallbacks, packages, helper
+    modules or conditions, nor any docstring or comment."""
     for name, container in _programs(COMPILED[filename]):
         program = container["command"][3]
         assert _undefined_globals(program, name) == set(), name
@@ -155,13 +157,14 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
                 defined.add(node.name)
             elif isinstance(node, ast.Import):
                 defined.update(alias.name for alias in node.names)
+        assert "#" not in program and '"""' not in program, name
         if "call=_pipec_call" not in program:
             assert not defined & {"_pipec_call", "_pipec_timed", "signal", "time"}, name
-        if "_pipec_install(_PIPEC_SPEC" not in program:
+        if "install=_pipec_install" not in program:
             assert not defined & {"_pipec_install", "subprocess"}, name
-        if "_pipec_helpers(_PIPEC_SPEC" not in program:
+        if "helpers=_pipec_helpers" not in program:
             assert not defined & {"_pipec_helpers", "tempfile"}, name
-        if "_pipec_run_predicate(" not in program:
+        if "predicate=_pipec_run_predicate" not in program:
             assert "_pipec_run_predicate" not in defined, name
 
 
@@ -177,11 +180,9 @@ def test_hostile_values_arrive_exactly_as_written():
     source = load(matrix.SCENARIO_DIR / "hostile.py").module.pipelines[0]
     for param in source.context:
         if param.name == "nested":  # contains None: travels as JSON text
-            assert params["nested"] == {
-                "parameterType": "STRING",
-                "defaultValue": yaml.safe_dump and __import__("json").dumps(param.default, ensure_ascii=False),
-                "isOptional": True,
-            }
+            nested = dict(params["nested"])
+            assert __import__("json").loads(nested.pop("defaultValue")) == param.default
+            assert nested == {"parameterType": "STRING", "isOptional": True}
         else:
             assert params[param.name]["defaultValue"] == param.default
     assert spec["pipelineInfo"]["description"] == source.description
@@ -212,7 +213,7 @@ def test_settings_and_schedule_note():
     diagnostics = Diagnostics()
     options = CompileOptions(settings=(("kfp_version", "2.16.0"), ("base_image", "python:3.12-slim")))
     spec = yaml.safe_load(KubeflowBackend(options, diagnostics).compile(pipeline).text)
-    container = spec["deploymentSpec"]["executors"]["exec-extract"]["container"]
+    container = spec["deploymentSpec"]["executors"]["exec-pipec"]["container"]
     assert container["image"] == "python:3.12-slim" and container["command"][4] == "kfp==2.16.0"
     assert any(d.code == "PC603" and "schedule" in d.message for d in diagnostics)
 
@@ -403,8 +404,157 @@ pipeline = Pipeline("kfp_gated_loop", context=ctx)
 pipeline.add_step(double).add_step(total).add_step(rows).add_step(square).add_step(report).add_step(always)
 '''
 
+# Every text KFP substitutes in a command, an argument or a string parameter
+# (the backend's launcher, kfp.local, Argo's templates), in code and values.
+PLACEHOLDERS_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(
+    s="plain",
+    t="{{$}} {{$.inputs.parameters['s']}} {{$.pipeline_job_name}} {{$.workspace_path}} /kfp-workspace {{{{x}}}}",
+    u=["{{$.pipeline_root}}", {"{{$}}": "/kfp-workspace/a"}],
+)
+
+
+@step(outputs=["code", "values"])
+def echo(s: str, t: str, u: list):
+    # {{$}} {{$.inputs.parameters['s']}} {{$.inputs.parameters['t']}}
+    # {{$.inputs.artifacts['a'].path}} {{$.inputs.artifacts['a'].uri}} {{$.inputs.artifacts['a'].metadata}}
+    # {{$.outputs.parameters['o'].output_file}} {{$.outputs.artifacts['code'].path}} {{$.outputs.output_file}}
+    # {{$.outputMetadataUri}} {{$.pipeline_job_name}} {{$.pipeline_job_resource_name}} {{$.pipeline_job_uuid}}
+    # {{$.pipeline_task_name}} {{$.pipeline_task_uuid}} {{$.pipeline_root}} {{$.workspace_path}}
+    # {{$.pipeline_job_create_time_utc}} {{$.pipeline_job_schedule_time_utc}} {{$.json_escape[0]}}
+    # /kfp-workspace {{{{ }}}} {{{ {{ workflow.name }} {{inputs.parameters.x}} ${x} $(id) `id` \\\\{{$}}
+    # {"Concat": ["a"]} {"IfPresent": {"InputName": "s", "Then": "x"}}
+    import linecache
+
+    template = "{{$.inputs.parameters['t']}}{{$}}/kfp-workspace{{"
+    return "".join(linecache.getlines(__file__)), [s, t, u, template]
+
+
+pipeline = Pipeline("kfp_placeholders", context=ctx)
+pipeline.add_step(echo)
+'''
+
+# A run parameter that closes a string literal and calls code: it must arrive
+# as a value, never run.
+CANARY_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(s="plain")
+
+
+@step(outputs=["value"])
+def leak(s: str):
+    # {{$.inputs.parameters['s']}}
+    return s
+
+
+pipeline = Pipeline("kfp_canary", context=ctx)
+pipeline.add_step(leak)
+'''
+CANARY_VALUE = '" + str(__import__("pathlib").Path("{tmp}/canary").touch()) + "'
+
+EMPTY_FOREACH_SOURCE = '''
+from pipec import Pipeline, context, step
+
+ctx = context(items=[])
+
+
+@step(foreach="items", outputs=["square"])
+def square(items: int) -> int:
+    return items * items
+
+
+@step(outputs=["listed"])
+def listed(items: list) -> list:
+    return list(items)
+
+
+@step(inputs=["listed"], foreach="listed", outputs=["again"])
+def again(listed):
+    return listed
+
+
+@step(inputs=["square", "again"], outputs=["total"])
+def total(square: list, again: list) -> int:
+    return sum(square) + len(again)
+
+
+pipeline = Pipeline("kfp_empty_foreach", context=ctx)
+pipeline.add_step(square).add_step(listed).add_step(again).add_step(total)
+'''
+
+POSITIONAL_SOURCE = '''
+from pipec import Pipeline, context, on_failure, step, when
+
+ctx = context(n=3)
+
+
+@step(outputs=["doubled"])
+def double(n, /, k=2):
+    return n * k
+
+
+def rescue(doubled, /):
+    return -1
+
+
+@step(outputs=["half"], timeout=60)
+@on_failure(rescue)
+@when(lambda doubled: doubled > 0)
+def half(doubled, /):
+    return doubled / 2
+
+
+@step(foreach="n", outputs=["each"])
+def each(n, /):
+    return n
+
+
+pipeline = Pipeline("kfp_positional", context=ctx)
+pipeline.add_step(double).add_step(half)
+
+other = Pipeline("kfp_positional_each", context=context(n=[1, 2]))
+other.add_step(each)
+'''
+
+# Step, parameter and output names that are builtins, modules the runtime
+# imports, or the runtime's own names.
+SHADOWING_SOURCE = '''
+import json
+
+from pipec import Pipeline, context, step
+
+ctx = context(spec={"a": 1}, features=[1, 2])
+
+
+@step(outputs=["len"])
+def isinstance(spec: dict, features: list) -> int:
+    return len(json.dumps(spec)) + len(features)
+
+
+@step(outputs=["json"])
+def pipec_task(len: int, kwargs=None) -> str:
+    return json.dumps({"len": len, "kwargs": kwargs})
+
+
+@step(outputs=["sys"], foreach="features")
+def _pipec_invoke(json: str, features: int, inspect=3):
+    return [json, features, inspect]
+
+
+pipeline = Pipeline("kfp_shadowing", context=ctx)
+pipeline.add_step(isinstance).add_step(pipec_task).add_step(_pipec_invoke)
+'''
+
 WRITTEN = {
+    "shadowing": (SHADOWING_SOURCE, "kfp_shadowing", ()),
     "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
+    "placeholders": (PLACEHOLDERS_SOURCE, "kfp_placeholders", ()),
+    "empty_foreach": (EMPTY_FOREACH_SOURCE, "kfp_empty_foreach", ()),
+    "positional": (POSITIONAL_SOURCE, "kfp_positional", ()),
+    "positional_each": (POSITIONAL_SOURCE, "kfp_positional_each", ()),
     "gated_loop_closed": (GATED_LOOP_SOURCE, "kfp_gated_loop", ()),
     "gated_loop_open": (GATED_LOOP_SOURCE, "kfp_gated_loop", (("enabled", True),)),
 }
@@ -418,7 +568,9 @@ def _written_scenario(key: str, folder: Path) -> matrix.Scenario:
     return matrix.Scenario(key, path, pipeline, overrides)
 
 
-@pytest.mark.parametrize("key", sorted(WRITTEN))
+# The placeholders scenario returns the code it runs, which is the carried
+# code on KFP and the whole module locally: it has its own test below.
+@pytest.mark.parametrize("key", sorted(k for k in WRITTEN if k != "placeholders"))
 def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
     scenario = _written_scenario(key, tmp_path / "src")
     expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
@@ -433,6 +585,64 @@ def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
     if key == "gated_loop_closed":
         assert expected.statuses["double"] == expected.statuses["square"] == "skipped"
         assert expected.statuses["report"] == "skipped" and expected.statuses["always"] == "succeeded"
+
+
+def test_placeholders_reach_the_task_exactly(tmp_path):
+    """Step code and values holding every placeholder form KFP knows reach
+    the task byte for byte: the code the task executes is the source."""
+    scenario = _written_scenario("placeholders", tmp_path / "src")
+    pipeline, text = targets_kubeflow.compile_scenario(scenario)
+    _assert_nothing_substituted(yaml.safe_load(text))
+    expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
+    assert actual.success, actual
+    (step,) = pipeline.steps
+    assert "{{$.inputs.parameters['s']}}" in step.code.source and "/kfp-workspace {{{{" in step.code.source
+    assert actual.outputs["code"] == step.code.source
+    assert actual.outputs["values"] == expected.outputs["values"]
+    assert actual.outputs["values"][1:3] == [p.default for p in pipeline.context][1:3]
+
+
+def test_a_run_parameter_cannot_execute_code(tmp_path):
+    folder = _mkdir(tmp_path / "src")
+    path = folder / "kfp_canary.py"
+    path.write_text(CANARY_SOURCE.lstrip("\n"), encoding="utf-8")
+    scenario = matrix.Scenario("canary", path, "kfp_canary", (("s", CANARY_VALUE),))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
+    state = tmp_path / "kfp" / "state"
+    assert not (state / "canary").exists(), "a run parameter executed code in the task"
+    assert actual.success and actual.outputs["value"] == CANARY_VALUE.replace("{tmp}", state.as_posix())
+
+
+def _assert_nothing_substituted(spec: dict) -> None:
+    """No text KFP substitutes anywhere in the spec (commands, arguments,
+    parameter values; the description is not substituted) but the
+    executor input argument `{{$}}`."""
+    pending = [{k: v for k, v in spec.items() if k != "pipelineInfo"}]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if value.get("args"):
+                assert value["args"] == ["--executor_input", "{{$}}", "--function_to_execute", "pipec_task"]
+                value = {k: v for k, v in value.items() if k != "args"}
+            pending.extend(value.values())
+            pending.extend(value)
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            assert "{{$" not in value and "/kfp-workspace" not in value, value
+    # pipec's own texts (programs, step specs) hold no `{{` at all (Argo's too)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert not any("{{" in part for part in executor["container"]["command"])
+    for component in spec["components"].values():
+        parameters = component.get("inputDefinitions", {}).get("parameters", {})
+        if "pipec-spec" in parameters:
+            assert "{{" not in parameters["pipec-spec"]["defaultValue"]
+
+
+@pytest.mark.parametrize("filename", sorted(COMPILED))
+def test_no_placeholder_reaches_kfp(filename):
+    _assert_nothing_substituted(yaml.safe_load(COMPILED[filename]))
 
 
 def test_parameter_outputs_and_condition_dag_shape(tmp_path):
@@ -470,3 +680,94 @@ def test_parameter_outputs_and_condition_dag_shape(tmp_path):
     assert tasks["total"]["inputs"]["artifacts"]["doubled"]["taskOutputArtifact"]["producerTask"] == "double-if"
     assert "square-if" in tasks and "triggerPolicy" in tasks["square-if"]
     assert check_references(spec) == []
+
+
+# -- spec size: within the KFP backend's limits, no larger than the SDK's -------
+
+
+def _chain_spec(n: int, tmp_path: Path, diagnostics: Diagnostics | None = None) -> str:
+    sys.path.insert(0, str(matrix.REPO / "benchmarks"))
+    import common
+
+    path = tmp_path / f"chain_{n}.py"
+    path.write_text(common.chain_module(n), encoding="utf-8")
+    (pipeline,) = load(path).module.pipelines
+    return KubeflowBackend(CompileOptions(), Diagnostics() if diagnostics is None else diagnostics).compile(pipeline).text
+
+
+def test_spec_size_within_the_kfp_sdk_and_the_backend_cap(tmp_path):
+    """A 100-step chain at most the KFP SDK's bytes, a 150-step chain under
+    the KFP backend's 262,144-byte cap; the step's code exact in it."""
+    import subprocess
+
+    sys.path.insert(0, str(matrix.REPO / "benchmarks"))
+    import common
+
+    script = tmp_path / "kfp_chain_100.py"
+    script.write_text(common.kfp_chain_script(100), encoding="utf-8")
+    subprocess.run([sys.executable, str(script), str(tmp_path / "sdk.yaml")], check=True, capture_output=True)
+    sdk = (tmp_path / "sdk.yaml").stat().st_size
+    chain_100 = _chain_spec(100, tmp_path)
+    assert len(chain_100.encode("utf-8")) <= sdk
+    diagnostics = Diagnostics()
+    chain_150 = _chain_spec(150, tmp_path, diagnostics)
+    assert len(chain_150.encode("utf-8")) < 262_144
+    assert not [d for d in diagnostics if d.code == "PC611"]
+    spec = yaml.safe_load(chain_150)
+    default = spec["components"]["comp-step-149"]["inputDefinitions"]["parameters"]["pipec-spec"]["defaultValue"]
+    assert __import__("json").loads(default)["source"] == "def step_149(v148: int) -> int:\n    return v148 + 1\n"
+
+
+def test_a_spec_over_the_backend_cap_gets_a_located_note(tmp_path):
+    diagnostics = Diagnostics()
+    text = _chain_spec(200, tmp_path, diagnostics)
+    (note,) = [d for d in diagnostics if d.code == "PC611"]
+    assert note.severity == "note" and note.line > 0 and note.path.endswith("chain_200.py")
+    assert f"{len(text.encode('utf-8')):,} bytes" in note.message and "262,144" in note.message
+
+
+KFP_LIMITS_SOURCE = '''
+from pipec import Pipeline, on_failure, step
+
+
+def rescue(x=1):
+    return 0
+
+
+
+@step(outputs=["a"], cpu=1e400, memory="lots", retries=2, retry_delay=1e309, timeout=1e400)
+@on_failure(rescue)
+def big(x=1):
+    return x
+
+
+@step(outputs=["b"], cpu="500m", memory="4Gi", retries=3, retry_delay=1e200, retry_backoff=1e200, timeout=1e15)
+def fine(a):
+    return a
+
+
+pipeline = Pipeline("{name}")
+pipeline.add_step(big).add_step(fine)
+'''.replace("{name}", "p" * 200)
+
+
+def test_kfp_limits_are_reported_at_the_source(tmp_path):
+    path = tmp_path / "limits.py"
+    path.write_text(KFP_LIMITS_SOURCE.lstrip("\n"), encoding="utf-8")
+    (pipeline,) = load(path).module.pipelines
+    diagnostics = Diagnostics()
+    spec = yaml.safe_load(KubeflowBackend(CompileOptions(), diagnostics).compile(pipeline).text)
+    errors = sorted((d.line, d.message) for d in diagnostics if d.code == "PC612")
+    assert [line for line, _ in errors] == [9, 9, 9, 20], errors
+    text = " | ".join(message for _, message in errors)
+    for needle in ("cpu of step 'big'", "'inf'", "memory of step 'big'", "'lots'", "retries of step 'big'", "128"):
+        assert needle in text
+    # huge but finite delays and timeouts compile to durations KFP reads
+    policy = spec["root"]["dag"]["tasks"]["fine"]["retryPolicy"]
+    assert policy["backoffMaxDuration"] == "31536001s" and policy["backoffDuration"] == "31536000s"
+
+
+def test_a_timeout_beyond_the_platform_timer_still_runs_the_step():
+    runtime: dict = {}
+    exec(compile(base.template_code("kubeflow_runtime.py"), "kubeflow_runtime", "exec"), runtime)
+    assert runtime["_pipec_timed"](lambda x, /: x + 1, {"x": 1}, 1e15) == 2
