@@ -135,9 +135,10 @@ def _pipec_pickle(value):
     that it uses, when it uses some."""
     if not _PIPEC_CLASSES:
         return pickle.dumps(value, protocol=4)
+    # What a pickle names for a class of carried code (the unpickler
+    # replaces it): one per process, whichever copy of this code made it.
     if "_pipec_classes" not in sys.modules:
-        # What a pickle names for a class of carried code (the unpickler
-        # replaces it): one per process, whichever copy of this code made it.
+
         def find(module, qualname):
             raise pickle.UnpicklingError("read carried classes with _pipec_unpickle")
 
