@@ -48,6 +48,61 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_same(a, b):
+    """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_pipec_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_pipec_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# pipec task environment
+import hashlib
+import inspect
+import json
+import linecache
+
+
+def _pipec_call(function, kwargs):
+    """Call a step function with its bound parameters; positional-only ones
+    (`def f(x, /)`) are passed by position."""
+    args = []
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
+            kwargs = dict(kwargs)
+            args.append(kwargs.pop(param.name))
+    return function(*args, **kwargs)
+
+
+def _pipec_publish(key, result):
+    """Keep the run's step statuses and outputs on the Prefect server: a
+    markdown artifact of the flow run (key `key`) holding them as JSON.  An
+    output that JSON cannot hold exactly is given as its repr() under
+    "repr"."""
+    from prefect.artifacts import create_markdown_artifact
+
+    outcome = result if isinstance(result, dict) else result.data
+    exact, reprs = {}, {}
+    for name, value in outcome["outputs"].items():
+        try:
+            same = _pipec_same(json.loads(json.dumps(value)), value)
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            exact[name] = value
+        else:
+            reprs[name] = repr(value)
+    data = dict(outcome, outputs=exact, repr=reprs)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    create_markdown_artifact(
+        markdown=f"```json\n{text}\n```", key=key, description="pipec run result"
+    )
+    return result
+
+
 # pipec Prefect runtime
 import asyncio
 import hashlib
@@ -112,10 +167,11 @@ class _PipecStep:
         module = self.load()
         if self.predicate is not None:
             when = {name: values[param] for name, param in self.when.items()}
-            if not getattr(module, self.predicate)(**when):
+            if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
-        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        function = getattr(module, self.function)
+        value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_outputs(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
@@ -130,7 +186,7 @@ class _PipecStep:
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
-        value = await asyncio.to_thread(fallback, **args)
+        value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_outputs(self.name, self.outputs, value)
 
 
@@ -244,7 +300,7 @@ _ECHO_STEP = _PipecStep(
 
 
 @task(name="echo", cache_policy=_pipec_cache(_ECHO_STEP))
-async def echo(quotes, template, shell, text, nested, count):
+async def echo_2(quotes, template, shell, text, nested, count):
     return await _ECHO_STEP.run(
         quotes=quotes,
         template=template,
@@ -278,6 +334,7 @@ async def measure(echo):
 
 @flow(
     name="hostile",
+    persist_result=True,
     description="Quotes ' \" and {{ jinja }} and $(shell) — ünïcødé\nsecond line",
 )
 def hostile(
@@ -288,7 +345,7 @@ def hostile(
     nested: dict = {"k'ey": ["{{ x }}", "$(y)", "\\"], "n": [1, 2.5, True, None]},
     count: int = 3,
 ) -> dict:
-    echo_run = echo.submit(
+    echo_run = echo_2.submit(
         quotes=quotes,
         template=template,
         shell=shell,
@@ -298,7 +355,7 @@ def hostile(
     )
     measure_run = measure.submit(echo=echo_run)
     runs = [(_ECHO_STEP, echo_run), (_MEASURE_STEP, measure_run)]
-    return _pipec_finish(runs)
+    return _pipec_publish("pipec-hostile", _pipec_finish(runs))
 
 
 if __name__ == "__main__":
