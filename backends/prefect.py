@@ -191,8 +191,10 @@ class FlowFile:
         self.pipeline = pipeline
         self.version = version
         self.settings = settings or PrefectSettings()
-        # Step and predicate parameters are names inside the task functions.
-        params = [b.param for s in pipeline.steps for b in s.params + (s.when.params if s.when else ())]
+        # Step and predicate parameters are locals of the task functions,
+        # whose bodies read `_<STEP>_STEP`: no such name may be a parameter.
+        params = [b.param for s in pipeline.steps for b in s.params + (s.when.params if s.when else ())
+                  if b.param.startswith("_")]
         self.names = Names([p.name for p in pipeline.context] + list(runtime_names()) + params)
         self.flow = self.names.take(identifier(pipeline.name))
         self.steps = [self._step_names(step) for step in pipeline.steps]

@@ -299,7 +299,7 @@ _NUMBERS_STEP = _PipecStep(
 
 
 @task(name="numbers", cache_policy=_pipec_cache(_NUMBERS_STEP))
-async def numbers_2():
+async def numbers():
     return await _NUMBERS_STEP.run()
 
 
@@ -368,7 +368,7 @@ async def total(ratios):
 
 @flow(name="failing", persist_result=True)
 def failing(divisor: int = 0) -> dict:
-    numbers_run = numbers_2.submit()
+    numbers_run = numbers.submit()
     count_run = count.submit(numbers=numbers_run)
     divide_run = divide.submit(numbers=numbers_run, divisor=divisor)
     total_run = total.submit(ratios=divide_run)

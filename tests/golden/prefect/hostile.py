@@ -300,7 +300,7 @@ _ECHO_STEP = _PipecStep(
 
 
 @task(name="echo", cache_policy=_pipec_cache(_ECHO_STEP))
-async def echo_2(quotes, template, shell, text, nested, count):
+async def echo(quotes, template, shell, text, nested, count):
     return await _ECHO_STEP.run(
         quotes=quotes,
         template=template,
@@ -345,7 +345,7 @@ def hostile(
     nested: dict = {"k'ey": ["{{ x }}", "$(y)", "\\"], "n": [1, 2.5, True, None]},
     count: int = 3,
 ) -> dict:
-    echo_run = echo_2.submit(
+    echo_run = echo.submit(
         quotes=quotes,
         template=template,
         shell=shell,

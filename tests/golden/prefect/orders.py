@@ -78,7 +78,7 @@ class _PipecHelperFinder:
     name that prefixes another is a package."""
 
     def __init__(self, sources):
-        self.sources = sources
+        self.sources = dict(sources)
 
     def find_spec(self, name, path=None, target=None):
         if name not in self.sources:
@@ -102,10 +102,14 @@ class _PipecHelperFinder:
 
 
 def _pipec_helpers(sources):
-    """Make the carried helper modules importable (once per process)."""
+    """Make the carried helper modules importable: one finder per process,
+    first on the import path, which every flow run adds its modules to."""
     with _PIPEC_PATH_LOCK:
-        if not any(isinstance(f, _PipecHelperFinder) for f in sys.meta_path):
-            sys.meta_path.insert(0, _PipecHelperFinder(sources))
+        finders = [f for f in sys.meta_path if isinstance(f, _PipecHelperFinder)]
+        if not finders:
+            finders.append(_PipecHelperFinder({}))
+            sys.meta_path.insert(0, finders[0])
+        finders[0].sources.update(sources)
 
 
 def _pipec_call(function, kwargs):
@@ -460,7 +464,7 @@ async def alert(totals, alert_above):
 
 
 @flow(name="orders", persist_result=True)
-def orders_2(region: str = "eu", alert_above: float = 100.0) -> dict:
+def orders(region: str = "eu", alert_above: float = 100.0) -> dict:
     fetch_orders_run = fetch_orders.submit(region=region)
     price_orders_run = price_orders.submit(orders=fetch_orders_run)
     summarize_run = summarize.submit(totals=price_orders_run)
@@ -475,4 +479,4 @@ def orders_2(region: str = "eu", alert_above: float = 100.0) -> dict:
 
 
 if __name__ == "__main__":
-    orders_2()
+    orders()
