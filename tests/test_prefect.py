@@ -27,7 +27,9 @@ from pipec.frontend import load
 
 GOLDEN = matrix.REPO / "tests" / "golden" / "prefect"
 MODULES = sorted(
-    [p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"] + sorted(matrix.SCENARIO_DIR.glob("*.py"))
+    [p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"]
+    + sorted(matrix.SCENARIO_DIR.glob("*.py"))
+    + sorted((matrix.REPO / "tests" / "prefect_scenarios").glob("*.py"))
 )
 BLACK = black.Mode(target_versions={black.TargetVersion.PY310})
 
@@ -299,3 +301,25 @@ def test_importing_a_flow_file_runs_nothing_and_types_the_parameters(tmp_path):
                                                   ["seed", "int", 7], ["threshold", "float", 0.8]]]
     hostile = next(iter(load(matrix.SCENARIO_DIR / "hostile.py").module.pipelines))
     assert out["hostile"][1] == [[c.name, c.type, c.default] for c in hostile.context]
+
+
+@pytest.mark.parametrize("name, what", [("prefect", "module 'prefect'"), ("hashlib", "module 'hashlib'"),
+                                        ("json", "module 'json'"), ("jobs/x", "containing /"), ("a%b", "containing %"),
+                                        ("x&y", "containing &")])
+def test_pipeline_names_prefect_cannot_take_are_located_errors(name, what):
+    pipeline = dataclasses.replace(etl_with(), name=name)
+    _, diagnostics = compile_with(pipeline)
+    (error,) = [d for d in diagnostics if d.code == "PC604"]
+    assert what in error.message and "rename the pipeline" in error.message
+    assert (error.path, error.line) == (pipeline.span.path, pipeline.span.line) and error.line > 0
+
+
+def test_step_names_never_shadow_what_the_runtime_uses():
+    """Builtins the runtime calls, its own names and dunders get other
+    function names; the Prefect task names stay the step names."""
+    text = OUTPUTS["shadowing.py"]
+    tree = ast.parse(text)
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for builtin in ("isinstance", "len", "getattr", "compile", "__name__"):
+        assert builtin not in defined
+        assert f'@task(name="{builtin}"' in text
