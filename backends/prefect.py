@@ -58,12 +58,19 @@ def runtime_names() -> tuple[str, ...]:
     uses."""
     names = {"flow", "task", "allow_failure", "unmapped", "NO_CACHE", "Any", *TYPES.values()}
     for template in TEMPLATES:
-        tree = ast.parse(template_code(template))
-        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        names |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
-                  if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        names |= template_names(template)
     return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=None)
+def template_names(template: str) -> frozenset[str]:
+    """The names template `template` binds at top level or reads."""
+    tree = ast.parse(template_code(template))
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return frozenset(names)
 
 
 @dataclass
@@ -234,8 +241,14 @@ class FlowFile:
         sections.append(f'if __name__ == "__main__":\n    {self.flow}()')
         rest = "\n\n\n".join(sections)
         # The shared task runtime and the task environment, reduced to what
-        # the flow uses.
-        runtime, environment = runtime_code.select(TEMPLATES[:2], runtime_code.identifiers(rest))
+        # the flow uses (known here: words of the values in `rest` must not
+        # change what is embedded).
+        used = set(template_names("prefect_runtime.py")) | {"_pipec_load", "_pipec_publish"}
+        if self.helper_sources():
+            used.add("_pipec_helpers")
+        if any(step.packages for step in self.pipeline.steps):
+            used.add("_pipec_packages")
+        runtime, environment = runtime_code.select(TEMPLATES[:2], used)
         head = "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
         environment = "# pipec task environment\n" + environment
         return head + "\n" + runtime + "\n\n\n" + environment + "\n\n\n" + rest + "\n"

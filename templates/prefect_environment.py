@@ -4,14 +4,14 @@ call itself, and the run's result kept on the server.
 The Prefect backend embeds the definitions of this file that a flow uses
 (see `backends/runtime_code.py`) after `prefect_runtime.py`.  Prefect and
 the standard library only, one imported name per import statement, no
-top-level side effects.
+top-level side effects.  `hashlib` and `linecache` come from the other two
+runtime files, which every flow file embeds with this one (importing them
+here again would bind them twice).
 """
 
-import hashlib
 import importlib.util
 import inspect
 import json
-import linecache
 import os
 import subprocess
 import sys

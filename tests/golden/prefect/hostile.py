@@ -60,10 +60,8 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
-import hashlib
 import inspect
 import json
-import linecache
 
 
 def _pipec_call(function, kwargs):

@@ -60,11 +60,8 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
-import hashlib
 import inspect
 import json
-import linecache
-import os
 
 
 def _pipec_call(function, kwargs):

@@ -61,11 +61,9 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
-import hashlib
 import importlib.util
 import inspect
 import json
-import linecache
 import os
 import subprocess
 import sys
