@@ -323,3 +323,31 @@ def test_step_names_never_shadow_what_the_runtime_uses():
     for builtin in ("isinstance", "len", "getattr", "compile", "__name__"):
         assert builtin not in defined
         assert f'@task(name="{builtin}"' in text
+
+
+def test_packages_install_once_into_a_cache_folder_and_import(tmp_path):
+    """The embedded installer, for real: a small pure-Python package from
+    the registry, installed into a folder keyed by the requirements (the
+    worker's environment untouched), importable, and reused the next time."""
+    from pipec.backends.runtime_code import select
+
+    runtime = "\n\n".join(select(("task_runtime.py", "prefect_environment.py"), {"_pipec_packages"}))
+    script = (
+        "import hashlib, linecache, sys\n" + runtime + "\n"
+        "_pipec_packages(['inflection==0.5.1'])\n"
+        "import inflection\n"
+        "assert inflection.__file__.startswith(sys.argv[1]), inflection.__file__\n"
+        "import subprocess\n"
+        "subprocess.run = None  # the second time: nothing to install\n"
+        "_pipec_packages(['inflection==0.5.1'])\n"
+        "print(inflection.titleize('x_run'))\n"
+    )
+    env = dict(os.environ, PIPEC_PACKAGES_DIR=str(tmp_path / "packages"))
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "packages")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "X Run\n"
+    (folder,) = (tmp_path / "packages").iterdir()
+    assert (folder / "inflection").is_dir() or (folder / "inflection.py").is_file()
+    proc = subprocess.run([sys.executable, "-c", "import inflection"], capture_output=True)
+    assert proc.returncode != 0  # not installed into the running environment
