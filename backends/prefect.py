@@ -28,6 +28,7 @@ it is submitted after every step that does not need it.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import re
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ PREFECT_CALL_KEYWORDS = ("wait_for", "return_state", "deferred")
 TEMPLATES = ("task_runtime.py", "prefect_environment.py", "prefect_runtime.py")
 TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict", "null": "Any"}
 MAX_RETRY_DELAYS = 50  # Prefect refuses more
+BUILTINS = frozenset(dir(builtins))
 
 
 @functools.lru_cache(maxsize=None)
@@ -64,13 +66,21 @@ def runtime_names() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=None)
 def template_names(template: str) -> frozenset[str]:
-    """The names template `template` binds at top level or reads."""
+    """The module-level names template `template` binds or reads: its
+    imports and definitions, and the builtins it calls (its functions'
+    locals are no business of the module)."""
     tree = ast.parse(template_code(template))
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    names |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    names = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+             if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    return frozenset(names)
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    return frozenset(names | (template_reads(template) & BUILTINS))
+
+
+@functools.lru_cache(maxsize=None)
+def template_reads(template: str) -> frozenset[str]:
+    """Every name template `template` reads or binds."""
+    return frozenset(n.id for n in ast.walk(ast.parse(template_code(template))) if isinstance(n, ast.Name))
 
 
 @dataclass
@@ -243,7 +253,7 @@ class FlowFile:
         # The shared task runtime and the task environment, reduced to what
         # the flow uses (known here: words of the values in `rest` must not
         # change what is embedded).
-        used = set(template_names("prefect_runtime.py")) | {"_pipec_load", "_pipec_publish"}
+        used = set(template_reads("prefect_runtime.py")) | {"_pipec_load", "_pipec_publish"}
         if self.helper_sources():
             used.add("_pipec_helpers")
         if any(step.packages for step in self.pipeline.steps):
