@@ -128,7 +128,7 @@ class Prefect:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.api}/health", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -151,11 +151,21 @@ class Prefect:
                 proc.wait()
 
     # -- the REST API, as a user reads it -----------------------------------
+    def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        """One API call; a busy server answers 503, and is asked again (as
+        Prefect's own client does)."""
+        for _ in range(30):
+            response = httpx.request(method, f"{self.api}{path}", json=body, timeout=30)
+            if response.status_code not in (502, 503):
+                return response
+            time.sleep(2)
+        return response
+
     def post(self, path: str, body: dict) -> httpx.Response:
-        return httpx.post(f"{self.api}{path}", json=body, timeout=30)
+        return self.request("POST", path, body)
 
     def get(self, path: str) -> dict:
-        response = httpx.get(f"{self.api}{path}", timeout=30)
+        response = self.request("GET", path)
         response.raise_for_status()
         return response.json()
 
