@@ -3,12 +3,15 @@
 `<pipeline>.py` holds one Prefect task per step and a flow named after the
 pipeline whose parameters are the context keys (typed, with their defaults).
 Each task carries its step's code as a string and runs it with the embedded
-task runtime (`templates/task_runtime.py`, `templates/prefect_runtime.py`):
-no pipec, no pipeline module.  `<pipeline>.prefect.yaml` is the deployment
-(entrypoint, parameters, the cron schedule when there is one) for
-`prefect deploy --prefect-file <pipeline>.prefect.yaml --all`; one file per
-pipeline, so that pipelines compiled into one folder never overwrite each
-other's deployment.
+task runtime (`templates/task_runtime.py`, `templates/prefect_runtime.py`,
+`templates/prefect_environment.py`): no pipec, no pipeline module.  Helper
+modules of the source tree are carried too (unless the `helper_modules`
+setting is `import`), a step's `packages` are installed at task start, and
+the flow keeps its steps' statuses and outputs on the server as an artifact.
+`<pipeline>.prefect.yaml` is the deployment (entrypoint, parameters, the
+cron schedule, the pull step, the work pool: see `prefect_deploy.py`); one
+file per pipeline, so that pipelines compiled into one folder never
+overwrite each other's deployment.
 
 How pipec's semantics map onto Prefect (see the runtime's docstring for the
 data passing): retries → `retries` and `retry_delay_seconds` (a list when
@@ -24,6 +27,9 @@ it is submitted after every step that does not need it.
 
 from __future__ import annotations
 
+import ast
+import builtins
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -31,23 +37,50 @@ from dataclasses import dataclass, field
 from pipec import ir
 from pipec.backends.base import Backend, Emit, register, template_code
 from pipec.backends.prefect_code import Arg, Names, arg, call, identifier, lit
-from pipec.backends import runtime_code, yamlfmt
-from pipec.backends.pyfmt import comment_lines, header_value, py_block_str, py_literal
+from pipec.backends import runtime_code
+from pipec.backends.prefect_deploy import (
+    PrefectSettings, check_names, deployment_yaml, pipeline_image, templated,  # noqa: F401 (templated: tests)
+)
+from pipec.backends.pyfmt import comment_lines, header_value, py_block_str, py_literal, py_str
 
 # Parameters of Task.submit / Task.map: a step parameter of that name would
 # be taken by Prefect.
 PREFECT_CALL_KEYWORDS = ("wait_for", "return_state", "deferred")
-RUNTIME_NAMES = (
-    "linecache", "types", "asyncio", "hashlib", "INPUTS", "TASK_SOURCE", "CacheKeyFnPolicy",
-    "wait", "Completed", "Failed", "flow", "task", "allow_failure", "unmapped", "NO_CACHE",
-    "Any", "_PipecStep", "_PipecNoElements", "_PIPEC_SKIPPED",
-)
+TEMPLATES = ("task_runtime.py", "prefect_environment.py", "prefect_runtime.py")
 TYPES = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict", "null": "Any"}
-CRON_ALIASES = {
-    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
-}
 MAX_RETRY_DELAYS = 50  # Prefect refuses more
+BUILTINS = frozenset(dir(builtins))
+
+
+@functools.lru_cache(maxsize=None)
+def runtime_names() -> tuple[str, ...]:
+    """Module-level names the flow file must not define for a step: what the
+    runtime templates define or read as globals (builtins such as
+    `isinstance` and `len` included), and what the generated code imports or
+    uses."""
+    names = {"flow", "task", "allow_failure", "unmapped", "NO_CACHE", "Any", *TYPES.values()}
+    for template in TEMPLATES:
+        names |= template_names(template)
+    return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=None)
+def template_names(template: str) -> frozenset[str]:
+    """The module-level names template `template` binds or reads: its
+    imports and definitions, and the builtins it calls (its functions'
+    locals are no business of the module)."""
+    tree = ast.parse(template_code(template))
+    names = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+             if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    return frozenset(names | (template_reads(template) & BUILTINS))
+
+
+@functools.lru_cache(maxsize=None)
+def template_reads(template: str) -> frozenset[str]:
+    """Every name template `template` reads or binds."""
+    return frozenset(n.id for n in ast.walk(ast.parse(template_code(template))) if isinstance(n, ast.Name))
 
 
 @dataclass
@@ -136,13 +169,23 @@ def module_name(path: str) -> str:
 class PrefectBackend(Backend):
     name = "prefect"
     extension = ".py"
-    SETTINGS = {"work_pool": str}
-    SUPPORTS_RESOURCES = False
-    SUPPORTS_IMAGE = False
-    SUPPORTS_PACKAGES = False
+    SETTINGS = {key: str for key in PrefectSettings.__dataclass_fields__}
+    # Resources, images and packages are checked below, with what to use
+    # instead where Prefect has no place for them.
+    SUPPORTS_RESOURCES = True
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
+        self.settings = PrefectSettings.read(self)
+        self.image = pipeline_image(self, pipeline, self.settings)
+        check_names(self, pipeline)
+        for step in pipeline.steps:
+            if not step.resources.is_empty():
+                self.unsupported(step, "resources (cpu/memory/gpu) per step (a Prefect flow run is one work-pool "
+                                 "job: set them in the work pool's base job template, or use the kubeflow "
+                                 "target)", "cpu")
+            if step.packages and self.settings.packages == "error":
+                self.unsupported(step, "packages (the prefect setting 'packages' is 'error')", "packages")
         for step in pipeline.steps:
             if step.retry.backoff != 1.0 and step.retry.retries > MAX_RETRY_DELAYS:
                 self.unsupported(step, f"more than {MAX_RETRY_DELAYS} retries with backoff", "retries",
@@ -154,22 +197,28 @@ class PrefectBackend(Backend):
             self.note_metadata(pipeline, f"the pipeline's owner {pipeline.owner!r}")
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
-        flow_file = FlowFile(pipeline, self.options.pipec_version)
-        deployment = deployment_yaml(self, pipeline, flow_file.flow)
+        flow_file = FlowFile(pipeline, self.options.pipec_version, self.settings)
+        deployment = deployment_yaml(self, pipeline, flow_file.flow, self.settings, self.image)
         return Emit(self.filename(pipeline), flow_file.render(), [(f"{pipeline.name}.prefect.yaml", deployment)])
 
 
 class FlowFile:
     """The text of one flow file."""
 
-    def __init__(self, pipeline: ir.Pipeline, version: str = "") -> None:
+    def __init__(self, pipeline: ir.Pipeline, version: str = "", settings: PrefectSettings | None = None) -> None:
         self.pipeline = pipeline
         self.version = version
-        self.names = Names([p.name for p in pipeline.context] + list(RUNTIME_NAMES))
+        self.settings = settings or PrefectSettings()
+        # Step and predicate parameters are locals of the task functions,
+        # whose bodies read `_<STEP>_STEP`: no such name may be a parameter.
+        params = [b.param for s in pipeline.steps for b in s.params + (s.when.params if s.when else ())
+                  if b.param.startswith("_")]
+        self.names = Names([p.name for p in pipeline.context] + list(runtime_names()) + params)
         self.flow = self.names.take(identifier(pipeline.name))
         self.steps = [self._step_names(step) for step in pipeline.steps]
         self.by_name = {s.step.name: s for s in self.steps}
-        self.runs = self.names.take("runs")
+        # A local of the flow function, beside its parameters and step runs.
+        self.runs = Names([p.name for p in pipeline.context] + [s.run for s in self.steps]).take("runs")
 
     def _step_names(self, step: ir.Step) -> StepNames:
         ident = identifier(step.name)
@@ -191,6 +240,9 @@ class FlowFile:
     # -- the file -----------------------------------------------------------
     def render(self) -> str:
         sections = ["# pipec Prefect runtime\n" + template_code("prefect_runtime.py")]
+        helpers = self.helper_sources()
+        if helpers:
+            sections.append("\n".join(self.helpers_table(helpers)))
         for names in self.steps:
             sections.append("\n".join(self.spec(names)))
             sections.append("\n".join(self.task(names)))
@@ -199,10 +251,44 @@ class FlowFile:
         sections.append("\n".join(self.flow_def()))
         sections.append(f'if __name__ == "__main__":\n    {self.flow}()')
         rest = "\n\n\n".join(sections)
-        # The shared task runtime, reduced to what the flow uses.
-        (runtime,) = runtime_code.select(("task_runtime.py",), runtime_code.identifiers(rest))
+        # The shared task runtime and the task environment, reduced to what
+        # the flow uses (known here: words of the values in `rest` must not
+        # change what is embedded).
+        used = set(template_reads("prefect_runtime.py")) | {"_pipec_load", "_pipec_publish"}
+        if self.helper_sources():
+            used.add("_pipec_helpers")
+        if any(step.packages for step in self.pipeline.steps):
+            used.add("_pipec_packages")
+        runtime, environment = runtime_code.select(TEMPLATES[:2], used)
         head = "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
-        return head + "\n" + runtime + "\n\n\n" + rest + "\n"
+        environment = "# pipec task environment\n" + environment
+        return head + "\n" + runtime + "\n\n\n" + environment + "\n\n\n" + rest + "\n"
+
+    def helper_sources(self) -> list[tuple[str, str]]:
+        """The helper modules the flow carries, in first-use order."""
+        if self.settings.helper_modules != "embed":
+            return []
+        sources: dict[str, str] = {}
+        for step in self.pipeline.steps:
+            for name, text in step.code.helper_sources:
+                sources.setdefault(name, text)
+        return list(sources.items())
+
+    def helpers_table(self, helpers: list[tuple[str, str]]) -> list[str]:
+        lines = ["# The helper modules of the source tree that the steps import.", "_PIPEC_HELPERS = {"]
+        for name, text in helpers:
+            lines.append(f"    {py_str(name)}: {py_block_str(text)},")
+        return lines + ["}"]
+
+    def prepare(self, step: ir.Step) -> list[str]:
+        """What a step's task does before it runs the step: carried helper
+        modules made importable, declared packages installed."""
+        lines = []
+        if step.code.helper_sources and self.settings.helper_modules == "embed":
+            lines.append("    _pipec_helpers(_PIPEC_HELPERS)")
+        if step.packages:
+            lines += call("_pipec_packages", [lit("", list(step.packages))], 1)
+        return lines
 
     def header(self) -> list[str]:
         p = self.pipeline
@@ -262,19 +348,21 @@ class FlowFile:
         options.append(arg("cache_policy", f"_pipec_cache({names.spec})" if step.cache else "NO_CACHE"))
         params = [Arg(value=name) for name, _ in names.params]
         body = call(f"return await {names.spec}.run", [arg(n, n) for n, _ in names.params], 1)
-        return call("@task", options) + call(f"async def {names.task}", params, 0, ":") + body
+        head = call(f"async def {names.task}", params, 0, ":")
+        return call("@task", options) + head + self.prepare(step) + body
 
     def fallback_task(self, names: StepNames) -> list[str]:
         attempt = Names([n for n, _ in names.params]).take("attempt")
         options = [lit("name", f"{names.step.name}.on_failure"), arg("cache_policy", "NO_CACHE")]
         params = [Arg(value=attempt)] + [Arg(value=n) for n, _ in names.params]
         body = call(f"return await {names.spec}.recover", [Arg(value=attempt)] + [arg(n, n) for n, _ in names.params], 1)
-        return call("@task", options) + call(f"async def {names.fallback_task}", params, 0, ":") + body
+        head = call(f"async def {names.fallback_task}", params, 0, ":")
+        return call("@task", options) + head + self.prepare(names.step) + body
 
     # -- the flow -----------------------------------------------------------
     def flow_def(self) -> list[str]:
         p = self.pipeline
-        options = [lit("name", p.name)]
+        options = [lit("name", p.name), arg("persist_result", "True")]
         if p.description:
             options.append(lit("description", p.description))
         if p.version:
@@ -285,7 +373,8 @@ class FlowFile:
             lines += self.submit(self.by_name[step.name])
         pairs = [f"({s.spec}, {s.run})" for s in self.steps]
         lines += self.runs_list(pairs)
-        lines.append(f"    return _pipec_finish({self.runs})")
+        key = "pipec-" + (re.sub("[^a-z0-9]+", "-", p.name.lower()).strip("-") or "flow")
+        lines += call("return _pipec_publish", [lit("", key[:64].rstrip("-")), arg("", f"_pipec_finish({self.runs})")], 1)
         return lines
 
     def runs_list(self, pairs: list[str]) -> list[str]:
@@ -330,53 +419,3 @@ class FlowFile:
             lines += call(f"{names.run} = {names.fallback_task}.map",
                           [arg("", f"allow_failure({names.attempt})")] + args + wait_for, 1)
         return lines
-
-
-# `prefect deploy` replaces every `{{ name }}` in prefect.yaml (its
-# templating has no escape): values that contain one cannot be written there.
-PREFECT_PLACEHOLDER = re.compile(r"({{\s*([\w\.\-\[\]$]+)\s*}})")
-
-
-def templated(value: object) -> bool:
-    if isinstance(value, str):
-        return PREFECT_PLACEHOLDER.search(value) is not None
-    if isinstance(value, dict):
-        return any(templated(k) or templated(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(templated(v) for v in value)
-    return False
-
-
-def deployment_yaml(backend: PrefectBackend, pipeline: ir.Pipeline, flow: str) -> str:
-    """`<pipeline>.prefect.yaml`: the deployment of the flow.  Parameters and
-    a description that `prefect deploy` would template are left out (the
-    flow's own defaults and description are the same values); a tag it would
-    template has no other place, so it is kept in the header comment."""
-    entry: dict = {"name": pipeline.name, "entrypoint": f"{pipeline.name}.py:{flow}"}
-    notes = []
-    if pipeline.description and not templated(pipeline.description):
-        entry["description"] = pipeline.description
-    if pipeline.version and not templated(pipeline.version):
-        entry["version"] = pipeline.version
-    tags = [tag for tag in pipeline.tags if not templated(tag)]
-    for tag in pipeline.tags:
-        if templated(tag):
-            backend.note_metadata(pipeline, f"the tag {tag!r} (prefect deploy would template it)")
-            notes.append(f"tag: {header_value(tag)}")
-    if tags:
-        entry["tags"] = tags
-    entry["parameters"] = {p.name: p.default for p in pipeline.context if not templated(p.default)}
-    kept = [p.name for p in pipeline.context if templated(p.default)]
-    if kept:
-        notes.append(f"parameters with the flow's defaults (not written here): {', '.join(kept)}")
-    if pipeline.schedule:
-        cron = CRON_ALIASES.get(pipeline.schedule, pipeline.schedule)
-        entry["schedules"] = [{"cron": cron, "timezone": "UTC"}]
-    entry["work_pool"] = {"name": str(backend.options.setting("work_pool", "default"))}
-    header = [f"Generated by pipec from {pipeline.source_path}: do not edit by hand.",
-              f"Prefect deployment of flow {pipeline.name!r} ({pipeline.name}.py); deploy it with",
-              f"prefect deploy --prefect-file {pipeline.name}.prefect.yaml --all"]
-    if pipeline.owner:
-        header.append(f"owner: {header_value(pipeline.owner)}")
-    body = yamlfmt.dump({"deployments": [entry]}, sort_keys=False, width=88)
-    return "\n".join(line for text in header + notes for line in comment_lines(text)) + "\n" + body

@@ -82,9 +82,10 @@ class Names:
     def take(self, wanted: str) -> str:
         name = wanted
         counter = 2
-        # Every `_pipec*` name belongs to the embedded runtime.
-        while name in self.taken or name.lower().startswith("_pipec"):
-            if name.lower().startswith("_pipec"):
+        # Every `_pipec*` name belongs to the embedded runtime; dunder names
+        # (`__name__`, `__builtins__`) to Python.
+        while name in self.taken or name.lower().startswith("_pipec") or _dunder(name):
+            if name.lower().startswith("_pipec") or _dunder(name):
                 wanted = "step" + wanted
                 name = wanted
                 continue
@@ -92,3 +93,7 @@ class Names:
             counter += 1
         self.taken.add(name)
         return name
+
+
+def _dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")

@@ -91,11 +91,27 @@ def options_for(session: Session, settings: Settings, target: str):
 
     unsupported = session.args.unsupported or settings.unsupported or "error"
     values = settings.targets.get(target, {})
+    if target == "prefect" and "flows_dir" not in values:
+        values = dict(values, **_flows_dir(session))
     return CompileOptions(
         unsupported=unsupported,
         settings=tuple(sorted(values.items())),
         pipec_version=__version__,
     )
+
+
+def _flows_dir(session: Session) -> dict[str, str]:
+    """Prefect deployments name their entrypoints relative to the project
+    root (where `prefect deploy` runs): the output folder relative to the
+    pyproject.toml, when there is one and the folder is inside it."""
+    folder = output_dir(session, "prefect")
+    if session.project is None or folder is None:
+        return {}
+    try:
+        relative = folder.resolve().relative_to(session.project.folder.resolve())
+    except ValueError:
+        return {}
+    return {"flows_dir": relative.as_posix()}
 
 
 def output_dir(session: Session, target: str) -> Path | None:

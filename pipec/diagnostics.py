@@ -91,6 +91,7 @@ _REGISTRY: list[Code] = [
     Code("PC601", ERROR, "step '{step}' uses {feature}, which target '{target}' cannot express"),
     Code("PC602", WARNING, "step '{step}' uses {feature}, which target '{target}' cannot express; {consequence}"),
     Code("PC603", NOTE, "the {target} output has no place for {what}; it is kept in the file's header comment"),
+    Code("PC604", ERROR, "{what} cannot be used on target '{target}': {detail}"),
     Code("PC611", NOTE, "the KFP spec of pipeline '{pipeline}' is {size:,} bytes, over the {limit:,} bytes the KFP backend can store for a run (kubeflow/pipelines#10968); split the pipeline"),
     Code("PC612", ERROR, "{what} is not valid on KFP: {detail}"),
 ]

@@ -1,8 +1,9 @@
 """pipec's Prefect runtime: how the tasks of a generated flow run a step.
 
 The Prefect backend embeds this file's code verbatim (after this docstring)
-into every flow file it writes, after `task_runtime.py`, whose helpers it
-uses.  Prefect and the standard library only; no top-level side effects.
+into every flow file it writes, after `task_runtime.py` and
+`prefect_environment.py`, whose helpers it uses.  Prefect and the standard
+library only; no top-level side effects.
 
 Data passing: a step's task returns the dict of its named outputs, each in
 the shared envelope (`_pipec_dumps`: JSON when exact, else a pickle), as
@@ -82,10 +83,11 @@ class _PipecStep:
         module = self.load()
         if self.predicate is not None:
             when = {name: values[param] for name, param in self.when.items()}
-            if not getattr(module, self.predicate)(**when):
+            if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
-        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        function = getattr(module, self.function)
+        value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
@@ -100,7 +102,7 @@ class _PipecStep:
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
-        value = await asyncio.to_thread(fallback, **args)
+        value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
 

@@ -137,7 +137,7 @@ def run_flows(jobs, results):
 def run_commands(commands, results):
     """`python FILE` and `prefect deploy`, against the harness's server."""
     env = dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value())
-    asyncio.run(create_pool("default"))
+    asyncio.run(create_pool("pipec-e2e"))
     for command in commands:
         argv = [sys.executable if arg == "PYTHON" else arg for arg in command["argv"]]
         proc = subprocess.run(argv, cwd=command["cwd"], env=env, capture_output=True, text=True)

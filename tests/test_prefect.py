@@ -21,12 +21,15 @@ import targets_prefect
 from pipec.backends.base import CompileOptions
 from pipec.backends.prefect import PrefectBackend, submission_order
 from pipec.backends.pyfmt import py_block_str as block_str
+from pipec import ir
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import load
 
 GOLDEN = matrix.REPO / "tests" / "golden" / "prefect"
 MODULES = sorted(
-    [p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"] + sorted(matrix.SCENARIO_DIR.glob("*.py"))
+    [p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"]
+    + sorted(matrix.SCENARIO_DIR.glob("*.py"))
+    + sorted((matrix.REPO / "tests" / "prefect_scenarios").glob("*.py"))
 )
 BLACK = black.Mode(target_versions={black.TargetVersion.PY310})
 
@@ -156,17 +159,94 @@ def test_hostile_names_and_values_cannot_inject_code():
     assert deployment["name"] == "h" and "version" not in deployment and "tags" not in deployment
 
 
-def test_unsupported_features_are_located_errors_or_warnings():
+def etl_with(**changes):
+    """The ETL pipeline with its first step changed."""
     pipeline = next(iter(load(matrix.EXAMPLES / "etl.py").module.pipelines))
-    step = dataclasses.replace(pipeline.steps[0], image="python:3.11", packages=("numpy",))
-    pipeline = dataclasses.replace(pipeline, steps=(step,) + pipeline.steps[1:])
+    step = dataclasses.replace(pipeline.steps[0], **changes)
+    return dataclasses.replace(pipeline, steps=(step,) + pipeline.steps[1:])
+
+
+def compile_with(pipeline, unsupported="error", **settings):
     diagnostics = Diagnostics()
-    PrefectBackend(CompileOptions(), diagnostics).compile(pipeline)
-    errors = [d for d in diagnostics if d.code == "PC601"]
-    assert len(errors) == 2 and all("'extract'" in d.message and "prefect" in d.message for d in errors)
-    diagnostics = Diagnostics()
-    PrefectBackend(CompileOptions(unsupported="warn"), diagnostics).compile(pipeline)
-    assert [d.code for d in diagnostics if d.code.startswith("PC60")].count("PC602") == 2
+    options = CompileOptions(unsupported=unsupported, settings=tuple(sorted(settings.items())))
+    emit = PrefectBackend(options, diagnostics).compile(pipeline)
+    return emit, diagnostics
+
+
+def test_one_image_is_the_work_pool_image_and_packages_install_at_task_start():
+    import yaml
+
+    emit, diagnostics = compile_with(etl_with(image="python:3.11", packages=("numpy>=1",)))
+    assert [d.code for d in diagnostics] == []
+    deployment = yaml.safe_load(emit.extra_files[0][1])["deployments"][0]
+    assert deployment["work_pool"] == {"job_variables": {"image": "python:3.11"}}
+    assert '    _pipec_packages(["numpy>=1"])\n    return await _EXTRACT_STEP.run' in emit.text
+    emit, _ = compile_with(etl_with(), image="python:3.12-slim", work_pool="gpu-pool")
+    deployment = yaml.safe_load(emit.extra_files[0][1])["deployments"][0]
+    assert deployment["work_pool"] == {"name": "gpu-pool", "job_variables": {"image": "python:3.12-slim"}}
+    assert "_pipec_packages" not in emit.text
+
+
+def test_images_that_differ_resources_and_refused_packages_are_located_errors():
+    pipeline = etl_with(image="python:3.11", packages=("numpy",), resources=ir.Resources(cpu="2"))
+    second = dataclasses.replace(pipeline.steps[1], image="python:3.12")
+    pipeline = dataclasses.replace(pipeline, steps=(pipeline.steps[0], second, pipeline.steps[2]))
+    _, diagnostics = compile_with(pipeline, packages="error")
+    errors = {d.message: d for d in diagnostics if d.code == "PC601"}
+    assert len(errors) == 3, errors
+    image = next(m for m in errors if "'transform'" in m)
+    assert "'python:3.12'" in image and "kubeflow" in image and "same image" in image
+    resources = next(m for m in errors if "resources" in m)
+    assert "'extract'" in resources and "base job template" in resources
+    assert any("'extract'" in m and "packages" in m for m in errors)
+    _, diagnostics = compile_with(pipeline, unsupported="warn", packages="error")
+    assert [d.code for d in diagnostics].count("PC602") == 3
+
+
+def test_bad_settings_are_reported():
+    _, diagnostics = compile_with(etl_with(), packages="conda", helper_modules=1, flows_dir="/abs")
+    messages = [d.message for d in diagnostics if d.code == "PC503"]
+    assert len(messages) == 3 and any("'install' or 'error'" in m for m in messages)
+
+
+def test_deployment_names_no_work_pool_and_no_absolute_path_by_default():
+    import yaml
+
+    text = OUTPUTS["orders.prefect.yaml"]
+    deployment = yaml.safe_load(text)["deployments"][0]
+    assert "work_pool" not in deployment and "default" not in text
+    assert deployment["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PIPEC_PROJECT_ROOT }}"}}
+    ]
+    assert "# project root with: prefect --no-prompt deploy --prefect-file orders.prefect.yaml --all --pool POOL" in text
+    emit, _ = compile_with(etl_with(), flows_dir="deploy/flows/")
+    deployment = yaml.safe_load(emit.extra_files[0][1])["deployments"][0]
+    assert deployment["entrypoint"] == "deploy/flows/etl.py:etl"
+
+
+def test_flows_dir_defaults_to_the_output_folder_of_tool_pipec(tmp_path):
+    import yaml
+
+    shutil.copy(matrix.EXAMPLES / "etl.py", tmp_path / "etl.py")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.pipec]\nmodules = ["etl.py"]\ntargets = ["prefect"]\noutput = { prefect = "build/flows" }\n'
+    )
+    pipec = str(Path(sys.executable).parent / "pipec")
+    proc = subprocess.run([pipec, "compile"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "build" / "flows" / "etl.prefect.yaml").read_text()
+    assert yaml.safe_load(text)["deployments"][0]["entrypoint"] == "build/flows/etl.py:etl"
+    assert "--prefect-file build/flows/etl.prefect.yaml" in text
+
+
+def test_helper_modules_are_carried_unless_imported():
+    text = OUTPUTS["orders.py"]
+    assert '_PIPEC_HELPERS = {\n    "shop": """' in text and '    "shop.pricing": """' in text
+    assert text.count("    _pipec_helpers(_PIPEC_HELPERS)\n") == 1
+    pipeline = next(p for p in load(matrix.EXAMPLES / "shop" / "pipelines.py").module.pipelines if p.name == "orders")
+    emit, _ = compile_with(pipeline, helper_modules="import")
+    assert "_PIPEC_HELPERS" not in emit.text and "class _PipecHelperFinder" not in emit.text
+    assert "from shop.pricing import" in emit.text
 
 
 def test_owner_is_noted_as_metadata_without_a_place():
@@ -221,3 +301,53 @@ def test_importing_a_flow_file_runs_nothing_and_types_the_parameters(tmp_path):
                                                   ["seed", "int", 7], ["threshold", "float", 0.8]]]
     hostile = next(iter(load(matrix.SCENARIO_DIR / "hostile.py").module.pipelines))
     assert out["hostile"][1] == [[c.name, c.type, c.default] for c in hostile.context]
+
+
+@pytest.mark.parametrize("name, what", [("prefect", "module 'prefect'"), ("hashlib", "module 'hashlib'"),
+                                        ("json", "module 'json'"), ("jobs/x", "containing /"), ("a%b", "containing %"),
+                                        ("x&y", "containing &")])
+def test_pipeline_names_prefect_cannot_take_are_located_errors(name, what):
+    pipeline = dataclasses.replace(etl_with(), name=name)
+    _, diagnostics = compile_with(pipeline)
+    (error,) = [d for d in diagnostics if d.code == "PC604"]
+    assert what in error.message and "rename the pipeline" in error.message
+    assert (error.path, error.line) == (pipeline.span.path, pipeline.span.line) and error.line > 0
+
+
+def test_step_names_never_shadow_what_the_runtime_uses():
+    """Builtins the runtime calls, its own names and dunders get other
+    function names; the Prefect task names stay the step names."""
+    text = OUTPUTS["shadowing.py"]
+    tree = ast.parse(text)
+    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for builtin in ("isinstance", "len", "getattr", "compile", "__name__"):
+        assert builtin not in defined
+        assert f'@task(name="{builtin}"' in text
+
+
+def test_packages_install_once_into_a_cache_folder_and_import(tmp_path):
+    """The embedded installer, for real: a small pure-Python package from
+    the registry, installed into a folder keyed by the requirements (the
+    worker's environment untouched), importable, and reused the next time."""
+    from pipec.backends.runtime_code import select
+
+    runtime = "\n\n".join(select(("task_runtime.py", "prefect_environment.py"), {"_pipec_packages"}))
+    script = (
+        "import hashlib, linecache, sys\n" + runtime + "\n"
+        "_pipec_packages(['inflection==0.5.1'])\n"
+        "import inflection\n"
+        "assert inflection.__file__.startswith(sys.argv[1]), inflection.__file__\n"
+        "import subprocess\n"
+        "subprocess.run = None  # the second time: nothing to install\n"
+        "_pipec_packages(['inflection==0.5.1'])\n"
+        "print(inflection.titleize('x_run'))\n"
+    )
+    env = dict(os.environ, PIPEC_PACKAGES_DIR=str(tmp_path / "packages"))
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "packages")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "X Run\n"
+    (folder,) = (tmp_path / "packages").iterdir()
+    assert (folder / "inflection").is_dir() or (folder / "inflection.py").is_file()
+    proc = subprocess.run([sys.executable, "-c", "import inflection"], capture_output=True)
+    assert proc.returncode != 0  # not installed into the running environment

@@ -23,6 +23,13 @@ DEPLOYED = {  # pipeline -> module: a schedule, an @alias schedule, hostile valu
     "orders_quick": matrix.EXAMPLES / "shop" / "pipelines.py",
     "hostile": matrix.SCENARIO_DIR / "hostile.py",
 }
+# Prefect-only cases: step names that are builtins the runtime calls,
+# positional-only parameters.
+PREFECT_SCENARIOS = (
+    matrix.Scenario("shadowing", matrix.REPO / "tests" / "prefect_scenarios" / "shadowing.py", "shadowing"),
+    matrix.Scenario("shadowing_n", matrix.REPO / "tests" / "prefect_scenarios" / "shadowing.py", "shadowing",
+                    (("n", 2),)),
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +40,8 @@ def prefect_runs(tmp_path_factory):
         for emit in targets_prefect.compile_file(path)[0]:
             targets_prefect.write(emit, deploy_dir)
     commands = [
-        {"argv": ["PYTHON", "-m", "prefect", "--no-prompt", "deploy", "--prefect-file", f"{name}.prefect.yaml", "--all"],
+        {"argv": ["PYTHON", "-m", "prefect", "--no-prompt", "deploy", "--prefect-file", f"{name}.prefect.yaml", "--all",
+                  "--pool", "pipec-e2e"],
          "cwd": str(deploy_dir)}
         for name in DEPLOYED
     ]
@@ -42,7 +50,7 @@ def prefect_runs(tmp_path_factory):
     for scenario in ("etl", "failure"):
         flow_file = base / "flows" / scenario / f"{next(s.pipeline for s in matrix.SCENARIOS if s.id == scenario)}.py"
         commands.append({"argv": ["PYTHON", str(flow_file)], "cwd": str(scripts)})
-    return targets_prefect.run_scenarios(matrix.SCENARIOS, base, commands)
+    return targets_prefect.run_scenarios(matrix.SCENARIOS + PREFECT_SCENARIOS, base, commands)
 
 
 def test_pipec_is_blocked_in_the_driver(prefect_runs):
@@ -61,6 +69,15 @@ def test_same_outcome_as_local_run(scenario, prefect_runs, tmp_path):
     matrix.assert_same(expected, actual, "prefect")
     pipeline = next(p for p in load(scenario.file).module.pipelines if p.name == scenario.pipeline)
     targets_prefect.check_task_states(pipeline, actual.statuses, run["tasks"])
+
+
+@pytest.mark.parametrize("scenario", PREFECT_SCENARIOS, ids=[s.id for s in PREFECT_SCENARIOS])
+def test_prefect_only_cases_match_the_local_run(scenario, prefect_runs, tmp_path):
+    run = prefect_runs["runs"][scenario.id]
+    assert "error" not in run, run.get("error")
+    expected = matrix.local_outcome(scenario, tmp_path)
+    assert expected.success and set(expected.statuses.values()) == {"succeeded"}
+    matrix.assert_same(expected, targets_prefect.outcome(run), "prefect")
 
 
 def test_scenarios_cover_every_status(prefect_runs):
@@ -99,7 +116,7 @@ def test_prefect_deploy_accepts_the_deployment_files(prefect_runs):
         pipeline = next(p for p in load(path).module.pipelines if p.name == name)
         deployment = deployments[name]
         assert deployment["entrypoint"] == f"{name}.py:{name}"
-        assert deployment["work_pool"] == "default"
+        assert deployment["work_pool"] == "pipec-e2e"
         # Parameters that prefect deploy would template ("{{ ds }}") are left
         # to the flow's defaults; every other one arrives exactly.
         defaults = {c.name: c.default for c in pipeline.context if not templated(c.default)}

@@ -230,6 +230,49 @@ def _pipec_same(a, b):
     return a == b
 
 
+# pipec task environment
+import inspect
+import json
+import sys
+
+
+def _pipec_call(function, kwargs):
+    """Call a step function with its bound parameters; positional-only ones
+    (`def f(x, /)`) are passed by position."""
+    args = []
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
+            kwargs = dict(kwargs)
+            args.append(kwargs.pop(param.name))
+    return function(*args, **kwargs)
+
+
+def _pipec_publish(key, result):
+    """Keep the run's step statuses and outputs on the Prefect server: a
+    markdown artifact of the flow run (key `key`) holding them as JSON.  An
+    output that JSON cannot hold exactly is given as its repr() under
+    "repr"."""
+    from prefect.artifacts import create_markdown_artifact
+
+    outcome = result if isinstance(result, dict) else result.data
+    exact, reprs = {}, {}
+    for name, value in outcome["outputs"].items():
+        try:
+            same = _pipec_same(json.loads(json.dumps(value)), value)
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            exact[name] = value
+        else:
+            reprs[name] = repr(value)
+    data = dict(outcome, outputs=exact, repr=reprs)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    create_markdown_artifact(
+        markdown=f"```json\n{text}\n```", key=key, description="pipec run result"
+    )
+    return result
+
+
 # pipec Prefect runtime
 import asyncio
 import hashlib
@@ -298,10 +341,11 @@ class _PipecStep:
         module = self.load()
         if self.predicate is not None:
             when = {name: values[param] for name, param in self.when.items()}
-            if not getattr(module, self.predicate)(**when):
+            if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
-        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        function = getattr(module, self.function)
+        value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
@@ -316,7 +360,7 @@ class _PipecStep:
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
-        value = await asyncio.to_thread(fallback, **args)
+        value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
 
@@ -534,7 +578,7 @@ async def scale(reading, settings, spoiled):
     return await _SCALE_STEP.run(reading=reading, settings=settings, spoiled=spoiled)
 
 
-@flow(name="crossing")
+@flow(name="crossing", persist_result=True)
 def crossing(sensor: str = "s1", settings: dict = {"scale": 2}) -> dict:
     measure_run = measure.submit(sensor=sensor)
     summarize_run = summarize.submit(reading=measure_run)
@@ -546,7 +590,7 @@ def crossing(sensor: str = "s1", settings: dict = {"scale": 2}) -> dict:
         (_SPOIL_STEP, spoil_run),
         (_SCALE_STEP, scale_run),
     ]
-    return _pipec_finish(runs)
+    return _pipec_publish("pipec-crossing", _pipec_finish(runs))
 
 
 if __name__ == "__main__":

@@ -230,6 +230,93 @@ def _pipec_same(a, b):
     return a == b
 
 
+# pipec task environment
+import importlib.util
+import inspect
+import json
+import sys
+import threading
+
+_PIPEC_PATH_LOCK = threading.Lock()
+
+
+class _PipecHelperFinder:
+    """Imports the helper modules of the source tree that the flow file
+    carries (`{dotted name: source}`), so workers need no copy of them; a
+    name that prefixes another is a package."""
+
+    def __init__(self, sources):
+        self.sources = dict(sources)
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.sources:
+            return None
+        package = any(other.startswith(name + ".") for other in self.sources)
+        origin = f"<pipec helper module {name}>"
+        return importlib.util.spec_from_loader(
+            name, self, origin=origin, is_package=package
+        )
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        source = self.sources[module.__name__]
+        filename = module.__spec__.origin
+        module.__file__ = filename
+        lines = source.splitlines(True)
+        linecache.cache[filename] = (len(source), None, lines, filename)
+        exec(compile(source, filename, "exec"), module.__dict__)
+
+
+def _pipec_helpers(sources):
+    """Make the carried helper modules importable: one finder per process,
+    first on the import path, which every flow run adds its modules to."""
+    with _PIPEC_PATH_LOCK:
+        finders = [f for f in sys.meta_path if isinstance(f, _PipecHelperFinder)]
+        if not finders:
+            finders.append(_PipecHelperFinder({}))
+            sys.meta_path.insert(0, finders[0])
+        finders[0].sources.update(sources)
+
+
+def _pipec_call(function, kwargs):
+    """Call a step function with its bound parameters; positional-only ones
+    (`def f(x, /)`) are passed by position."""
+    args = []
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
+            kwargs = dict(kwargs)
+            args.append(kwargs.pop(param.name))
+    return function(*args, **kwargs)
+
+
+def _pipec_publish(key, result):
+    """Keep the run's step statuses and outputs on the Prefect server: a
+    markdown artifact of the flow run (key `key`) holding them as JSON.  An
+    output that JSON cannot hold exactly is given as its repr() under
+    "repr"."""
+    from prefect.artifacts import create_markdown_artifact
+
+    outcome = result if isinstance(result, dict) else result.data
+    exact, reprs = {}, {}
+    for name, value in outcome["outputs"].items():
+        try:
+            same = _pipec_same(json.loads(json.dumps(value)), value)
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            exact[name] = value
+        else:
+            reprs[name] = repr(value)
+    data = dict(outcome, outputs=exact, repr=reprs)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    create_markdown_artifact(
+        markdown=f"```json\n{text}\n```", key=key, description="pipec run result"
+    )
+    return result
+
+
 # pipec Prefect runtime
 import asyncio
 import hashlib
@@ -298,10 +385,11 @@ class _PipecStep:
         module = self.load()
         if self.predicate is not None:
             when = {name: values[param] for name, param in self.when.items()}
-            if not getattr(module, self.predicate)(**when):
+            if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
-        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        function = getattr(module, self.function)
+        value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
@@ -316,7 +404,7 @@ class _PipecStep:
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
-        value = await asyncio.to_thread(fallback, **args)
+        value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
 
@@ -420,6 +508,27 @@ def _pipec_finish(runs):
     return outcome
 
 
+# The helper modules of the source tree that the steps import.
+_PIPEC_HELPERS = {
+    "shop": """\
+""\"A package whose pipelines import their steps from a sibling module.""\"
+""",
+    "shop.pricing": """\
+""\"Plain helpers: this module imports no pipec, so compiled tasks import it.""\"
+
+VAT = 0.2
+
+
+def gross(net: float) -> float:
+    return round(net * (1 + VAT), 2)
+
+
+def order_total(lines: list) -> float:
+    return round(sum(line["qty"] * line["unit_price"] for line in lines), 2)
+""",
+}
+
+
 _FETCH_ORDERS_CODE = """\
 def fetch_orders(region: str) -> list:
     base = {"eu": 1, "us": 2}.get(region, 3)
@@ -466,6 +575,7 @@ _PRICE_ORDERS_STEP = _PipecStep(
 
 @task(name="price_orders", cache_policy=_pipec_cache(_PRICE_ORDERS_STEP))
 async def price_orders(orders):
+    _pipec_helpers(_PIPEC_HELPERS)
     return await _PRICE_ORDERS_STEP.run(orders=orders)
 
 
@@ -497,7 +607,7 @@ async def summarize(totals):
     return await _SUMMARIZE_STEP.run(totals=totals)
 
 
-@flow(name="orders_quick")
+@flow(name="orders_quick", persist_result=True)
 def orders_quick(region: str = "us", alert_above: float = 10.0) -> dict:
     fetch_orders_run = fetch_orders.submit(region=region)
     price_orders_run = price_orders.submit(orders=fetch_orders_run)
@@ -507,7 +617,7 @@ def orders_quick(region: str = "us", alert_above: float = 10.0) -> dict:
         (_PRICE_ORDERS_STEP, price_orders_run),
         (_SUMMARIZE_STEP, summarize_run),
     ]
-    return _pipec_finish(runs)
+    return _pipec_publish("pipec-orders-quick", _pipec_finish(runs))
 
 
 if __name__ == "__main__":

@@ -232,6 +232,91 @@ def _pipec_same(a, b):
     return a == b
 
 
+# pipec task environment
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+_PIPEC_PATH_LOCK = threading.Lock()
+
+
+def _pipec_packages(requirements):
+    """pip-install a step's `requirements` into a folder of the worker's
+    cache keyed by them (PIPEC_PACKAGES_DIR, default ~/.cache/pipec/packages),
+    once per host, and add it to the path.
+
+    A folder per requirement set rather than the worker's own environment:
+    nothing a step declares can change what Prefect itself runs on, and the
+    next run reuses it.  It goes last on the path, so a package the worker
+    already has is imported from there (Prefect's own dependencies stay
+    consistent in the process that every task of the flow shares)."""
+    key = hashlib.sha256("\n".join(requirements).encode("utf-8")).hexdigest()[:24]
+    default = os.path.join(os.path.expanduser("~"), ".cache", "pipec", "packages")
+    root = os.environ.get("PIPEC_PACKAGES_DIR") or default
+    folder = os.path.join(root, key)
+    with _PIPEC_PATH_LOCK:
+        if not os.path.isdir(folder):
+            os.makedirs(root, exist_ok=True)
+            temp = tempfile.mkdtemp(prefix=f".{key}-", dir=root)
+            command = [sys.executable, "-m", "pip", "install", "--quiet"]
+            command += ["--disable-pip-version-check", "--no-warn-script-location"]
+            command += ["--target", temp, *requirements]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(
+                    f"pip could not install {requirements!r}:\n{done.stderr[-4000:]}"
+                )
+            try:
+                os.rename(temp, folder)
+            except OSError:  # another process installed the same set first
+                pass
+        if folder not in sys.path:
+            sys.path.append(folder)
+            importlib.invalidate_caches()
+
+
+def _pipec_call(function, kwargs):
+    """Call a step function with its bound parameters; positional-only ones
+    (`def f(x, /)`) are passed by position."""
+    args = []
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
+            kwargs = dict(kwargs)
+            args.append(kwargs.pop(param.name))
+    return function(*args, **kwargs)
+
+
+def _pipec_publish(key, result):
+    """Keep the run's step statuses and outputs on the Prefect server: a
+    markdown artifact of the flow run (key `key`) holding them as JSON.  An
+    output that JSON cannot hold exactly is given as its repr() under
+    "repr"."""
+    from prefect.artifacts import create_markdown_artifact
+
+    outcome = result if isinstance(result, dict) else result.data
+    exact, reprs = {}, {}
+    for name, value in outcome["outputs"].items():
+        try:
+            same = _pipec_same(json.loads(json.dumps(value)), value)
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            exact[name] = value
+        else:
+            reprs[name] = repr(value)
+    data = dict(outcome, outputs=exact, repr=reprs)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    create_markdown_artifact(
+        markdown=f"```json\n{text}\n```", key=key, description="pipec run result"
+    )
+    return result
+
+
 # pipec Prefect runtime
 import asyncio
 import hashlib
@@ -300,10 +385,11 @@ class _PipecStep:
         module = self.load()
         if self.predicate is not None:
             when = {name: values[param] for name, param in self.when.items()}
-            if not getattr(module, self.predicate)(**when):
+            if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
-        value = await asyncio.to_thread(getattr(module, self.function), **args)
+        function = getattr(module, self.function)
+        value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
     async def recover(self, attempt, **raw):
@@ -318,7 +404,7 @@ class _PipecStep:
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
         fallback = getattr(self.load(), self.fallback)
-        value = await asyncio.to_thread(fallback, **args)
+        value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
 
@@ -442,6 +528,7 @@ _MAKE_DATA_STEP = _PipecStep(
 
 @task(name="make_data", cache_policy=_pipec_cache(_MAKE_DATA_STEP))
 async def make_data(n_samples, seed):
+    _pipec_packages(["scikit-learn>=1.3"])
     return await _MAKE_DATA_STEP.run(n_samples=n_samples, seed=seed)
 
 
@@ -465,6 +552,7 @@ _SPLIT_STEP = _PipecStep(
 
 @task(name="split", cache_policy=_pipec_cache(_SPLIT_STEP))
 async def split(X, y, test_size, seed):
+    _pipec_packages(["scikit-learn>=1.3"])
     return await _SPLIT_STEP.run(X=X, y=y, test_size=test_size, seed=seed)
 
 
@@ -495,6 +583,7 @@ _TRAIN_STEP = _PipecStep(
     cache_policy=_pipec_cache(_TRAIN_STEP),
 )
 async def train(X_train, y_train, n_estimators, seed):
+    _pipec_packages(["scikit-learn>=1.3"])
     return await _TRAIN_STEP.run(
         X_train=X_train,
         y_train=y_train,
@@ -521,6 +610,7 @@ _EVALUATE_STEP = _PipecStep(
 
 @task(name="evaluate", cache_policy=_pipec_cache(_EVALUATE_STEP))
 async def evaluate(model, X_test, y_test):
+    _pipec_packages(["scikit-learn>=1.3"])
     return await _EVALUATE_STEP.run(model=model, X_test=X_test, y_test=y_test)
 
 
@@ -555,10 +645,15 @@ _REGISTER_STEP = _PipecStep(
 
 @task(name="register", cache_policy=_pipec_cache(_REGISTER_STEP))
 async def register(model, accuracy, threshold):
+    _pipec_packages(["scikit-learn>=1.3"])
     return await _REGISTER_STEP.run(model=model, accuracy=accuracy, threshold=threshold)
 
 
-@flow(name="sklearn_training", description="Random forest on synthetic data")
+@flow(
+    name="sklearn_training",
+    persist_result=True,
+    description="Random forest on synthetic data",
+)
 def sklearn_training(
     n_samples: int = 500,
     test_size: float = 0.2,
@@ -592,7 +687,7 @@ def sklearn_training(
         (_EVALUATE_STEP, evaluate_run),
         (_REGISTER_STEP, register_run),
     ]
-    return _pipec_finish(runs)
+    return _pipec_publish("pipec-sklearn-training", _pipec_finish(runs))
 
 
 if __name__ == "__main__":
