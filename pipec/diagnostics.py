@@ -77,6 +77,9 @@ _REGISTRY: list[Code] = [
     Code("PC601", ERROR, "step '{step}' uses {feature}, which target '{target}' cannot express"),
     Code("PC602", WARNING, "step '{step}' uses {feature}, which target '{target}' cannot express; {consequence}"),
     Code("PC603", NOTE, "{what} has no place in the {target} output; it is kept in the file's header comment"),
+    Code("PC610", ERROR, "{what} cannot be used on target '{target}': {detail}"),
+    Code("PC611", ERROR, "{option} of step '{step}' is {value} seconds; target '{target}' accepts at most {limit} seconds"),
+    Code("PC612", ERROR, "setting '{key}' of target '{target}' must be {expected}, not {got}"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}
