@@ -220,6 +220,9 @@ def test_top_level_imports_are_airflow_and_stdlib_only():
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in sys.stdlib_module_names, alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module == "kubernetes.client":
+                # The pod overrides of steps with an image or resources.
+                assert "executor_config=" in text
             elif isinstance(node, ast.ImportFrom):
                 assert node.module.split(".")[0] == "airflow", node.module
 
@@ -255,7 +258,7 @@ def test_schedule_retries_backoff_timeout_are_task_arguments():
     assert 'fallback="default_prices"' in text
 
 
-def test_resources_and_image_are_unsupported(tmp_path):
+def test_resources_and_image_are_unsupported_without_a_pod_mechanism(tmp_path):
     source = tmp_path / "res.py"
     source.write_text(textwrap.dedent("""
         from pipec import Pipeline, step
@@ -267,16 +270,18 @@ def test_resources_and_image_are_unsupported(tmp_path):
         pipeline = Pipeline("res").add_step(heavy)
         """))
     (pipeline,) = pipelines_of(source)
-    _, errors = compile_pipeline(pipeline)
+    assert [d.code for d in compile_pipeline(pipeline)[1]] == ["PC603"]
+    settings = (("pods", "none"), ("packages", "none"))
+    _, errors = compile_pipeline(pipeline, settings=settings)
     codes = sorted(d.code for d in errors)
-    assert codes.count("PC601") == 2, codes  # resources, image
+    assert codes.count("PC601") == 3, codes  # resources, image, packages
     assert all(
         "heavy" in d.message and "airflow" in d.message
         for d in errors
         if d.code == "PC601"
     )
-    text, warned = compile_pipeline(pipeline, unsupported="warn")
-    assert sorted(d.code for d in warned).count("PC602") == 2
+    text, warned = compile_pipeline(pipeline, settings=settings, unsupported="warn")
+    assert sorted(d.code for d in warned).count("PC602") == 3
     header = text.split("\n\nimport")[0]
     assert "cpu=2" in header and "python:3.11-slim" in header and "numpy" in header
 
@@ -341,7 +346,12 @@ class _TI:
 )
 def test_envelopes_keep_types(tmp_path, value, inline):
     ns = runtime_namespace(tmp_path)
-    envelope = ns["_pipec_put"]({"ti": _TI()}, "out", value)
+    ti = _TI()
+    facts = {
+        "ti": [ti.dag_id, ti.run_id, ti.task_id, str(ti.map_index)],
+        "executors": ["LocalExecutor"],
+    }
+    envelope = ns["_pipec_put"](facts, "out", value)
     assert ("json" in envelope) is inline
     back = ns["_pipec_get"](envelope)
     assert matrix.strict_equal(back, value)
