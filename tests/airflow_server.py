@@ -121,7 +121,7 @@ class AirflowServer:
         request.add_header("Content-Type", "application/json")
         if auth:
             request.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read() or b"null")
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
