@@ -15,16 +15,23 @@ Reads only the IR.  What the generated file does:
 - Data: a task returns {output: envelope}; small JSON values travel in XCom,
   anything else is pickled under the artifact location (settings
   `artifact_root`, `artifact_conn_id`, `xcom_max_bytes`; the environment
-  variable PIPEC_ARTIFACT_ROOT overrides the root at run time).
+  variable PIPEC_ARTIFACT_ROOT overrides the root at run time; without a
+  root, an executor that runs tasks on other hosts fails the producing task).
 - retries → `retries` / `retry_delay`; backoff → `retry_exponential_backoff`
   plus a retry policy that gives the exact delays of the local run; timeout →
   `execution_timeout`; `when` → the task skips itself (Airflow's all_success
   trigger rule propagates the skip); `on_failure` → the fallback runs inside
   the last attempt; `foreach` → a small fan-out task (`<step>-items`,
   evaluating the predicate once) and the step mapped over its indexes.
-- Resources and images have no executor-independent place in Airflow (only
-  the Kubernetes executor's pod_override): they are unsupported.  Step cache,
-  packages and the pipeline version are kept in the header comment.
+- Mechanisms selected by settings (`MECHANISMS`, first = default):
+  `packages` → the step runs in a cached virtual environment (`virtualenv`);
+  `image` / `cpu` / `memory` / `gpu` → KubernetesExecutor's `pod_override`
+  (`executor_config`); `none` makes either a PC601 error.  `helpers`: the
+  source tree's helper modules embedded in the file (`embed`) or imported
+  from the workers' path and checked when the DAG is parsed (`import`).
+- What an Airflow DAG file must respect to load (ids, durations, file names,
+  nesting) is checked in `airflow_limits.py`.  Step cache and the pipeline
+  version are kept in the header comment.
 """
 
 from __future__ import annotations
@@ -130,7 +137,8 @@ class AirflowBackend(Backend):
         if not sources:
             return "_PIPEC_HELPERS = {}"
         items = ",\n".join(
-            f"    {py_str(name)}: {py_block_str(text)}" for name, text in sources.items()
+            f"    {py_str(name)}: {py_block_str(text)}"
+            for name, text in sources.items()
         )
         return "_PIPEC_HELPERS = {\n" + items + ",\n}"
 
@@ -328,7 +336,14 @@ def pod_override(step: ir.Step) -> Dict:
         container.append(("resources", resources))
     spec = Call(
         "k8s.V1PodSpec",
-        (("containers", Call("", ((None, Call("k8s.V1Container", tuple(container))),), "[", "]")),),
+        (
+            (
+                "containers",
+                Call(
+                    "", ((None, Call("k8s.V1Container", tuple(container))),), "[", "]"
+                ),
+            ),
+        ),
     )
     return Dict((("pod_override", Call("k8s.V1Pod", (("spec", spec),))),))
 

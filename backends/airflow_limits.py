@@ -35,13 +35,21 @@ TARGET = "airflow"
 
 
 def check(pipeline: ir.Pipeline, diagnostics: Diagnostics) -> None:
-    _check_key(pipeline.span, f"pipeline name {pipeline.name!r}", "DAG id", pipeline.name, diagnostics)
+    _check_key(
+        pipeline.span,
+        f"pipeline name {pipeline.name!r}",
+        "DAG id",
+        pipeline.name,
+        diagnostics,
+    )
     _check_file_name(pipeline, diagnostics)
     seen: dict[str, str] = {}
     for step in pipeline.steps:
         ids = [step.name] + ([step.name + "-items"] if step.foreach else [])
         for task_id in ids:
-            _check_key(step.span, f"step name {step.name!r}", "task id", task_id, diagnostics)
+            _check_key(
+                step.span, f"step name {step.name!r}", "task id", task_id, diagnostics
+            )
         folded = unicodedata.normalize("NFKC", step.name)
         if folded in seen:
             diagnostics.add(

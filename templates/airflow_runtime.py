@@ -13,6 +13,13 @@ anything else is pickled to the artifact location and the envelope is
 {"pickle": uri}, so large payloads never reach the metadata database.  The
 JSON travels as a string: Airflow neither templates nor re-interprets it.
 
+A step with `packages` runs in a virtual environment of its own
+(`_pipec_isolated`): the task writes the step's facts and inputs to a
+request, the environment's Python runs this file's definitions listed in
+`_PIPEC_CHILD` on it, and the task turns the answer into its outcome.  The
+source tree's helper modules travel in `_PIPEC_HELPERS` and are imported
+from there (`_PipecHelpers`).
+
 Only the standard library and Airflow are imported at the top (`DAG`,
 `Param` and `task` for the generated code); a step's own imports run inside
 its task.

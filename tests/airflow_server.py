@@ -69,7 +69,13 @@ class AirflowServer:
             timeout=timeout,
         )
         commands = {
-            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port)],
+            "api-server": [
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             "scheduler": ["scheduler", "--skip-serve-logs"],
             "dag-processor": ["dag-processor"],
         }
@@ -89,11 +95,15 @@ class AirflowServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self.token = self._call("GET", "/auth/token", auth=False)["access_token"]
+                self.token = self._call("GET", "/auth/token", auth=False)[
+                    "access_token"
+                ]
                 break
             except (OSError, urllib.error.URLError, KeyError, ValueError):
                 if time.monotonic() > deadline:
-                    raise AssertionError("the api-server did not start:\n" + self.logs())
+                    raise AssertionError(
+                        "the api-server did not start:\n" + self.logs()
+                    )
                 time.sleep(1)
 
     def stop(self) -> None:
@@ -127,7 +137,9 @@ class AirflowServer:
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            known = {d["dag_id"] for d in self._call("GET", "/api/v2/dags?limit=100")["dags"]}
+            known = {
+                d["dag_id"] for d in self._call("GET", "/api/v2/dags?limit=100")["dags"]
+            }
             if set(dag_ids) <= known:
                 return
             if time.monotonic() > deadline:
@@ -145,11 +157,15 @@ class AirflowServer:
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         deadline = time.monotonic() + timeout
         while True:
-            state = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            state = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")[
+                "state"
+            ]
             if state in ("success", "failed"):
                 return state
             if time.monotonic() > deadline:
-                raise AssertionError(f"run {dag_id}/{run_id} still {state}\n{self.logs()}")
+                raise AssertionError(
+                    f"run {dag_id}/{run_id} still {state}\n{self.logs()}"
+                )
             time.sleep(1)
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, list]:

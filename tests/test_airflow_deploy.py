@@ -28,12 +28,12 @@ from targets_airflow import AirflowSession, compile_to
 DEEP = 198
 PACKAGE = "inflection==0.5.1"  # small, pure Python, not installed here
 
-HELPER = '''
+HELPER = """
 def shout(text: str) -> str:
     return text.upper() + "!"
-'''
+"""
 
-DEPLOY = f'''
+DEPLOY = f"""
 from pipec import Pipeline, context, step
 
 from deploy_helpers import shout
@@ -63,9 +63,9 @@ def measure(pair, nested) -> list:
 
 pipeline = Pipeline("deploy_case", context=ctx)
 pipeline.add_step(titled).add_step(loud).add_step(measure)
-'''
+"""
 
-PODS = '''
+PODS = """
 from pipec import Pipeline, step
 
 
@@ -85,7 +85,7 @@ def plain(y: int) -> int:
 
 
 pipeline = Pipeline("pods_case").add_step(heavy).add_step(light).add_step(plain)
-'''
+"""
 
 
 def write_tree(root: Path) -> Path:
@@ -112,7 +112,9 @@ def test_packages_and_pods_are_errors_where_no_mechanism_is_selected(tmp_path):
     settings = (("packages", "none"), ("pods", "none"))
     _, diagnostics = compile_source(root / "pods_case.py", settings=settings)
     codes = [d.code for d in diagnostics]
-    assert codes.count("PC601") == 3, diagnostics  # heavy: resources, image; light: image
+    assert (
+        codes.count("PC601") == 3
+    ), diagnostics  # heavy: resources, image; light: image
     _, diagnostics = compile_source(root / "deploy_case.py", settings=settings)
     assert [d.code for d in diagnostics] == ["PC601"]
     assert "packages" in diagnostics[0].message and "titled" in diagnostics[0].message
@@ -128,7 +130,9 @@ def test_packages_and_pods_are_errors_where_no_mechanism_is_selected(tmp_path):
 
 def test_an_unknown_mechanism_is_a_settings_error(tmp_path):
     root = write_tree(tmp_path / "src")
-    _, diagnostics = compile_source(root / "deploy_case.py", settings=(("pods", "k8s"),))
+    _, diagnostics = compile_source(
+        root / "deploy_case.py", settings=(("pods", "k8s"),)
+    )
     assert [d.code for d in diagnostics] == ["PC612"]
     assert "'executor_config' or 'none'" in diagnostics[0].message
 
@@ -231,7 +235,9 @@ def test_a_step_runs_with_its_packages_in_a_virtual_environment(deployed):
     outputs = pickle.loads(bytes.fromhex(run["outputs_repr"]))
     assert outputs["title"] == "Big Data There"
     # The package is in the step's environment only, not in Airflow's.
-    proc = subprocess.run([sys.executable, "-c", "import inflection"], capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import inflection"], capture_output=True
+    )
     assert proc.returncode != 0
     assert list((deployed["root"] / "venvs").glob("*/pipec-ready.json"))
 
@@ -264,14 +270,12 @@ def test_artifacts_on_a_shared_store_are_read_on_another_host(deployed, tmp_path
     shutil.rmtree(deployed["root"] / "host_a" / "airflow_home")
     host_b = AirflowSession(tmp_path / "host_b", [])
     dag_file = deployed["root"] / "dags" / "deploy_case.py"
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import json, pickle, runpy, sys
         ns = runpy.run_path(sys.argv[1])
         envelope = json.loads(sys.argv[2])
         sys.stdout.write(pickle.dumps(ns["_pipec_get"](envelope)).hex())
-        """
-    )
+        """)
     proc = subprocess.run(
         [sys.executable, "-c", script, str(dag_file), json.dumps({"pickle": uri})],
         env=host_b.env(),
@@ -327,14 +331,12 @@ def test_imported_helpers_missing_from_the_path_fail_the_parse(tmp_path):
     shutil.copytree(tmp_path / "dags", missing.dags, dirs_exist_ok=True)
     found = AirflowSession(tmp_path / "found", [root])
     shutil.copytree(tmp_path / "dags", found.dags, dirs_exist_ok=True)
-    script = textwrap.dedent(
-        """
+    script = textwrap.dedent("""
         import json, sys
         from airflow.dag_processing.dagbag import DagBag
         bag = DagBag(dag_folder=sys.argv[1])
         print(json.dumps([sorted(bag.dag_ids), list(bag.import_errors.values())]))
-        """
-    )
+        """)
     outcomes = []
     for session in (missing, found):
         proc = subprocess.run(
@@ -346,7 +348,7 @@ def test_imported_helpers_missing_from_the_path_fail_the_parse(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr[-4000:]
         outcomes.append(json.loads(proc.stdout.splitlines()[-1]))
-    (dag_ids, errors) = outcomes[0]
+    dag_ids, errors = outcomes[0]
     assert dag_ids == [] and len(errors) == 1
     assert "deploy_helpers" in errors[0] and "PYTHONPATH" in errors[0]
     assert outcomes[1] == [["deploy_case"], []]

@@ -43,9 +43,7 @@ def server(tmp_path_factory):
         for scenario in SCENARIOS:
             workdir = root / "work" / scenario.id
             server.trigger(scenario.pipeline, scenario.id, scenario.context(workdir))
-        states = {
-            s.id: server.wait_for_run(s.pipeline, s.id) for s in SCENARIOS
-        }
+        states = {s.id: server.wait_for_run(s.pipeline, s.id) for s in SCENARIOS}
         yield {"server": server, "shapes": shapes, "states": states}
     finally:
         server.stop()
