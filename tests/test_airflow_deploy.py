@@ -308,6 +308,48 @@ def test_a_local_artifact_root_fails_loudly_on_a_remote_executor(tmp_path):
     assert "pickle" in namespace["_pipec_put"](facts, "pair", (1, 2))
 
 
+EXECUTORS = r"""
+import sys
+from pipec_runtime_probe import namespace
+print(namespace["_pipec_executors"]())
+"""
+
+
+@pytest.mark.parametrize(
+    "configured, names",
+    [
+        ("CeleryExecutor", ["CeleryExecutor"]),
+        (
+            "LocalExecutor,airflow.providers.cncf.kubernetes.executors."
+            "kubernetes_executor.KubernetesExecutor",
+            ["LocalExecutor", "KubernetesExecutor"],
+        ),
+        ("LocalExecutor", ["LocalExecutor"]),
+    ],
+)
+def test_the_executors_are_read_from_airflows_configuration(
+    tmp_path, configured, names
+):
+    from pipec.backends.airflow import _runtime_code, _runtime_imports
+
+    (tmp_path / "pipec_runtime_probe.py").write_text(
+        "namespace = {}\n"
+        f"exec({_runtime_imports() + chr(10) + _runtime_code()!r}, namespace)\n",
+        encoding="utf-8",
+    )
+    session = AirflowSession(tmp_path / "probe", [tmp_path])
+    session.extra_env = {"AIRFLOW__CORE__EXECUTOR": configured}
+    proc = subprocess.run(
+        [sys.executable, "-c", EXECUTORS],
+        env=session.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.strip().splitlines()[-1] == repr(names)
+
+
 def test_a_missing_artifact_names_the_setting(tmp_path):
     from pipec.backends.airflow import _runtime_code, _runtime_imports
 

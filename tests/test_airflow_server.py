@@ -88,3 +88,10 @@ def test_a_real_deployment_runs_like_the_local_run(server, scenario, tmp_path):
     )
     expected = matrix.local_outcome(scenario, tmp_path)
     matrix.assert_same(expected, actual, "airflow (real deployment)")
+
+
+def test_a_conf_key_that_is_no_context_key_fails_the_run(server):
+    assert server["states"]["typo"] == "failed"
+    tis = server["server"].task_states("etl", "typo")
+    first = next(iter(server["shapes"]["etl"]))
+    assert tis[first] == [(-1, "failed")]
