@@ -43,7 +43,11 @@ class AirflowServer:
             AIRFLOW_HOME=str(home),
             AIRFLOW__CORE__DAGS_FOLDER=str(dags),
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__PARALLELISM="2",
+            # A busy machine answers slowly: wait for the execution API
+            # rather than fail the task.
+            AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="120",
+            AIRFLOW__WORKERS__EXECUTION_API_RETRIES="10",
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
@@ -55,6 +59,8 @@ class AirflowServer:
             AIRFLOW__API__WORKERS="1",
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="2",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            # Only the runs a test triggers: no scheduled runs.
+            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
             AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         )
         self.processes: list[subprocess.Popen] = []
@@ -68,30 +74,9 @@ class AirflowServer:
             capture_output=True,
             timeout=timeout,
         )
-        commands = {
-            "api-server": [
-                "api-server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            "scheduler": ["scheduler", "--skip-serve-logs"],
-            "dag-processor": ["dag-processor"],
-        }
-        for name, args in commands.items():
-            log = open(self.root / f"{name}.log", "wb")
-            self.processes.append(
-                subprocess.Popen(
-                    AIRFLOW + args,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.root,
-                    start_new_session=True,
-                )
-            )
-            log.close()
+        # The api-server first: the scheduler's tasks report to its execution
+        # API, and a task started before it answers fails.
+        self._spawn("api-server", "--host", "127.0.0.1", "--port", str(self.port))
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -105,6 +90,21 @@ class AirflowServer:
                         "the api-server did not start:\n" + self.logs()
                     )
                 time.sleep(1)
+        self._spawn("scheduler", "--skip-serve-logs")
+        self._spawn("dag-processor")
+
+    def _spawn(self, name: str, *args: str) -> None:
+        with open(self.root / f"{name}.log", "wb") as log:
+            self.processes.append(
+                subprocess.Popen(
+                    AIRFLOW + [name, *args],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.root,
+                    start_new_session=True,
+                )
+            )
 
     def stop(self) -> None:
         for proc in self.processes:

@@ -43,7 +43,9 @@ def server(tmp_path_factory):
         for scenario in SCENARIOS:
             workdir = root / "work" / scenario.id
             server.trigger(scenario.pipeline, scenario.id, scenario.context(workdir))
+        server.trigger("etl", "typo", {"no_such_key": 1})
         states = {s.id: server.wait_for_run(s.pipeline, s.id) for s in SCENARIOS}
+        states["typo"] = server.wait_for_run("etl", "typo")
         yield {"server": server, "shapes": shapes, "states": states}
     finally:
         server.stop()
