@@ -15,16 +15,23 @@ Reads only the IR.  What the generated file does:
 - Data: a task returns {output: envelope}; small JSON values travel in XCom,
   anything else is pickled under the artifact location (settings
   `artifact_root`, `artifact_conn_id`, `xcom_max_bytes`; the environment
-  variable PIPEC_ARTIFACT_ROOT overrides the root at run time).
+  variable PIPEC_ARTIFACT_ROOT overrides the root at run time; without a
+  root, an executor that runs tasks on other hosts fails the producing task).
 - retries → `retries` / `retry_delay`; backoff → `retry_exponential_backoff`
   plus a retry policy that gives the exact delays of the local run; timeout →
   `execution_timeout`; `when` → the task skips itself (Airflow's all_success
   trigger rule propagates the skip); `on_failure` → the fallback runs inside
   the last attempt; `foreach` → a small fan-out task (`<step>-items`,
   evaluating the predicate once) and the step mapped over its indexes.
-- Resources and images have no executor-independent place in Airflow (only
-  the Kubernetes executor's pod_override): they are unsupported.  Step cache,
-  packages and the pipeline version are kept in the header comment.
+- Mechanisms selected by settings (`MECHANISMS`, first = default):
+  `packages` → the step runs in a cached virtual environment (`virtualenv`);
+  `image` / `cpu` / `memory` / `gpu` → KubernetesExecutor's `pod_override`
+  (`executor_config`); `none` makes either a PC601 error.  `helpers`: the
+  source tree's helper modules embedded in the file (`embed`) or imported
+  from the workers' path and checked when the DAG is parsed (`import`).
+- What an Airflow DAG file must respect to load (ids, durations, file names,
+  nesting) is checked in `airflow_limits.py`.  Step cache and the pipeline
+  version are kept in the header comment.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from pipec.backends.airflow_layout import (
     Raw,
     statement,
 )
+from pipec.backends import airflow_limits
+from pipec.backends.airflow_limits import literal
 from pipec.backends.base import Backend, Emit, register, template_code
 from pipec.backends.pyfmt import comment_lines, py_block_str, py_name, py_str
 
@@ -56,29 +65,88 @@ PARAM_TYPES = {
     "list": "array",
     "dict": "object",
 }
+# The settings that select a mechanism, their choices and defaults (the
+# first): how per-step packages are installed, how images and resources
+# reach a pod, and whether helper modules are embedded or imported.
+MECHANISMS = {
+    "packages": ("virtualenv", "none"),
+    "pods": ("executor_config", "none"),
+    "helpers": ("embed", "import"),
+}
+POD_IMPORT = "from kubernetes.client import models as k8s"
 
 
 @register
 class AirflowBackend(Backend):
     name = "airflow"
     extension = ".py"
-    SETTINGS = {"artifact_root": str, "artifact_conn_id": str, "xcom_max_bytes": int}
-    SUPPORTS_RESOURCES = False
-    SUPPORTS_IMAGE = False
+    SETTINGS = {
+        "artifact_root": str,
+        "artifact_conn_id": str,
+        "xcom_max_bytes": int,
+        **{key: str for key in MECHANISMS},
+    }
     SUPPORTS_CACHE = False
 
+    def __init__(self, options, diagnostics) -> None:
+        super().__init__(options, diagnostics)
+        self.mechanism = {key: self._mechanism(key) for key in MECHANISMS}
+        self.SUPPORTS_PACKAGES = self.mechanism["packages"] != "none"
+        self.SUPPORTS_RESOURCES = self.mechanism["pods"] != "none"
+        self.SUPPORTS_IMAGE = self.SUPPORTS_RESOURCES
+
+    def _mechanism(self, key: str) -> str:
+        choices = MECHANISMS[key]
+        value = self.options.setting(key, choices[0])
+        if value not in choices:
+            self.diagnostics.add(
+                "PC614",
+                None,
+                key=key,
+                target=self.name,
+                expected=" or ".join(repr(c) for c in choices),
+                got=repr(value),
+            )
+            return choices[0]
+        return value
+
     def emit(self, pipeline: ir.Pipeline) -> Emit:
+        airflow_limits.check(pipeline, self.diagnostics)
         template = _environment().get_template("airflow_dag.py.j2")
+        pods = self.SUPPORTS_RESOURCES and any(_needs_pod(s) for s in pipeline.steps)
         text = template.render(
             header=self.header(pipeline),
-            imports=_runtime_imports(),
+            imports=_runtime_imports() + ("\n" + POD_IMPORT if pods else ""),
             runtime=_runtime_code(),
-            store=self.store(),
+            store=self.store() + "\n" + self.helpers(pipeline),
             sources=[_source_block(step) for step in pipeline.steps],
             dag_open=statement(0, "with ", dag_call(pipeline), " as dag:"),
-            tasks=[task_block(step) for step in pipeline.steps],
+            tasks=[task_block(step, self) for step in pipeline.steps],
         )
         return Emit(self.filename(pipeline), text)
+
+    def helpers(self, pipeline: ir.Pipeline) -> str:
+        """The helper modules: embedded (`_PIPEC_HELPERS`), or imported from
+        the workers' path, checked when the DAG is parsed."""
+        if self.mechanism["helpers"] == "import":
+            names = _helper_modules(pipeline)
+            check = (
+                "\n" + statement(0, "", Call("_pipec_require", ((None, Lit(names)),)))
+                if names
+                else ""
+            )
+            return "_PIPEC_HELPERS = {}" + check
+        sources: dict[str, str] = {}
+        for step in pipeline.steps:
+            for name, text in step.code.helper_sources:
+                sources.setdefault(name, text)
+        if not sources:
+            return "_PIPEC_HELPERS = {}"
+        items = ",\n".join(
+            f"    {py_str(name)}: {py_block_str(text)}"
+            for name, text in sources.items()
+        )
+        return "_PIPEC_HELPERS = {\n" + items + ",\n}"
 
     # -- the header: provenance, and what Airflow has no place for -----------
     def header(self, pipeline: ir.Pipeline) -> str:
@@ -90,10 +158,8 @@ class AirflowBackend(Backend):
         if kept:
             lines += ["", "Kept here because an Airflow DAG has no place for it:"]
             lines += [f"  {what}" for what in kept]
-        helpers = _unique(
-            m for step in pipeline.steps for m in step.code.helper_modules
-        )
-        if helpers:
+        helpers = _helper_modules(pipeline)
+        if helpers and self.mechanism["helpers"] == "import":
             lines += [
                 "",
                 "Tasks import these modules of the source tree; put its root on the",
@@ -119,12 +185,12 @@ class AirflowBackend(Backend):
             kept.append("step cache (cache=True): " + ", ".join(cached))
             self.note_metadata(pipeline, "the step cache of " + _steps(cached))
         for step in pipeline.steps:
-            if step.packages:
+            if step.packages and not self.SUPPORTS_PACKAGES:
                 kept.append(
-                    f"packages of step {step.name}: " + ", ".join(step.packages)
+                    f"packages of step {step.name} (not installed): "
+                    + ", ".join(step.packages)
                 )
-                self.note_metadata(pipeline, f"the packages of step '{step.name}'")
-            if not step.resources.is_empty() or step.image is not None:
+            if _needs_pod(step) and not self.SUPPORTS_RESOURCES:
                 kept.append(
                     f"resources/image of step {step.name} (not applied): {_resources(step)}"
                 )
@@ -169,7 +235,7 @@ def dag_call(pipeline: ir.Pipeline) -> Call:
 
 
 def _param(param: ir.ContextParam) -> Call:
-    args: list[tuple[str | None, Expr]] = [(None, Lit(param.default))]
+    args: list[tuple[str | None, Expr]] = [(None, literal(param.default))]
     if param.type in PARAM_TYPES:
         args.append(("type", Lit(PARAM_TYPES[param.type])))
     return Call("Param", tuple(args))
@@ -178,19 +244,25 @@ def _param(param: ir.ContextParam) -> Call:
 # -- tasks ------------------------------------------------------------------
 
 
-def task_block(step: ir.Step) -> str:
+def task_block(step: ir.Step, backend: AirflowBackend) -> str:
     """The task definitions of one step and the lines that wire them."""
     name = py_name(step.name)
     inputs = Dict(tuple((up, Raw("out_" + py_name(up))) for up in step.upstream))
+    extra: tuple[tuple[str, Expr], ...] = ()
+    if step.packages and backend.SUPPORTS_PACKAGES:
+        extra = (("packages", Lit(list(step.packages))),)
+    pod = backend.SUPPORTS_RESOURCES and _needs_pod(step)
     if step.foreach is None:
-        run = _run_call(step, ())
-        defs = [_task_def(step, step.name, "task_" + name, ("inputs",), run)]
+        run = _run_call(step, extra)
+        defs = [_task_def(step, step.name, "task_" + name, ("inputs",), run, pod=pod)]
         wiring = [
             statement(1, f"out_{name} = ", Call("task_" + name, ((None, inputs),)))
         ]
         return "\n\n".join(defs + ["\n".join(wiring)])
     fan_out = _fan_out_call(step)
-    run = _run_call(step, (("foreach", Lit(step.foreach)), ("index", Raw("index"))))
+    run = _run_call(
+        step, extra + (("foreach", Lit(step.foreach)), ("index", Raw("index")))
+    )
     defs = [
         _task_def(
             step,
@@ -200,7 +272,7 @@ def task_block(step: ir.Step) -> str:
             fan_out,
             retries=False,
         ),
-        _task_def(step, step.name, "task_" + name, ("inputs", "index"), run),
+        _task_def(step, step.name, "task_" + name, ("inputs", "index"), run, pod=pod),
     ]
     wiring = [
         statement(1, f"index_{name} = ", Call("items_" + name, ((None, inputs),))),
@@ -223,10 +295,12 @@ def _task_def(
     params: tuple[str, ...],
     body: Call,
     retries: bool = True,
+    pod: bool = False,
 ) -> str:
-    decorator = statement(
-        1, "@", Call("task", tuple(_task_args(step, task_id, retries)))
-    )
+    args = _task_args(step, task_id, retries)
+    if pod:
+        args.append(("executor_config", pod_override(step)))
+    decorator = statement(1, "@", Call("task", tuple(args)))
     signature = statement(
         1, "def ", Call(function, tuple((None, Raw(p)) for p in params)), ":"
     )
@@ -253,6 +327,44 @@ def _task_args(step: ir.Step, task_id: str, retries: bool) -> list[tuple[str, Ex
     if retries and step.timeout is not None:
         args.append(("execution_timeout", _seconds(step.timeout)))
     return args
+
+
+def pod_override(step: ir.Step) -> Dict:
+    """KubernetesExecutor's pod override: the step's image on the task's
+    container ("base"), its cpu, memory and gpu as limits."""
+    limits = {}
+    if step.resources.cpu is not None:
+        limits["cpu"] = step.resources.cpu
+    if step.resources.memory is not None:
+        limits["memory"] = step.resources.memory
+    if step.resources.gpu:
+        limits["nvidia.com/gpu"] = str(step.resources.gpu)
+    container: list[tuple[str | None, Expr]] = [("name", Lit("base"))]
+    if step.image is not None:
+        container.append(("image", Lit(step.image)))
+    if limits:
+        resources = Call("k8s.V1ResourceRequirements", (("limits", Lit(limits)),))
+        container.append(("resources", resources))
+    spec = Call(
+        "k8s.V1PodSpec",
+        (
+            (
+                "containers",
+                Call(
+                    "", ((None, Call("k8s.V1Container", tuple(container))),), "[", "]"
+                ),
+            ),
+        ),
+    )
+    return Dict((("pod_override", Call("k8s.V1Pod", (("spec", spec),))),))
+
+
+def _needs_pod(step: ir.Step) -> bool:
+    return not step.resources.is_empty() or step.image is not None
+
+
+def _helper_modules(pipeline: ir.Pipeline) -> list[str]:
+    return _unique(m for step in pipeline.steps for m in step.code.helper_modules)
 
 
 def _seconds(value: float) -> Call:
@@ -296,7 +408,7 @@ def _predicate_args(step: ir.Step) -> list[tuple[str, Expr]]:
     ]
 
 
-def _bindings(bindings: tuple[ir.Binding, ...]) -> Lit:
+def _bindings(bindings: tuple[ir.Binding, ...]) -> Expr:
     """{param: ref} for every binding with a value to pass; a default that is
     not a literal is left to the function's own signature."""
     out = {}
@@ -305,7 +417,7 @@ def _bindings(bindings: tuple[ir.Binding, ...]) -> Lit:
         if isinstance(ref, ir.DefaultValue) and not ref.is_literal:
             continue
         out[binding.param] = _ref(ref)
-    return Lit(out)
+    return literal(out)
 
 
 def _ref(ref: ir.Ref) -> list:

@@ -94,6 +94,8 @@ _REGISTRY: list[Code] = [
     Code("PC604", ERROR, "{what} cannot be used on target '{target}': {detail}"),
     Code("PC611", NOTE, "the KFP spec of pipeline '{pipeline}' is {size:,} bytes, over the {limit:,} bytes the KFP backend can store for a run (kubeflow/pipelines#10968); split the pipeline"),
     Code("PC612", ERROR, "{what} is not valid on KFP: {detail}"),
+    Code("PC613", ERROR, "{option} of step '{step}' is {value} seconds; target '{target}' accepts at most {limit} seconds"),
+    Code("PC614", ERROR, "setting '{key}' of target '{target}' must be {expected}, not {got}"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}

@@ -76,6 +76,8 @@ class AirflowSession:
             folder.mkdir(parents=True, exist_ok=True)
         self.source_roots = source_roots
         self.initialised = False
+        # Extra environment of the Airflow process (PIPEC_ARTIFACT_ROOT, ...).
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
         from matrix import no_pipec_env
@@ -95,6 +97,7 @@ class AirflowSession:
             TMPDIR=str(self.tmp),
             PYTHONDONTWRITEBYTECODE="1",
         )
+        base.update(self.extra_env)
         return no_pipec_env(self.source_roots, base=base)
 
     def run(self, request: dict, timeout: float = 600) -> dict:
@@ -157,6 +160,7 @@ def _driver(request: dict) -> dict:
         dag = bag.get_dag(run["dag_id"])
         dagrun = dag.test(run_conf=run["conf"])
         result["runs"][run["id"]] = _read_back(dagrun, run["steps"])
+        result["runs"][run["id"]]["envelopes"] = _envelopes(dagrun)
     return result
 
 
@@ -209,6 +213,20 @@ def _read_back(dagrun, steps: dict) -> dict:
     }
 
 
+def _envelopes(dagrun) -> dict:
+    """Every task's XCom as stored (the envelopes), by task id."""
+    from airflow.models.xcom import XComModel
+    from airflow.settings import Session
+
+    session = Session()
+    query = XComModel.get_many(
+        run_id=dagrun.run_id, key="return_value", dag_ids=dagrun.dag_id
+    )
+    return {
+        row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)
+    }
+
+
 def _aggregate(states: list[str]) -> str:
     for state in ("failed", "upstream_failed"):
         if state in states:
@@ -223,7 +241,8 @@ def _aggregate(states: list[str]) -> str:
 def _decode(envelope: dict):
     if "json" in envelope:
         return json.loads(envelope["json"])
-    with open(envelope["pickle"], "rb") as f:
+    path = envelope["pickle"]
+    with open(path[len("file://") :] if path.startswith("file://") else path, "rb") as f:
         return _runtime()["_pipec_unpickle"](f.read())
 
 
