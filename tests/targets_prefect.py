@@ -152,7 +152,8 @@ def main(jobs_path, out_path):
     results = {"blocked": blocked, "runs": {}, "commands": []}
     with prefect_test_harness(server_startup_timeout=120):
         run_flows(jobs["runs"], results)
-        run_commands(jobs["commands"], results)
+        if jobs["commands"]:
+            run_commands(jobs["commands"], results)
     with open(out_path, "wb") as f:
         pickle.dump(results, f)
 

@@ -197,9 +197,30 @@ def pipelines(draw, name: str = "fz", features: frozenset = frozenset(), max_ste
     )
 
 
+
 def batch(seed: int, count: int, features: frozenset = frozenset(), prefix: str = "fz") -> list[Pipeline]:
-    """`count` pipelines drawn with hypothesis from `seed` (the same seed
-    gives the same pipelines), named `<prefix>_<seed>_<index>`."""
+    """`count` pipelines drawn with hypothesis from `seed`, named
+    `<prefix>_<seed>_<index>`.  The same seed gives the same pipelines:
+    they are drawn in a fresh interpreter that imports only this package,
+    because hypothesis also draws constants found in the local modules
+    loaded at the time (importing pipec would change the batch)."""
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent.parent
+    args = [sys.executable, "-c", "import sys; from fuzz.strategies import _main; _main(sys.argv[1:])",
+            str(seed), str(count), ",".join(sorted(features)), prefix]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(tests)
+    proc = subprocess.run(args, capture_output=True, env=env, cwd=tests, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace")[-3000:])
+    return pickle.loads(proc.stdout)
+
+
+def _draw(seed: int, count: int, features: frozenset, prefix: str) -> list[Pipeline]:
     import dataclasses
 
     from hypothesis import HealthCheck, Phase, given, settings
@@ -216,3 +237,12 @@ def batch(seed: int, count: int, features: frozenset = frozenset(), prefix: str 
 
     collect()
     return [dataclasses.replace(p, name=f"{prefix}_{seed}_{i}") for i, p in enumerate(drawn[:count])]
+
+
+def _main(argv: list[str]) -> None:
+    import pickle
+    import sys
+
+    seed, count, features, prefix = argv
+    chosen = frozenset(f for f in features.split(",") if f)
+    sys.stdout.buffer.write(pickle.dumps(_draw(int(seed), int(count), chosen, prefix)))
