@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(harness.TARGETS))
     parser.add_argument("--batch", type=int, default=50, help="pipelines per orchestrator process")
     parser.add_argument("--features", default="", help=f"comma-separated: {', '.join(sorted(strategies.FEATURES))}")
+    parser.add_argument("--range", default=None, metavar="START:STOP",
+                        help="run only these pipelines of the batch (to share a batch between processes)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary folder)")
     args = parser.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t]
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     pipelines = strategies.batch(args.seed, args.count, features)
+    if args.range:
+        start_at, stop_at = (int(x) if x else None for x in args.range.split(":"))
+        pipelines = pipelines[start_at:stop_at]
     print(f"{len(pipelines)} pipelines from seed {args.seed} in {time.perf_counter() - start:.1f} s; work in {out}",
           flush=True)
     total = harness.Report()

@@ -150,7 +150,7 @@ def run_commands(commands, results):
 def main(jobs_path, out_path):
     jobs = json.loads(open(jobs_path).read())
     results = {"blocked": blocked, "runs": {}, "commands": []}
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         run_flows(jobs["runs"], results)
         if jobs["commands"]:
             run_commands(jobs["commands"], results)

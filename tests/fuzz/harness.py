@@ -65,23 +65,55 @@ class Report:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Case:
+    """One pipeline module to compare: its pipeline's name (unique in the
+    batch), the file, and the run's context overrides (`{tmp}` stands for
+    a fresh folder of the run)."""
+
+    name: str
+    file: Path
+    overrides: tuple = ()
+
+    @property
+    def scenario(self) -> matrix.Scenario:
+        return matrix.Scenario(self.name, self.file, self.name, tuple(self.overrides))
+
+
+def write_cases(pipelines: list[model.Pipeline], src: Path) -> list[Case]:
+    src.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for p in pipelines:
+        path = src / f"{p.name}.py"
+        path.write_text(model.source(p), encoding="utf-8")
+        cases.append(Case(p.name, path, p.run_overrides()))
+    return cases
+
+
 class Batch:
-    def __init__(self, pipelines: list[model.Pipeline], root: Path):
-        self.pipelines = {p.name: p for p in pipelines}
+    def __init__(self, cases: list[Case], root: Path):
+        self.cases = {c.name: c for c in cases}
+        self.files = {c.name: c.file for c in cases}
         self.root = root
-        self.src = root / "src"
-        self.src.mkdir(parents=True, exist_ok=True)
-        self.files = {}
-        for p in pipelines:
-            path = self.src / f"{p.name}.py"
-            path.write_text(model.source(p), encoding="utf-8")
-            self.files[p.name] = path
+        self.src = sorted({matrix.Scenario("", c.file, "").source_root for c in cases})
         self.report = Report()
         self.expected: dict[str, matrix.Outcome] = {}
         self.rejected: set[str] = set()
+        self._ir: dict = {}
 
     def scenario(self, name: str) -> matrix.Scenario:
-        return matrix.Scenario(name, self.files[name], name, self.pipelines[name].run_overrides())
+        return self.cases[name].scenario
+
+    def ir(self, name: str):
+        """The pipeline's IR (what the target readers need to know of it)."""
+        if name not in self._ir:
+            from pipec.frontend import load
+
+            self._ir[name] = next(p for p in load(self.files[name]).module.pipelines if p.name == name)
+        return self._ir[name]
+
+    def shapes(self, name: str) -> dict[str, dict]:
+        return {s.name: {"outputs": list(s.outputs), "foreach": s.foreach is not None} for s in self.ir(name).steps}
 
     def differ(self, name: str, target: str, details: list[str]) -> None:
         self.report.differences.append(Difference(name, target, details, self.files[name]))
@@ -114,7 +146,7 @@ class Batch:
         self.report.seconds["local"] = time.perf_counter() - start
 
     def runnable(self) -> list[str]:
-        return [n for n in self.pipelines if n not in self.rejected]
+        return [n for n in self.cases if n not in self.rejected]
 
     # -- the targets ------------------------------------------------------
 
@@ -147,7 +179,7 @@ class Batch:
                 continue
             expected = self.expected[name]
             if target == "kubeflow":
-                outputs_of = {s.name: list(s.outputs) for s in self.pipelines[name].steps}
+                outputs_of = {s.name: list(s.outputs) for s in self.ir(name).steps}
                 expected = compare.unreached_by_kfp_local(expected, outcome, outputs_of)
             found = compare.differences(expected, outcome)
             if found:
@@ -159,7 +191,7 @@ class Batch:
         from targets_airflow import AirflowSession
 
         root = self.root / "airflow" / f"session-{names[0]}-{len(names)}"
-        session = AirflowSession(root, [self.src])
+        session = AirflowSession(root, self.src)
         runs = []
         for name in names:
             folder = session.dags / name
@@ -168,7 +200,7 @@ class Batch:
             work = root / "work" / name
             work.mkdir(parents=True)
             runs.append({"id": name, "dag_id": name, "conf": self.scenario(name).context(work), "cwd": str(work),
-                         "steps": self.pipelines[name].shapes(), "dags_folder": str(folder)})
+                         "steps": self.shapes(name), "dags_folder": str(folder)})
         result = session.run({"runs": runs, "keep_going": True}, timeout=120 + 30 * len(names))
         outcomes = {}
         for name in names:
@@ -184,7 +216,6 @@ class Batch:
         import targets_kubeflow
         import yaml
         from pipec.backends.kubeflow_program import context_type
-        from pipec.frontend import load
 
         root = self.root / "kubeflow" / f"run-{names[0]}-{len(names)}"
         jobs = []
@@ -193,7 +224,7 @@ class Batch:
             work = root / name
             for sub in ("pipeline_root", "cwd"):
                 (work / sub).mkdir(parents=True)
-            irs[name] = next(p for p in load(self.files[name]).module.pipelines if p.name == name)
+            irs[name] = self.ir(name)
             context = self.scenario(name).context(work)
             for param in irs[name].context:  # values kfp cannot carry travel as JSON text
                 if param.name in context and context_type(param) == "json":
@@ -287,8 +318,13 @@ KFP_BATCH = textwrap.dedent("""
 
 
 def run(pipelines: list[model.Pipeline], root: Path, targets=TARGETS, progress=print) -> Report:
+    """Everything for one batch of generated pipelines."""
+    return run_cases(write_cases(pipelines, root / "src"), root, targets, progress)
+
+
+def run_cases(cases: list[Case], root: Path, targets=TARGETS, progress=print) -> Report:
     """Everything for one batch; the report lists every difference."""
-    batch = Batch(pipelines, root)
+    batch = Batch(cases, root)
     batch.check()
     batch.local()
     progress(f"local: {len(batch.expected)} runs in {batch.report.seconds['local']:.1f} s")
