@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(pipelines)} pipelines from seed {args.seed} in {time.perf_counter() - start:.1f} s; work in {out}",
           flush=True)
     total = harness.Report()
+    shared: dict = {}
     for first in range(0, len(pipelines), args.batch):
         chunk = pipelines[first:first + args.batch]
         report = harness.run(chunk, out / f"batch-{first // args.batch}", targets,
-                             progress=lambda line: print(f"  [{first}+{len(chunk)}] {line}", flush=True))
+                             progress=lambda line: print(f"  [{first}+{len(chunk)}] {line}", flush=True), shared=shared)
         for target, n in report.ran.items():
             total.ran[target] = total.ran.get(target, 0) + n
             total.seconds[target] = total.seconds.get(target, 0.0) + report.seconds[target]

@@ -91,7 +91,8 @@ def write_cases(pipelines: list[model.Pipeline], src: Path) -> list[Case]:
 
 
 class Batch:
-    def __init__(self, cases: list[Case], root: Path):
+    def __init__(self, cases: list[Case], root: Path, shared: dict | None = None):
+        self.shared = {} if shared is None else shared  # orchestrator sessions kept between batches
         self.cases = {c.name: c for c in cases}
         self.files = {c.name: c.file for c in cases}
         self.root = root
@@ -190,14 +191,17 @@ class Batch:
     def _airflow(self, compiled: Path, names: list[str]) -> dict:
         from targets_airflow import AirflowSession
 
-        root = self.root / "airflow" / f"session-{names[0]}-{len(names)}"
-        session = AirflowSession(root, self.src)
+        session = self.shared.get("airflow")
+        if session is None:  # one metadata database for every batch of a run
+            session = self.shared["airflow"] = AirflowSession(self.root.parent / "airflow-session", self.src)
+        session.source_roots = sorted(set(session.source_roots) | set(self.src))
         runs = []
         for name in names:
             folder = session.dags / name
-            folder.mkdir()
+            folder.mkdir(exist_ok=True)
             shutil.copy(compiled / f"{name}.py", folder / f"{name}.py")
-            work = root / "work" / name
+            work = self.root / "airflow" / "work" / name
+            shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
             runs.append({"id": name, "dag_id": name, "conf": self.scenario(name).context(work), "cwd": str(work),
                          "steps": self.shapes(name), "dags_folder": str(folder)})
@@ -317,14 +321,15 @@ KFP_BATCH = textwrap.dedent("""
     """)
 
 
-def run(pipelines: list[model.Pipeline], root: Path, targets=TARGETS, progress=print) -> Report:
+def run(pipelines: list[model.Pipeline], root: Path, targets=TARGETS, progress=print, shared=None) -> Report:
     """Everything for one batch of generated pipelines."""
-    return run_cases(write_cases(pipelines, root / "src"), root, targets, progress)
+    return run_cases(write_cases(pipelines, root / "src"), root, targets, progress, shared)
 
 
-def run_cases(cases: list[Case], root: Path, targets=TARGETS, progress=print) -> Report:
-    """Everything for one batch; the report lists every difference."""
-    batch = Batch(cases, root)
+def run_cases(cases: list[Case], root: Path, targets=TARGETS, progress=print, shared=None) -> Report:
+    """Everything for one batch; the report lists every difference.
+    `shared` (a dict) keeps the Airflow session for the next batch."""
+    batch = Batch(cases, root, shared)
     batch.check()
     batch.local()
     progress(f"local: {len(batch.expected)} runs in {batch.report.seconds['local']:.1f} s")
