@@ -193,7 +193,7 @@ def prefect_env(base: Path, extra_paths: list[Path]) -> dict[str, str]:
     return env
 
 
-def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
+def run_scenarios(scenarios, base: Path, commands: list[dict] = (), timeout: float = 900) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
     "cwd"}`; "PYTHON" stands for the interpreter) against the same server;
     the driver's results: runs by scenario id, commands, deployments."""
@@ -216,7 +216,7 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
     env = prefect_env(base / "prefect", roots)
     proc = subprocess.run(
         [sys.executable, str(base / "driver.py"), str(base / "jobs.json"), str(base / "results.pickle")],
-        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=900,
+        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=timeout,
     )
     if proc.returncode != 0 or not (base / "results.pickle").exists():
         raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
