@@ -105,7 +105,12 @@ class AirflowBackend(Backend):
 
     def kept_metadata(self, pipeline: ir.Pipeline) -> list[str]:
         kept: list[str] = []
-        cached = [step.name for step in pipeline.steps if step.cache]
+        # Only a cache the user asked for is reported: the default is no news.
+        cached = [
+            step.name
+            for step in pipeline.steps
+            if step.cache and any(name == "cache" for name, _ in step.option_spans)
+        ]
         if cached and len(cached) == len(pipeline.steps) > 1:
             kept.append("step cache (cache=True): every step")
             self.note_metadata(pipeline, "the step cache of every step")

@@ -495,7 +495,7 @@ class KubeflowBackend(Backend):
         ]
         for key, value in metadata:
             if value is not None:
-                self.note_metadata(pipeline, f"pipeline {key} {header_value(value)}")
+                self.note_metadata(pipeline, f"the pipeline's {key} ({header_value(value)})")
                 lines.append(f"{key}: {header_value(value)}")
         out = []
         for line in lines:

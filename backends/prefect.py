@@ -150,7 +150,7 @@ class PrefectBackend(Backend):
                 if name in PREFECT_CALL_KEYWORDS:
                     self.unsupported(step, f"a parameter named {name!r} (a keyword of Prefect's Task.submit)", "name")
         if pipeline.owner:
-            self.note_metadata(pipeline, f"the owner {pipeline.owner!r}")
+            self.note_metadata(pipeline, f"the pipeline's owner {pipeline.owner!r}")
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         flow_file = FlowFile(pipeline, self.options.pipec_version)

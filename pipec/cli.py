@@ -19,70 +19,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import glob
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 from pipec import config as cfg
-from pipec.compile import COMMAND_LINE, Problem, Spec, load_specs, render_problems
-from pipec.diagnostics import Diagnostics
-from pipec.ir import Span
-
-EXIT_OK, EXIT_CHANGED, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-@dataclass
-class Session:
-    """Everything a command needs: parsed arguments, the streams, and the
-    problems found so far."""
-
-    args: argparse.Namespace
-    out: TextIO
-    err: TextIO
-    problems: list[Problem] = field(default_factory=list)
-    project: cfg.ProjectConfig | None = None
-    reported: set[Problem] = field(default_factory=set)
-
-    def error(self, code: str, span: Span | None = None, **fields: object) -> None:
-        self.add(Diagnostics(), code, span, **fields)
-
-    def add(
-        self,
-        diagnostics: Diagnostics,
-        code: str | None = None,
-        span: Span | None = None,
-        **fields: object,
-    ) -> None:
-        """Take over `diagnostics` (after adding `code` to it, if given)."""
-        if code:
-            diagnostics.add(code, span or Span(COMMAND_LINE, 0, 0), **fields)
-        # Paths of command-line files (--config, pyproject.toml) are relative to the cwd.
-        self.problems.extend(
-            Problem(d, None if d.path == COMMAND_LINE else Path.cwd())
-            for d in diagnostics
-        )
-
-    @property
-    def has_errors(self) -> bool:
-        return any(p.diagnostic.severity == "error" for p in self.problems)
-
-    def report(self) -> None:
-        """Print the problems not printed yet."""
-        new = [p for p in dict.fromkeys(self.problems) if p not in self.reported]
-        self.err.write(render_problems(new))
-        self.reported.update(new)
-
-
-def exit_code(session: Session, *, changed: bool = False, failed: bool = False) -> int:
-    """The one place exit codes are decided."""
-    if session.has_errors:
-        return EXIT_INPUT
-    return EXIT_CHANGED if changed or failed else EXIT_OK
-
+from pipec.compile import OUTPUT_FORMATS, Spec, load_specs
+from pipec.session import (EXIT_INPUT, EXIT_INTERNAL, Session, exit_code,
+                           load_project, overrides_of, specs_of)
 
 # --------------------------------------------------------------------------
 # Arguments
@@ -111,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="modules to check (default: modules of [tool.pipec])",
     )
     _context_arguments(check)
+    _format_argument(check)
     run = commands.add_parser(
         "run",
         help="run a pipeline locally (exit 0 success, 1 failed, 2 input errors)",
@@ -132,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json", action="store_true", help="print each result as JSON on stdout"
     )
+    _runs_parser(commands)
     graph = commands.add_parser(
         "graph",
         help="print the DAG as text, Mermaid or DOT",
@@ -142,6 +89,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", "-f", choices=("text", "mermaid", "dot"), default="text"
     )
     return parser
+
+
+def _runs_parser(commands) -> None:
+    runs = commands.add_parser(
+        "runs",
+        help="list local runs; 'runs show RUN_ID'; 'runs gc' removes old runs",
+        description="List the local runs kept in the store (id, pipeline, status, start, "
+        "duration, git commit), show one, or remove old runs and cache entries.",
+    )
+    _store_arguments(runs)
+    actions = runs.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", help="print a run's record and outputs")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id, or 'latest'")
+    _store_arguments(show)
+    gc_ = actions.add_parser(
+        "gc",
+        help="remove old runs (and cache entries not written since the cut-off)",
+        description="Remove finished runs: all but the newest N (--keep), and/or those started "
+        "before a cut-off (--older-than, which also removes cache entries not written "
+        "since).  Unfinished runs are kept.",
+    )
+    gc_.add_argument("--keep", type=int, metavar="N", help="keep the newest N runs")
+    gc_.add_argument(
+        "--older-than",
+        metavar="WHEN",
+        help="a date (2026-11-01) or an age (30d, 12h, 2w)",
+    )
+    gc_.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    _store_arguments(gc_)
+
+
+def _store_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="folder of run records, outputs and cache (default: $PIPEC_HOME, else .pipec/)",
+    )
+    p.add_argument(
+        "--pipeline", metavar="NAME", default=argparse.SUPPRESS, help="only runs of this pipeline"
+    )
+    p.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON on stdout"
+    )
 
 
 def _compile_parser(commands) -> None:
@@ -179,6 +170,17 @@ def _compile_parser(commands) -> None:
         "--unsupported",
         choices=cfg.UNSUPPORTED_MODES,
         help="what a feature the target cannot express is: an error (default) or a warning",
+    )
+    _format_argument(p)
+
+
+def _format_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="how diagnostics are printed: text (compiler style, on stderr), json (one "
+        "document on stdout) or github (GitHub Actions annotations on stdout)",
     )
 
 
@@ -246,7 +248,7 @@ def _main(
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     if args.command is None:
         build_parser().print_usage(err)
-        err.write("pipec: error: a command is required: compile, check, run or graph\n")
+        err.write("pipec: error: a command is required: compile, check, run, runs or graph\n")
         return EXIT_INPUT
     session = Session(args, out, err)
     started.append(session)
@@ -263,7 +265,9 @@ def _main(
             from pipec.backends.yamlfmt import allow_fork
 
             allow_fork()
-        return COMMANDS[args.command](session)
+        code = COMMANDS[args.command](session)
+        session.finish()
+        return code
     except KeyboardInterrupt:
         err.write("pipec: interrupted\n")
         return 130
@@ -279,62 +283,6 @@ def _main(
 
 
 # --------------------------------------------------------------------------
-# Shared steps
-
-
-def specs_of(session: Session, given: list[str]) -> list[Spec]:
-    """The specs given, or those of `[tool.pipec] modules`."""
-    if given:
-        return [Spec.parse(text) for text in given]
-    project = session.project
-    if project is None or not project.modules:
-        session.error(
-            "PC505",
-            detail="nothing to do: give FILE arguments, or set modules in [tool.pipec] "
-            "of pyproject.toml",
-        )
-        return []
-    specs = []
-    for pattern in project.modules:
-        file, sep, name = (
-            pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
-        )
-        matches = sorted(glob.glob(str(project.folder / file), recursive=True))
-        if not matches:
-            session.error(
-                "PC503",
-                detail=f"modules pattern '{pattern}' in [tool.pipec] matches no file",
-            )
-        specs.extend(
-            Spec(Path(m), name or None, m + sep + name)
-            for m in matches
-            if m.endswith(".py")
-        )
-    return specs
-
-
-def overrides_of(session: Session) -> tuple[list[cfg.Override], cfg.Settings]:
-    """--config first, then --set (the later wins)."""
-    diagnostics = Diagnostics()
-    overrides: list[cfg.Override] = []
-    settings = cfg.Settings()
-    if session.args.config:
-        path = Path(session.args.config)
-        overrides, settings = cfg.load_config_file(
-            path, session.args.config, diagnostics
-        )
-    overrides += cfg.parse_sets(session.args.sets, diagnostics)
-    session.add(diagnostics)
-    return overrides, settings
-
-
-def load_project(session: Session) -> None:
-    diagnostics = Diagnostics()
-    session.project = cfg.load_project(Path.cwd(), diagnostics)
-    session.add(diagnostics)
-
-
-# --------------------------------------------------------------------------
 # Commands
 
 
@@ -342,7 +290,7 @@ def cmd_check(session: Session) -> int:
     load_project(session)
     overrides, _ = overrides_of(session)
     specs = specs_of(session, session.args.specs)
-    loaded = load_specs(specs, overrides)
+    loaded = load_specs(specs, overrides, libraries=True)
     session.problems += loaded.problems
     session.report()
     if not session.has_errors:
@@ -379,11 +327,21 @@ def cmd_run(session: Session) -> int:
     return run_command(session)
 
 
+def cmd_runs(session: Session) -> int:
+    from pipec.runs_command import runs_command
+
+    for name, default in (("store", None), ("pipeline", None), ("json", False)):
+        if not hasattr(session.args, name):
+            setattr(session.args, name, default)
+    return runs_command(session)
+
+
 COMMANDS = {
     "compile": cmd_compile,
     "check": cmd_check,
     "run": cmd_run,
     "graph": cmd_graph,
+    "runs": cmd_runs,
 }
 
 

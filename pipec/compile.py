@@ -20,6 +20,8 @@ processes, hash seeds and machines is what the test suite proves.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -43,6 +45,9 @@ class Spec:
     path: Path
     pipeline: str | None
     text: str
+    # Matched by a `[tool.pipec] modules` glob: a module there that defines
+    # no pipeline is a step library, skipped without a diagnostic.
+    globbed: bool = False
 
     @classmethod
     def parse(cls, text: str, base: Path | None = None) -> "Spec":
@@ -107,8 +112,13 @@ class CompileResult:
 
 
 def load_specs(
-    specs: Sequence[str | Spec], overrides: Sequence[Override] = ()
+    specs: Sequence[str | Spec],
+    overrides: Sequence[Override] = (),
+    libraries: bool = False,
 ) -> Loaded:
+    """Read every spec.  With `libraries` (what `pipec check` does), a module
+    that defines no pipeline is accepted as a step library; otherwise it is
+    PC403, unless a `[tool.pipec]` glob matched it."""
     from pipec import frontend
 
     loaded = Loaded()
@@ -127,6 +137,8 @@ def load_specs(
         result = frontend.load(spec.path)
         loaded.problems.extend(Problem(d, result.root) for d in result.diagnostics)
         if result.module is not None:
+            if not result.module.pipelines and (libraries or spec.globbed):
+                continue
             for pipeline in _select(result.module, spec, result.root, loaded.problems):
                 loaded.selected.append(Selected(pipeline, result.root, spec))
     _apply_overrides(loaded, overrides)
@@ -367,22 +379,81 @@ def compile_paths(
 # Reporting
 
 
-def render_problems(problems: Iterable[Problem]) -> str:
-    """Every problem, sorted, compiler style; a diagnostic without a line
-    (a file as a whole, the command line) prints as `path: error: ...`."""
-    items = sorted(
+OUTPUT_FORMATS = ("text", "json", "github")
+
+
+def _display(problem: Problem) -> str:
+    """The path a diagnostic is printed with: relative to the working
+    directory (as mypy and ruff print it) when the file is below it, else as
+    an absolute path; the command line prints as "pipec"."""
+    d = problem.diagnostic
+    if d.path == COMMAND_LINE:
+        return "pipec"
+    if problem.root is None:
+        return d.path
+    return _shown(problem.root / d.path)
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    return sorted(
         set(problems),
-        key=lambda p: (p.diagnostic.path != COMMAND_LINE, p.diagnostic.sort_key()),
+        key=lambda p: (p.diagnostic.path != COMMAND_LINE, _display(p), p.diagnostic.sort_key()),
     )
+
+
+def render_problems(problems: Iterable[Problem], fmt: str = "text") -> str:
+    """Every problem, sorted, compiler style (`fmt` "text"), as one JSON
+    document ("json"), or as GitHub Actions workflow commands ("github", as
+    ruff prints them).  A diagnostic without a line (a file as a whole, the
+    command line) prints as `path: error: ...` in text."""
+    items = _sorted(problems)
+    if fmt == "json":
+        return _render_json(items)
+    if fmt == "github":
+        return "".join(_render_github(p) for p in items)
     parts = []
     for problem in items:
         d = problem.diagnostic
+        shown = dataclasses.replace(d, path=_display(problem))
         if d.line <= 0:
-            where = "pipec" if d.path == COMMAND_LINE else d.path
-            parts.append(f"{where}: {d.severity}: {d.message}  [{d.code}]\n")
+            parts.append(f"{shown.path}: {d.severity}: {d.message}  [{d.code}]\n")
         else:
-            parts.append(render([d], problem.root))
+            parts.append(render([shown], problem.root, source_path=d.path))
     return "".join(parts)
+
+
+def _render_json(items: list[Problem]) -> str:
+    entries = []
+    for problem in items:
+        d = problem.diagnostic
+        entries.append({
+            "path": _display(problem),
+            "line": d.line if d.line > 0 else None,
+            "column": d.col if d.line > 0 else None,
+            "severity": d.severity,
+            "code": d.code,
+            "message": d.message,
+        })
+    return json.dumps(entries, indent=2, ensure_ascii=False) + "\n"
+
+
+def _github_escape(text: str, property_value: bool = False) -> str:
+    """Escape for a workflow command (the rules of @actions/core)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def _render_github(problem: Problem) -> str:
+    d = problem.diagnostic
+    level = {"error": "error", "warning": "warning"}.get(d.severity, "notice")
+    props = [f"file={_github_escape(_display(problem), True)}"] if d.path != COMMAND_LINE else []
+    if d.line > 0:
+        props += [f"line={d.line}", f"col={d.col}"]
+    props.append(f"title={_github_escape(f'pipec ({d.code})', True)}")
+    message = _github_escape(f"{d.message}  [{d.code}]")
+    return f"::{level} {','.join(props)}::{message}\n"
 
 
 def _add(
@@ -401,9 +472,10 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 
 def _shown(path: Path) -> str:
-    """`path` relative to the cwd when below it, as given otherwise."""
+    """`path` relative to the cwd when below it, absolute otherwise."""
+    path = Path(os.path.abspath(path))
     try:
-        return Path(os.path.relpath(path, Path.cwd())).as_posix()
+        return path.relative_to(Path.cwd()).as_posix()
     except ValueError:
         return path.as_posix()
 

@@ -4,16 +4,17 @@ write / `--check` / `--diff` path of `pipec.output`.
 
 Where files go, per target: `-o DIR`; else `[tool.pipec] output.<target>`
 (or `out_dir`); else the current directory.  `--target ir` without `-o` (and
-without `--check` / `--diff`) prints the JSON on stdout instead, one document
-per pipeline in order.  Nothing is written when anything reported an error.
+without `--check` / `--diff`) prints the JSON on stdout instead, as JSON Lines:
+one compact document per pipeline, a line each, in order.  Nothing is written when anything reported an error.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipec import output
-from pipec.cli import Session, exit_code, load_project, overrides_of, specs_of
+from pipec.session import Session, exit_code, load_project, overrides_of, specs_of
 from pipec.compile import compile_loaded, load_specs
 from pipec.config import Settings
 
@@ -41,7 +42,8 @@ def compile_command(session: Session) -> int:
         session.problems += result.problems
         folder = output_dir(session, target)
         if folder is None:
-            to_stdout.extend(result.outputs.values())
+            session.stdout_taken = True
+            to_stdout.extend(_json_line(text) for text in result.outputs.values())
             continue
         for filename, text in result.outputs.items():
             _collect(session, files, folder / filename, text, target)
@@ -50,6 +52,11 @@ def compile_command(session: Session) -> int:
         return exit_code(session)
     session.out.write("".join(to_stdout))
     return write_outputs(session, files)
+
+
+def _json_line(text: str) -> str:
+    """One IR document as a line of JSON Lines (same data, same key order)."""
+    return json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def resolve_targets(session: Session) -> list[str]:

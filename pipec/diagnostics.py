@@ -39,7 +39,8 @@ class Code:
 _REGISTRY: list[Code] = [
     Code("PC001", ERROR, "syntax error: {detail}"),
     Code("PC002", ERROR, "cannot read '{path}': {detail}"),
-    Code("PC003", ERROR, "module '{module}' is not in the source tree; pipec cannot follow this import"),
+    Code("PC003", ERROR, "module '{module}' was not found in the source tree; pipec cannot follow this import"),
+    Code("PC004", ERROR, "step '{step}' is imported from module '{module}', which was not found: pipec looked for {looked}; steps must be defined in the source tree"),
     Code("PC101", ERROR, "steps form a cycle: {cycle}"),
     Code("PC102", ERROR, "output '{output}' is produced by both step '{first}' and step '{second}'; each output must come from exactly one step"),
     Code("PC103", ERROR, "step '{step}' takes input '{name}', which no step of pipeline '{pipeline}' produces{hint}"),
@@ -56,7 +57,7 @@ _REGISTRY: list[Code] = [
     Code("PC209", ERROR, "@{decorator} is placed above @step; put it below @step"),
     Code("PC210", ERROR, "{what} passed to @{decorator} cannot be resolved statically: {detail}"),
     Code("PC211", ERROR, "step '{step}' is not decorated with @step"),
-    Code("PC301", ERROR, "context value for '{key}' is not a literal (str, int, float, bool, None, or a list or dict of those)"),
+    Code("PC301", ERROR, "context value for '{key}' is not a literal (str, int, float, bool, None, or a list or dict of those); give it a literal default and override it per run (--set, --config, the target's run parameters), or compute the value inside the step"),
     Code("PC302", ERROR, "invalid schedule '{schedule}': {detail}"),
     Code("PC303", ERROR, "unknown option '{option}' for Pipeline{hint}"),
     Code("PC304", ERROR, "option '{option}' of Pipeline must be {expected}, not {got}"),
@@ -76,7 +77,7 @@ _REGISTRY: list[Code] = [
     Code("PC507", NOTE, "context key '{key}' from {where} is not in the context of pipeline '{pipeline}'; ignored for it"),
     Code("PC601", ERROR, "step '{step}' uses {feature}, which target '{target}' cannot express"),
     Code("PC602", WARNING, "step '{step}' uses {feature}, which target '{target}' cannot express; {consequence}"),
-    Code("PC603", NOTE, "{what} has no place in the {target} output; it is kept in the file's header comment"),
+    Code("PC603", NOTE, "the {target} output has no place for {what}; it is kept in the file's header comment"),
 ]
 
 CODES: dict[str, Code] = {c.code: c for c in _REGISTRY}
@@ -140,13 +141,18 @@ class Diagnostics:
         return [d for d in self if d.severity == ERROR]
 
 
-def render(diagnostics: Iterable[Diagnostic], root: Path | None = None) -> str:
+def render(
+    diagnostics: Iterable[Diagnostic], root: Path | None = None, source_path: str | None = None
+) -> str:
     """Sorted compiler-style text, with each source line and a caret.
-    `root` is the source root the diagnostics' paths are relative to."""
+    `root` is the source root the diagnostics' paths are relative to;
+    `source_path`, when given, is the file to show lines from (relative to
+    `root`) when the diagnostics' paths are display paths."""
     lines: list[str] = []
     for d in sorted(diagnostics, key=Diagnostic.sort_key):
         lines.append(d.format())
-        source_line = _source_line(root, d.path, d.line) if root is not None else None
+        path = source_path if source_path is not None else d.path
+        source_line = _source_line(root, path, d.line) if root is not None else None
         if source_line is not None:
             lines.append("    " + source_line)
             lines.append("    " + " " * max(d.col - 1, 0) + "^")

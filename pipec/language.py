@@ -13,34 +13,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-# Options of @step, with their defaults.  The frontend checks the same names.
-STEP_OPTIONS: dict[str, Any] = {
-    "name": None,
-    "inputs": None,
-    "outputs": (),
-    "retries": 0,
-    "retry_delay": 1.0,
-    "retry_backoff": 1.0,
-    "timeout": None,
-    "cache": None,
-    "image": None,
-    "packages": (),
-    "cpu": None,
-    "memory": None,
-    "gpu": None,
-    "foreach": None,
-}
-RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
-PIPELINE_OPTIONS: dict[str, Any] = {
-    "context": None,
-    "schedule": None,
-    "description": None,
-    "owner": None,
-    "tags": (),
-    "enable_cache": True,
-    "version": None,
-}
-SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+from pipec.options import RETRY_SPECS, STEP_OPTIONS, STEP_SPECS
 
 _ATTR = "__pipec__"
 
@@ -62,8 +35,6 @@ def _marks(fn: Callable, decorator: str = "step") -> dict:
 
 def _check_options(decorator: str, options: Mapping[str, Any]) -> None:
     """The checks the compiler makes (PC202), at decoration time."""
-    from pipec.frontend.options import RETRY_SPECS, STEP_SPECS
-
     specs = STEP_SPECS if decorator == "step" else RETRY_SPECS
     for option, value in options.items():
         spec = specs.get(option)

@@ -14,7 +14,7 @@ import json
 import traceback
 from pathlib import Path
 
-from pipec.cli import Session, exit_code, overrides_of
+from pipec.session import Session, exit_code, overrides_of
 from pipec.compile import Selected, Spec, load_specs
 
 

@@ -384,17 +384,34 @@ def test_syntax_error_is_located_without_traceback(src, tmp_path):
     (src / "syntax.py").write_text("from pipec import step\n\n\ndef f(:\n    pass\n")
     code, _, err = cli("compile", "src/syntax.py", "--target", "ir", "-o", "out")
     assert code == 2
-    assert err.startswith("syntax.py:4:")
+    assert err.startswith("src/syntax.py:4:")
     assert "[PC001]" in err and "def f(:" in err and "^" in err
     assert "Traceback" not in err
 
 
 def test_module_without_pipeline(src):
     (src / "empty.py").write_text("X = 1\n")
-    code, _, err = cli("check", "src/empty.py")
+    code, _, err = cli("compile", "src/empty.py", "--target", "ir", "-o", "out")
     assert code == 2 and err.startswith(
-        "empty.py: error: 'empty.py' defines no pipeline  [PC403]"
+        "src/empty.py: error: 'empty.py' defines no pipeline  [PC403]"
     )
+
+
+STEP_LIBRARY = """
+from pipec import step
+
+
+@step(outputs=["x"])
+def make() -> int:
+    return 1
+"""
+
+
+def test_step_library_is_accepted_by_check(src):
+    (src / "library.py").write_text(STEP_LIBRARY)
+    code, _, err = cli("check", "src/library.py")
+    assert code == 0, err
+    assert "error" not in err
 
 
 def test_output_dir_is_a_file(src, tmp_path):
@@ -420,8 +437,8 @@ def test_every_problem_of_every_file_sorted(src):
     lines = [line for line in err.splitlines() if ": error: " in line]
     assert code == 2
     assert lines[0].startswith("pipec: error: unknown target")
-    assert any(line.startswith("broken.py:") for line in lines)
-    assert any(line.startswith("syntax.py:") for line in lines)
+    assert any(line.startswith("src/broken.py:") for line in lines)
+    assert any(line.startswith("src/syntax.py:") for line in lines)
     located = [line for line in lines if not line.startswith("pipec:")]
     assert located == sorted(located)
 

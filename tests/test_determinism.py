@@ -321,7 +321,7 @@ def test_one_bad_input_writes_nothing(target: str, work: Path) -> None:
     require_target(target)
     rc, stdout, err = cli(["compile", *GOOD, "bad/broken.py", "--target", target, "-o", "fresh"], cwd=work)
     assert rc == 2, f"exit {rc}:\n{err}"
-    assert re.search(r"^broken\.py:\d+:\d+: error: .*\[PC\d+\]$", err, re.MULTILINE), err
+    assert re.search(r"^bad/broken\.py:\d+:\d+: error: .*\[PC\d+\]$", err, re.MULTILINE), err
     assert "Traceback" not in err
     assert snapshot(work / "fresh") == {}, "a failed compile wrote files"
 

@@ -16,7 +16,7 @@ from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Param, StepDecl
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
 from pipec.frontend.pipelines import PipelineDecl, StepUse
-from pipec.language import RETRY_OPTIONS, STEP_OPTIONS
+from pipec.options import RETRY_OPTIONS, STEP_OPTIONS
 
 # The order in which option spans are recorded (the order of STEP_OPTIONS,
 # then the decorators).

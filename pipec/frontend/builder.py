@@ -16,7 +16,7 @@ import libcst as cst
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics
-from pipec.frontend import FrontendResult, source_root
+from pipec.frontend.result import FrontendResult, source_root
 from pipec.frontend.binding import (
     Binder,
     check_graph,

@@ -18,7 +18,7 @@ import libcst as cst
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
-from pipec.frontend.options import RETRY_SPECS, STEP_SPECS, OptionSpec
+from pipec.options import RETRY_SPECS, STEP_SPECS, OptionSpec
 from pipec.frontend.scan import is_single_arg_call
 from pipec.frontend.sources import SourceModule, dotted, pipec_attr
 from pipec.frontend.symbols import Resolved, Resolver

@@ -23,11 +23,11 @@ from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
 from pipec.frontend.declarations import Option, StepDecl, StepReader, qualified_in
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral
-from pipec.frontend.options import PIPELINE_SPECS, is_identifier
+from pipec.options import PIPELINE_SPECS, is_identifier
 from pipec.frontend.scan import is_add_step_call, is_single_arg_call
 from pipec.frontend.sources import SourceModule, pipec_attr
 from pipec.frontend.symbols import Resolver
-from pipec.language import SCHEDULE_ALIASES
+from pipec.options import SCHEDULE_ALIASES
 
 PIPELINE_POSITIONAL = (
     "name",
@@ -254,6 +254,18 @@ class PipelineReader:
             )
             return None
         if (
+            binding is not None
+            and binding.is_import
+            and not self.ctx.resolver.tree.contains(binding.target)
+        ):
+            # A step must be defined in the source tree: an import from
+            # anywhere else is a module pipec did not find there.
+            self.ctx.diagnostics.error(
+                "PC004", module.span(target), step=module.code(target),
+                module=binding.target, looked=looked_for(binding.target),
+            )
+            return None
+        if (
             binding is None
             or binding.is_import
             or not isinstance(binding.node, cst.FunctionDef)
@@ -281,6 +293,12 @@ class PipelineReader:
         self.ctx.diagnostics.error(
             "PC401", self.ctx.module.span(node), what=what, detail=detail
         )
+
+
+def looked_for(module: str) -> str:
+    """Where a module of the source tree would be, for messages."""
+    path = module.replace(".", "/")
+    return f"'{path}.py' and '{path}/__init__.py' under the source root"
 
 
 def _positional(index: int) -> str | None:
@@ -366,7 +384,11 @@ class ContextReader:
             value = self.ctx.evaluator.evaluate(module, value_node)
         except NotLiteral:
             self.ctx.diagnostics.error("PC301", module.span(value_node), key=key)
-            return None
+            # The key still exists (with no usable value): the one error above
+            # is the root cause, so parameters named after it bind to it
+            # rather than each reporting "bound to nothing".  The module has
+            # an error, so no output is built from this placeholder.
+            return ir.ContextParam(key, None, "null", span)
         return ir.ContextParam(key, value, ir.literal_type(value), span)
 
 

@@ -2,7 +2,6 @@
 # "sklearn_training".  Do not edit by hand; change the source and compile again.
 #
 # Kept here because an Airflow DAG has no place for it:
-#   step cache (cache=True): every step
 #   packages of step make_data: scikit-learn>=1.3
 #   resources/image of step make_data (not applied): image=python:3.11-slim
 #   packages of step split: scikit-learn>=1.3
@@ -70,10 +69,13 @@ def _pipec_outputs(step, names, value):
         return {name: value[name] for name in names}
     if isinstance(value, (tuple, list)) and len(value) == len(names):
         return dict(zip(names, value))
+    if isinstance(value, (tuple, list)):
+        got = f"a {type(value).__name__} of length {len(value)}"
+    else:
+        got = type(value).__name__
     raise ValueError(
         f"step {step!r} declares {len(names)} outputs {names!r}; it must return "
-        f"a tuple or list of that length or a dict with those keys, "
-        f"not {type(value).__name__}"
+        f"a tuple or list of that length or a dict with those keys, not {got}"
     )
 
 

@@ -42,10 +42,13 @@ def _pipec_outputs(step, names, value):
         return {name: value[name] for name in names}
     if isinstance(value, (tuple, list)) and len(value) == len(names):
         return dict(zip(names, value))
+    if isinstance(value, (tuple, list)):
+        got = f"a {type(value).__name__} of length {len(value)}"
+    else:
+        got = type(value).__name__
     raise ValueError(
         f"step {step!r} declares {len(names)} outputs {names!r}; it must return "
-        f"a tuple or list of that length or a dict with those keys, "
-        f"not {type(value).__name__}"
+        f"a tuple or list of that length or a dict with those keys, not {got}"
     )
 
 

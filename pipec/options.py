@@ -1,8 +1,10 @@
-"""What each option of @step, @retry and Pipeline accepts, as data.
+"""The options of @step, @retry and Pipeline, as data: their names and
+defaults, and what each accepts.
 
-An `OptionSpec` pairs a check on the statically evaluated value with the
-words used in the PC202 / PC304 message.  The option names come from
-`pipec.language`, the runtime library, so both agree by construction.
+An `OptionSpec` pairs a check on the (statically evaluated, or live) value
+with the words used in the PC202 / PC304 message.  The runtime library
+(`pipec.language`) and the frontend both read this module, so they agree by
+construction; it imports nothing of pipec.
 """
 
 from __future__ import annotations
@@ -12,7 +14,35 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pipec.language import PIPELINE_OPTIONS, RETRY_OPTIONS, STEP_OPTIONS
+# Options of @step, with their defaults.
+STEP_OPTIONS: dict[str, Any] = {
+    "name": None,
+    "inputs": None,
+    "outputs": (),
+    "retries": 0,
+    "retry_delay": 1.0,
+    "retry_backoff": 1.0,
+    "timeout": None,
+    "cache": None,
+    "image": None,
+    "packages": (),
+    "cpu": None,
+    "memory": None,
+    "gpu": None,
+    "foreach": None,
+}
+RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
+PIPELINE_OPTIONS: dict[str, Any] = {
+    "context": None,
+    "schedule": None,
+    "description": None,
+    "owner": None,
+    "tags": (),
+    "enable_cache": True,
+    "version": None,
+}
+SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
 
 
 @dataclass(frozen=True)
