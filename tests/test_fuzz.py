@@ -34,13 +34,7 @@ FOUND: dict[str, dict[str, str]] = {
         "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
     },
     "kubeflow_context_struct": {
-        "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (keys re-ordered, ints past 2**53 become floats)",
-    },
-    "kubeflow_nul_in_context": {
-        "kubeflow": "Kubeflow backend: a context string with a NUL character cannot reach the foreach step's iterations",
-    },
-    "kubeflow_none_in_foreach_list": {
-        "kubeflow": "Kubeflow backend: foreach over a context list holding None (travels as JSON text) runs no iteration",
+        "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 2**53 + 1 arrives as 2**53)",
     },
 }
 

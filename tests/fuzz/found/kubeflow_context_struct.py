@@ -1,6 +1,7 @@
 """Found by the differential fuzzer: a context list of dicts reaches the
-step on KFP with its dict keys re-ordered and an integer beyond 2**53 turned
-into a float (the local run and the other targets keep both)."""
+step on KFP with an integer beyond 2**53 rounded (it travels as a protobuf
+double); given as a run-time override, the dicts' keys also come back sorted
+and such an integer as a float.  The local run keeps the value exactly."""
 
 from pipec import Pipeline, context, step
 
