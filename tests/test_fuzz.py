@@ -13,6 +13,7 @@ same locally and on Airflow, Kubeflow and Prefect.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,12 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 FOUND: dict[str, dict[str, str]] = {
     "airflow_default_tuple": {
         "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
+    },
+    "kubeflow_nul_in_override": {
+        "kubeflow": "Kubeflow backend/runtime: a NUL character in a run-time context value stops the kfp.local run",
+    },
+    "prefect_empty_foreach_when_false": {
+        "prefect": "Prefect backend: an empty foreach never evaluates the step's `when`; the step succeeds instead of skipping",
     },
     "kubeflow_context_struct": {
         "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 2**53 + 1 arrives as 2**53)",
@@ -117,10 +124,18 @@ def test_larger_batch_agrees_on_every_target(tmp_path):
 
 @pytest.fixture(scope="module")
 def found_runs(tmp_path_factory):
-    cases = [harness.Case(path.stem, path, (("state_dir", "{tmp}"),)) for path in sorted(FOUND_DIR.glob("*.py"))]
+    cases = [harness.Case(path.stem, path, _overrides(path)) for path in sorted(FOUND_DIR.glob("*.py"))]
     targets = sorted({t for found in FOUND.values() for t in found})
     report = harness.run_cases(cases, tmp_path_factory.mktemp("found"), targets, progress=lambda _: None)
     return {(d.pipeline, d.target): d for d in report.differences}
+
+
+def _overrides(path: Path) -> tuple:
+    """The run's overrides: the module's `RUN_OVERRIDES = {...}` literal."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["RUN_OVERRIDES"]:
+            return tuple(ast.literal_eval(node.value).items())
+    return ()
 
 
 def _found_params():
