@@ -34,8 +34,8 @@ FOUND: dict[str, dict[str, str]] = {
     "airflow_default_tuple": {
         "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
     },
-    "kubeflow_nul_in_override": {
-        "kubeflow": "Kubeflow backend/runtime: a NUL character in a run-time context value stops the kfp.local run",
+    "kubeflow_fz_200_100": {
+        "kubeflow": "Kubeflow: with a run-time JSON-text context value (NUL in a dict key, None values) the run stops early",
     },
     "prefect_empty_foreach_when_false": {
         "prefect": "Prefect backend: an empty foreach never evaluates the step's `when`; the step succeeds instead of skipping",
