@@ -35,13 +35,15 @@ FOUND: dict[str, dict[str, str]] = {
         "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
     },
     "kubeflow_fz_200_100": {
-        "kubeflow": "Kubeflow: with a run-time JSON-text context value (NUL in a dict key, None values) the run stops early",
+        "kubeflow": "Kubeflow backend: a list parameter is typed from its default, so a run-time list holding None is refused",
     },
     "prefect_empty_foreach_when_false": {
-        "prefect": "Prefect backend: an empty foreach never evaluates the step's `when`; the step succeeds instead of skipping",
+        "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
+        "else per element), so the step succeeds or skips unlike the local run",
     },
     "kubeflow_context_struct": {
-        "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 2**53 + 1 arrives as 2**53)",
+        "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 257 in a list "
+        "may arrive as 257.0, 2**53 + 1 as 2**53)",
     },
 }
 
@@ -105,14 +107,30 @@ def test_comparison_is_type_exact(a, b):
     ]
 
 
-def _assert_no_difference(report: harness.Report, count: int) -> None:
+def _assert_no_difference(report: harness.Report, count: int, targets=harness.TARGETS) -> None:
     assert not report.differences, "\n".join(map(str, report.differences))
-    assert report.ran == {"local": count, **{t: count for t in harness.TARGETS}}
+    assert report.ran == {"local": count, **{t: count for t in targets}}
 
 
-def test_fixed_seed_batch_agrees_on_every_target(tmp_path):
+@pytest.fixture(scope="module")
+def small_batch(tmp_path_factory):
     pipelines = strategies.batch(SMALL_SEED, SMALL_COUNT)
-    _assert_no_difference(harness.run(pipelines, tmp_path, progress=lambda _: None), SMALL_COUNT)
+    return harness.run(pipelines, tmp_path_factory.mktemp("small"), progress=lambda _: None)
+
+
+# The fixed-seed batch differs on KFP today (an int in a context list comes
+# back as a float there, as kubeflow_context_struct shows).
+SMALL_XFAIL = {"kubeflow": FOUND["kubeflow_context_struct"]["kubeflow"]}
+
+
+@pytest.mark.parametrize("target", [
+    pytest.param(t, marks=[pytest.mark.xfail(strict=True, reason=SMALL_XFAIL[t])] if t in SMALL_XFAIL else [])
+    for t in harness.TARGETS
+])
+def test_fixed_seed_batch_agrees_on_every_target(small_batch, target):
+    assert small_batch.ran["local"] == small_batch.ran[target] == SMALL_COUNT
+    found = [d for d in small_batch.differences if d.target in (target, "check", "local")]
+    assert not found, "\n".join(map(str, found))
 
 
 @pytest.mark.slow

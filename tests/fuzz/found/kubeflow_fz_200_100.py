@@ -1,6 +1,7 @@
 """Found by the differential fuzzer (seed 200, pipeline 100), not reduced
-yet: with this run-time override of c1 the local run succeeds (s2 runs its
-one element); on kfp.local only the gate of s1 runs and the run stops."""
+yet: c1's default holds no None, so KFP types it as a list parameter, and
+the run-time value below (None inside) is refused by KFP; the local run
+accepts it and succeeds."""
 
 
 from pipec import Pipeline, context, on_failure, retry, step, when
