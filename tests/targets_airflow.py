@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 RESULT_MARK = "PIPEC-AIRFLOW-RESULT "
@@ -157,10 +158,23 @@ def _driver(request: dict) -> dict:
         result.setdefault("tasks", {})[dag_id] = sorted(dag.task_dict)
     for run in request.get("runs", []):
         os.chdir(run["cwd"])
-        dag = bag.get_dag(run["dag_id"])
-        dagrun = dag.test(run_conf=run["conf"])
-        result["runs"][run["id"]] = _read_back(dagrun, run["steps"])
-        result["runs"][run["id"]]["envelopes"] = _envelopes(dagrun)
+        if "dags_folder" in run:  # the DAG's own folder: dag.test() re-parses only it
+            import airflow.settings
+
+            airflow.settings.DAGS_FOLDER = run["dags_folder"]
+        started = time.perf_counter()
+        try:
+            dag = bag.get_dag(run["dag_id"])
+            dagrun = dag.test(run_conf=run["conf"])
+            result["runs"][run["id"]] = _read_back(dagrun, run["steps"])
+            result["runs"][run["id"]]["envelopes"] = _envelopes(dagrun)
+            result["runs"][run["id"]]["seconds"] = time.perf_counter() - started
+        except Exception:
+            if not request.get("keep_going"):
+                raise
+            import traceback
+
+            result.setdefault("errors", {})[run["id"]] = traceback.format_exc()
     return result
 
 

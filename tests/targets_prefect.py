@@ -150,9 +150,10 @@ def run_commands(commands, results):
 def main(jobs_path, out_path):
     jobs = json.loads(open(jobs_path).read())
     results = {"blocked": blocked, "runs": {}, "commands": []}
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=600):
         run_flows(jobs["runs"], results)
-        run_commands(jobs["commands"], results)
+        if jobs["commands"]:
+            run_commands(jobs["commands"], results)
     with open(out_path, "wb") as f:
         pickle.dump(results, f)
 
@@ -201,7 +202,7 @@ def _driver() -> str:
     return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
 
 
-def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
+def run_scenarios(scenarios, base: Path, commands: list[dict] = (), timeout: float = 900) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
     "cwd"}`; "PYTHON" stands for the interpreter) against the same server;
     the driver's results: runs by scenario id, commands, deployments."""
@@ -224,7 +225,7 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = ()) -> dict:
     env = prefect_env(base / "prefect", roots)
     proc = subprocess.run(
         [sys.executable, str(base / "driver.py"), str(base / "jobs.json"), str(base / "results.pickle")],
-        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=900,
+        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=timeout,
     )
     if proc.returncode != 0 or not (base / "results.pickle").exists():
         raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
