@@ -20,7 +20,6 @@ condition DAG; kfp.local still gives them folders at the run's top level.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys

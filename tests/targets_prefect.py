@@ -21,7 +21,6 @@ Results come back pickled, so output types survive exactly.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
