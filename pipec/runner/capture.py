@@ -15,11 +15,12 @@ what keeps foreach elements (run in a thread pool) apart.  Capture never
 breaks a step: a log file that cannot be written is given up and the
 output is still echoed.
 
-Logging: when the root logger has no handler of its own (logging not
-configured), its level is lowered to INFO for the run so that a step's
-`logging.info` is captured, and records outside steps at WARNING or above
-still reach the real stderr (as Python's last-resort handler would print
-them).  When logging is configured, its levels are left alone.
+Logging: for the run, the root logger's level is lowered to INFO when it
+is higher (the default is WARNING), so that a step's `logging.info` is
+captured (a step's own `logger.setLevel` still wins).  When the root logger
+has no handler of its own (logging not configured), records outside steps
+at WARNING or above still reach the real stderr, as Python's last-resort
+handler would print them.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class installed:
         unconfigured = not root.handlers
         self.handler = _Handler(passthrough=unconfigured)
         root.addHandler(self.handler)
-        if unconfigured and root.level > logging.INFO:
+        if root.level > logging.INFO:
             root.setLevel(logging.INFO)
 
     def __exit__(self, *exc) -> None:
