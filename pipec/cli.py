@@ -26,8 +26,15 @@ from typing import TextIO
 
 from pipec import config as cfg
 from pipec.compile import OUTPUT_FORMATS, Spec, load_specs
-from pipec.session import (EXIT_INPUT, EXIT_INTERNAL, Session, exit_code,
-                           load_project, overrides_of, specs_of)
+from pipec.session import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    Session,
+    exit_code,
+    load_project,
+    overrides_of,
+    specs_of,
+)
 
 # --------------------------------------------------------------------------
 # Arguments
@@ -76,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for run records and outputs (default: .pipec/)",
     )
     run.add_argument(
-        "--json", action="store_true", help="print each result as JSON on stdout"
+        "--json",
+        action="store_true",
+        help="print the result as one JSON document on stdout (an array when "
+        "several pipelines run); nothing else goes to stdout",
     )
     _runs_parser(commands)
     graph = commands.add_parser(
@@ -116,7 +126,9 @@ def _runs_parser(commands) -> None:
         metavar="WHEN",
         help="a date (2026-11-01) or an age (30d, 12h, 2w)",
     )
-    gc_.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    gc_.add_argument(
+        "--dry-run", action="store_true", help="say what would go; remove nothing"
+    )
     _store_arguments(gc_)
 
 
@@ -128,10 +140,16 @@ def _store_arguments(p: argparse.ArgumentParser) -> None:
         help="folder of run records, outputs and cache (default: $PIPEC_HOME, else .pipec/)",
     )
     p.add_argument(
-        "--pipeline", metavar="NAME", default=argparse.SUPPRESS, help="only runs of this pipeline"
+        "--pipeline",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="only runs of this pipeline",
     )
     p.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON on stdout"
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print JSON on stdout",
     )
 
 
@@ -248,7 +266,9 @@ def _main(
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     if args.command is None:
         build_parser().print_usage(err)
-        err.write("pipec: error: a command is required: compile, check, run, runs or graph\n")
+        err.write(
+            "pipec: error: a command is required: compile, check, run, runs or graph\n"
+        )
         return EXIT_INPUT
     session = Session(args, out, err)
     started.append(session)

@@ -51,7 +51,9 @@ def run_command(session: Session) -> int:
             break
     if args.json and documents:
         document = documents[0] if len(loaded.selected) == 1 else documents
-        session.out.write(json.dumps(document, indent=2, sort_keys=True, default=repr) + "\n")
+        session.out.write(
+            json.dumps(document, indent=2, sort_keys=True, default=repr) + "\n"
+        )
     return exit_code(session, failed=failed)
 
 
@@ -94,7 +96,9 @@ def ending(result: "PipelineResult") -> str:
     lines = []
     if result.outputs:
         lines.append("  outputs:")
-        lines += [f"    {name} = {_short(value)}" for name, value in result.outputs.items()]
+        lines += [
+            f"    {name} = {_short(value)}" for name, value in result.outputs.items()
+        ]
     lines.append(f"  run folder: {result.run_dir}")
     logs = Path(result.run_dir or ".") / "logs"
     if logs.is_dir():
