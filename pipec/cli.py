@@ -26,15 +26,8 @@ from typing import TextIO
 
 from pipec import config as cfg
 from pipec.compile import OUTPUT_FORMATS, Spec, load_specs
-from pipec.session import (
-    EXIT_INPUT,
-    EXIT_INTERNAL,
-    Session,
-    exit_code,
-    load_project,
-    overrides_of,
-    specs_of,
-)
+from pipec.session import (EXIT_INPUT, EXIT_INTERNAL, Session, exit_code,
+                           load_project, overrides_of, specs_of)
 
 # --------------------------------------------------------------------------
 # Arguments
@@ -126,9 +119,7 @@ def _runs_parser(commands) -> None:
         metavar="WHEN",
         help="a date (2026-11-01) or an age (30d, 12h, 2w)",
     )
-    gc_.add_argument(
-        "--dry-run", action="store_true", help="say what would go; remove nothing"
-    )
+    gc_.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
     _store_arguments(gc_)
 
 
@@ -140,16 +131,10 @@ def _store_arguments(p: argparse.ArgumentParser) -> None:
         help="folder of run records, outputs and cache (default: $PIPEC_HOME, else .pipec/)",
     )
     p.add_argument(
-        "--pipeline",
-        metavar="NAME",
-        default=argparse.SUPPRESS,
-        help="only runs of this pipeline",
+        "--pipeline", metavar="NAME", default=argparse.SUPPRESS, help="only runs of this pipeline"
     )
     p.add_argument(
-        "--json",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="print JSON on stdout",
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON on stdout"
     )
 
 
@@ -266,9 +251,7 @@ def _main(
         return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     if args.command is None:
         build_parser().print_usage(err)
-        err.write(
-            "pipec: error: a command is required: compile, check, run, runs or graph\n"
-        )
+        err.write("pipec: error: a command is required: compile, check, run, runs or graph\n")
         return EXIT_INPUT
     session = Session(args, out, err)
     started.append(session)

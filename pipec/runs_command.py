@@ -113,9 +113,7 @@ def _list(session: Session, store) -> int:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        session.out.write(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n"
-        )
+        session.out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
     return exit_code(session)
 
 
@@ -148,13 +146,7 @@ def _show(session: Session, store, run_id: str) -> int:
     row = _row(record)
     out = session.out
     out.write(f"run {row['run_id']} of pipeline {row['pipeline']}: {row['status']}\n")
-    for key in (
-        "started_at",
-        "finished_at",
-        "duration_seconds",
-        "git_commit",
-        "resumed_from",
-    ):
+    for key in ("started_at", "finished_at", "duration_seconds", "git_commit", "resumed_from"):
         if record.get(key) not in (None, ""):
             out.write(f"  {key}: {record[key]}\n")
     if record.get("context"):
