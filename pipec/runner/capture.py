@@ -39,9 +39,9 @@ class StepSink:
     """The capture of one step: its log file (opened on the first write)
     and the echo of each complete line."""
 
-    def __init__(self, step: str, path: Path, echo: Echo | None):
+    def __init__(self, step: str, folder: Path, echo: Echo | None):
         self.step = step
-        self.path = path
+        self.folder = folder
         self.echo = echo
         self._file: TextIO | None = None
         self._broken = False
@@ -61,6 +61,11 @@ class StepSink:
             self._echo(element, stream, line)
 
     @property
+    def path(self) -> Path:
+        """`<folder>/<step>.log` (built when needed: most steps print nothing)."""
+        return self.folder / f"{self.step}.log"
+
+    @property
     def written(self) -> bool:
         """Whether the log file was created."""
         return self._file is not None or self._opened
@@ -70,7 +75,7 @@ class StepSink:
             return
         try:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.folder.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8", errors="replace")
                 self._opened = True
             self._file.write(text)

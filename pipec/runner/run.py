@@ -115,6 +115,7 @@ class _Run:
         self.started_at = now_iso()
         self.commit = git_commit()
         self.streams = capture.installed()
+        self.logs = run.path / "logs"
 
     # -- the run -------------------------------------------------------------
     def execute(self) -> PipelineResult:
@@ -166,7 +167,7 @@ class _Run:
 
     def attempt_step(self, step: ir.Step) -> StepResult:
         module = _pipec_load(step.code.source, f"<pipec step {step.name}>", "_pipec_step_" + step.name)
-        sink = capture.StepSink(step.name, self.run.path / "logs" / f"{step.name}.log", self.echo)
+        sink = capture.StepSink(step.name, self.logs, self.echo)
         try:
             result = self.attempt_captured(step, module, sink)
         finally:
