@@ -510,6 +510,6 @@ def _shown(path: Path) -> str:
 
 
 def _version() -> str:
-    from pipec import __version__
+    from pipec.version import __version__
 
     return __version__
