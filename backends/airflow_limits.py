@@ -21,7 +21,7 @@ import sys
 import unicodedata
 
 from pipec import ir
-from pipec.backends.airflow_layout import Expr, Lit, Raw
+from pipec.backends.pylayout import Expr, Lit, Raw
 from pipec.backends.base import template_code
 from pipec.backends.pyfmt import py_str
 from pipec.diagnostics import Diagnostics
