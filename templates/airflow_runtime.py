@@ -145,7 +145,12 @@ def _pipec_step(facts, inputs, call):
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
         values = _pipec_outputs(
-            step, call["outputs"], _pipec_call(getattr(module, fallback), kwargs)
+            step,
+            call["outputs"],
+            _pipec_call(
+                getattr(module, fallback),
+                _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+            ),
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
