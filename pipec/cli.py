@@ -34,7 +34,7 @@ from pipec.session import (EXIT_INPUT, EXIT_INTERNAL, Session, exit_code,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipec import __version__
+    from pipec.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="pipec",
