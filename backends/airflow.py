@@ -409,12 +409,13 @@ def _predicate_args(step: ir.Step) -> list[tuple[str, Expr]]:
 
 
 def _bindings(bindings: tuple[ir.Binding, ...]) -> Expr:
-    """{param: ref} for every binding with a value to pass; a default that is
-    not a literal is left to the function's own signature."""
+    """{param: ref} for every binding with a value to pass; a default is left
+    to the function's own signature (JSON in the DAG file would not carry it
+    type-exactly: a tuple would arrive as a list)."""
     out = {}
     for binding in bindings:
         ref = binding.ref
-        if isinstance(ref, ir.DefaultValue) and not ref.is_literal:
+        if isinstance(ref, ir.DefaultValue):
             continue
         out[binding.param] = _ref(ref)
     return literal(out)

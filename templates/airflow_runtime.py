@@ -145,7 +145,12 @@ def _pipec_step(facts, inputs, call):
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
         values = _pipec_outputs(
-            step, call["outputs"], _pipec_call(getattr(module, fallback), kwargs)
+            step,
+            call["outputs"],
+            _pipec_call(
+                getattr(module, fallback),
+                _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+            ),
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
@@ -208,13 +213,19 @@ def _pipec_value(facts, inputs, ref):
 
 def _pipec_call(fn, kwargs):
     """Call `fn` with `kwargs`, passing positional-only parameters by
-    position."""
+    position (an unbound one before a bound one gets its own default)."""
     kwargs = dict(kwargs)
-    args = []
+    args, defaults = [], []
     for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY or param.name not in kwargs:
+        if param.kind != param.POSITIONAL_ONLY:
             break
-        args.append(kwargs.pop(param.name))
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return fn(*args, **kwargs)
 
 

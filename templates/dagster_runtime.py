@@ -109,6 +109,7 @@ class _PipecStep:
                 f"pipec: step {self.name!r} failed on its last attempt ({exc!r}); "
                 f"using fallback {self.fallback!r}"
             )
+        kwargs = _pipec_fallback_args(getattr(module, self.function), kwargs)
         value = _pipec_call(getattr(module, self.fallback), kwargs)
         return _pipec_outputs(self.name, self.outputs, value)
 
@@ -157,13 +158,19 @@ class _PipecStep:
 
 def _pipec_call(fn, kwargs):
     """Call `fn` with `kwargs`, passing positional-only parameters by
-    position."""
+    position (an unbound one before a bound one gets its own default)."""
     kwargs = dict(kwargs)
-    args = []
+    args, defaults = [], []
     for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY or param.name not in kwargs:
+        if param.kind != param.POSITIONAL_ONLY:
             break
-        args.append(kwargs.pop(param.name))
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return fn(*args, **kwargs)
 
 

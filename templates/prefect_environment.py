@@ -99,11 +99,19 @@ def _pipec_packages(requirements):
 def _pipec_call(function, kwargs):
     """Call a step function with its bound parameters; positional-only ones
     (`def f(x, /)`) are passed by position."""
-    args = []
+    kwargs = dict(kwargs)
+    args, defaults = [], []
     for param in inspect.signature(function).parameters.values():
-        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
-            kwargs = dict(kwargs)
-            args.append(kwargs.pop(param.name))
+        if param.kind is not param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            # An unbound one before a bound one gets its own default.
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return function(*args, **kwargs)
 
 

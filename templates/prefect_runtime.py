@@ -101,7 +101,9 @@ class _PipecStep:
             return Completed(name="NotNeeded", message=message, data=attempt)
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
-        fallback = getattr(self.load(), self.fallback)
+        module = self.load()
+        args = _pipec_fallback_args(getattr(module, self.function), args)
+        fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 

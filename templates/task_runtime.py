@@ -232,6 +232,30 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_fallback_args(function, kwargs):
+    """The arguments a fallback is called with: the same as the step
+    function's, `kwargs` and the function's own defaults (left to its
+    signature when the step is called), in its signature order (read from
+    its code object, as this file imports no `inspect`)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return dict(kwargs)
+    positional = code.co_varnames[: code.co_argcount]
+    keyword = code.co_varnames[
+        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+    ]
+    values = function.__defaults__ or ()
+    defaults = dict(zip(positional[len(positional) - len(values) :], values))
+    defaults.update(function.__kwdefaults__ or {})
+    out = {}
+    for name in positional + keyword:
+        if name in kwargs:
+            out[name] = kwargs[name]
+        elif name in defaults:
+            out[name] = defaults[name]
+    return out
+
+
 def _pipec_collect(step, names, results):
     """Outputs of a foreach step: each declared output becomes the list of
     the per-element results, in element order."""

@@ -360,6 +360,43 @@ def test_envelopes_keep_types(tmp_path, value, inline):
         assert envelope["pickle"].startswith(str(tmp_path))
 
 
+def test_positional_only_defaults_are_the_functions_own(tmp_path):
+    """A positional-only parameter left unbound before a bound one gets the
+    function's own default object, not a copy."""
+    call = runtime_namespace(tmp_path)["_pipec_call"]
+    pair = (1, "a")
+
+    def fn(a=pair, b=0, /, c=1):
+        return a, b, c
+
+    assert call(fn, {"b": 2, "c": 3}) == (pair, 2, 3)
+    assert call(fn, {"b": 2})[0] is pair
+    assert call(fn, {}) == (pair, 0, 1)
+    assert call(lambda x, /: x, {"x": 5}) == 5
+
+
+def test_defaults_are_not_written_into_the_dag(tmp_path):
+    source = tmp_path / "defaults.py"
+    source.write_text(
+        textwrap.dedent(
+            """
+            from pipec import Pipeline, step
+
+            @step(outputs=["out"])
+            def make(pair=(1, "a")):
+                return pair
+
+            pipeline = Pipeline("defaults")
+            pipeline.add_step(make)
+            """
+        ),
+        encoding="utf-8",
+    )
+    (pipeline,) = pipelines_of(source)
+    text, _ = compile_pipeline(pipeline)
+    assert "params={}," in text
+
+
 # -- end to end on Airflow ---------------------------------------------------
 
 EXTRA = '''

@@ -6,9 +6,10 @@ same locally and on Airflow, Kubeflow and Prefect.
 - the comparison is type-exact (and can fail);
 - a small fixed-seed batch agrees on the three real targets; a larger one
   is `slow` (`python scripts/fuzz.py` runs any seed and count by hand);
-- the reproducers in tests/fuzz/found/ are differences found by the fuzzer
-  and not fixed yet: each is an `xfail(strict=True)` on the targets where it
-  differs, so it turns into a failure (to be removed from FOUND) once fixed.
+- the reproducers in tests/fuzz/found/ are differences found by the fuzzer:
+  each not fixed yet is an `xfail(strict=True)` on the targets where it
+  differs, so it turns into a failure once fixed; it then moves from FOUND
+  to FIXED and stays as a regression test.
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ FOUND_DIR = Path(__file__).parent / "fuzz" / "found"
 # Fast enough for every run of the suite: small pipelines, every target.
 SMALL_SEED, SMALL_COUNT = 13, 4
 
-# Reproducer module -> {target: why it differs}.  Remove an entry when its
-# fix is merged (the strict xfail then fails until it is removed).
+# Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
+# its fix is merged (the strict xfail then fails until it is moved).
 FOUND: dict[str, dict[str, str]] = {
-    "airflow_default_tuple": {
-        "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
-    },
     "prefect_empty_foreach_when_false": {
         "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
         "else per element), so the step succeeds or skips unlike the local run",
     },
+}
+
+# Reproducers whose difference is fixed: they stay as regression tests on
+# the targets where they differed.
+FIXED: dict[str, tuple[str, ...]] = {
+    "airflow_default_tuple": ("airflow",),
 }
 
 
@@ -135,7 +139,7 @@ def test_larger_batch_agrees_on_every_target(tmp_path):
 @pytest.fixture(scope="module")
 def found_runs(tmp_path_factory):
     cases = [harness.Case(path.stem, path, _overrides(path)) for path in sorted(FOUND_DIR.glob("*.py"))]
-    targets = sorted({t for found in FOUND.values() for t in found})
+    targets = sorted({t for found in [*FOUND.values(), *FIXED.values()] for t in found})
     report = harness.run_cases(cases, tmp_path_factory.mktemp("found"), targets, progress=lambda _: None)
     return {(d.pipeline, d.target): d for d in report.differences}
 
@@ -153,10 +157,14 @@ def _found_params():
         for target, reason in sorted(targets.items()):
             yield pytest.param(name, target, id=f"{name}-{target}",
                                marks=[pytest.mark.slow, pytest.mark.xfail(strict=True, reason=reason)])
+    for name, targets in sorted(FIXED.items()):
+        for target in targets:
+            yield pytest.param(name, target, id=f"{name}-{target}", marks=[pytest.mark.slow])
 
 
 def test_every_reproducer_is_listed():
-    assert sorted(p.stem for p in FOUND_DIR.glob("*.py")) == sorted(FOUND)
+    assert sorted(p.stem for p in FOUND_DIR.glob("*.py")) == sorted([*FOUND, *FIXED])
+    assert not set(FOUND) & set(FIXED)
 
 
 @pytest.mark.parametrize("name, target", list(_found_params()))

@@ -103,6 +103,36 @@ p = Pipeline("p").add_step(quick)
     assert result.success and result["v"].startswith("pipec-quick")
 
 
+def test_a_timeout_past_the_platform_limit_waits_without_end(tmp_path):
+    result = run_source(tmp_path, """
+@step(outputs=["v"], timeout=1e15)
+def quick():
+    return "done"
+
+p = Pipeline("p").add_step(quick)
+""")
+    assert result.success and result["v"] == "done"
+    assert result.step_results["quick"].attempts == 1
+
+
+def test_defaults_and_positional_only_parameters_are_the_functions_own(tmp_path):
+    result = run_source(tmp_path, """
+@step(outputs=["pair"])
+def make(pair=(1, "a")):
+    return pair
+
+@step(outputs=["both"])
+@when(lambda n, /: n > 0)
+def both(flag=(True,), n=0, /):
+    return flag, n
+
+p = Pipeline("p", context=context(n=2)).add_step(make).add_step(both)
+""")
+    assert result.success, result.step_results
+    assert type(result["pair"]) is tuple and result["pair"] == (1, "a")
+    assert result["both"] == ((True,), 2)
+
+
 GATED = """
 @step(outputs=["score"])
 def evaluate():

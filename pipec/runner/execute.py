@@ -51,7 +51,7 @@ from typing import Any, Callable
 from pipec.runner.capture import element_capture
 from pipec.runner.events import ATTEMPT_FAILED, ELEMENT_FINISHED, Event
 from pipec.runner.outputs import normalize_outputs
-from pipec.templates.task_runtime import _pipec_dumps, _pipec_loads
+from pipec.templates.task_runtime import _pipec_dumps, _pipec_fallback_args, _pipec_loads
 
 # Module-level so tests can replace it: execute.sleep = fake.
 sleep = time.sleep
@@ -83,15 +83,31 @@ def exit_guard():
 @dataclass
 class Call:
     """The arguments of one call of a step function, as envelopes, by
-    parameter name in signature order; `positional` names the parameters
-    passed by position (positional-only ones)."""
+    parameter name in signature order (positional-only ones are passed by
+    position)."""
 
     arguments: dict[str, bytes]
-    positional: tuple[str, ...] = ()
 
-    def invoke(self, fn: Callable) -> Any:
-        values = {name: _pipec_loads(data) for name, data in self.arguments.items()}
-        args = [values.pop(name) for name in self.positional if name in values]
+    def values(self) -> dict[str, Any]:
+        return {name: _pipec_loads(data) for name, data in self.arguments.items()}
+
+    def invoke(self, fn: Callable, values: dict[str, Any] | None = None) -> Any:
+        """`fn` called with this call's values (or `values`)."""
+        values = self.values() if values is None else dict(values)
+        args: list[Any] = []
+        positional = positional_only(fn)
+        if positional:
+            # An unbound positional-only parameter before a bound one gets
+            # its own default.
+            defaults = []
+            for param in list(inspect.signature(fn).parameters.values())[: len(positional)]:
+                if param.name in values:
+                    args += defaults + [values.pop(param.name)]
+                    defaults = []
+                elif param.default is not param.empty:
+                    defaults.append(param.default)
+                else:
+                    break
         return fn(*args, **values)
 
 
@@ -153,7 +169,8 @@ def call_with_timeout(fn: Callable, call: Call, timeout: float | None, label: st
 
     worker = threading.Thread(target=target, name=f"pipec-{label}", daemon=True)
     worker.start()
-    worker.join(timeout)
+    # A timeout past the platform's limit (e.g. 1e15) is a wait without end.
+    worker.join(min(timeout, threading.TIMEOUT_MAX))
     if worker.is_alive():
         raise TimeoutError(f"step {label!r} timed out after {timeout:g}s")
     if "error" in box:
@@ -199,7 +216,7 @@ class StepExecutor:
     def _fallback(self, call: Call, attempts: int, error: str | None, tb: str | None) -> Outcome:
         step = self.step
         try:
-            value = call.invoke(self.fallback)
+            value = call.invoke(self.fallback, _pipec_fallback_args(self.function, call.values()))
             outputs = normalize_outputs(step.name, step.outputs, value)
             envelopes = _envelopes(step.name, outputs)
         except (Exception, SystemExit) as exc:

@@ -42,7 +42,7 @@ from pipec.runner import capture
 from pipec.runner.cache import code_digest, step_key
 from pipec.runner.events import (RUN_FINISHED, RUN_STARTED, STEP_FINISHED, STEP_OUTPUT,
                                  STEP_STARTED, Event, ProgressCallback)
-from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_guard, positional_only
+from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_guard
 from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
@@ -188,7 +188,7 @@ class _Run:
                 return StepResult(step.name, FAILED, error=f"`when` predicate raised {describe(exc)}")
             if not go:
                 return StepResult(step.name, SKIPPED, reason=_false_predicate(step, when_args))
-        arguments = self.arguments(step.params)
+        arguments = self.arguments(step.params, step.foreach)
         key = step_key(code_digest(step), arguments.items())
         reused = self.reuse(step, key)
         if reused is not None:
@@ -210,9 +210,11 @@ class _Run:
                             key=None if outcome.fallback_used else key)
         return self.produced(result, outcome.envelopes)
 
-    def arguments(self, bindings: tuple[ir.Binding, ...]) -> dict[str, bytes]:
-        """The envelope of each bound parameter, in signature order (a
-        default that is no literal is left to the function's signature)."""
+    def arguments(self, bindings: tuple[ir.Binding, ...], foreach: str | None = None) -> dict[str, bytes]:
+        """The envelope of each bound parameter, in signature order.  A
+        default is left to the function's signature (the IR's literal is
+        JSON: a tuple default would arrive as a list), as every target does,
+        except the list a foreach step maps over."""
         out = {}
         for binding in bindings:
             ref = binding.ref
@@ -220,21 +222,20 @@ class _Run:
                 out[binding.param] = self.envelopes[ref.output]
             elif isinstance(ref, ir.ContextRef):
                 out[binding.param] = self.context_envelopes[ref.key]
-            elif ref.is_literal:
+            elif ref.is_literal and binding.param == foreach:
                 out[binding.param] = _pipec_dumps(ref.value)
         return out
 
     def call(self, step: ir.Step, module: Any, arguments: dict[str, bytes]) -> Outcome:
         executor = StepExecutor(step, module, self.progress_sink, self.step_event_maker(step.name))
-        positional = positional_only(executor.function)
         if step.foreach is None:
-            return executor.run(Call(arguments, positional))
+            return executor.run(Call(arguments))
         items = _pipec_loads(arguments[step.foreach])
         if not isinstance(items, (list, tuple)):
             error = (f"ValueError: foreach parameter '{step.foreach}' of step '{step.name}' is bound "
                      f"to {_short_repr(items)} ({type(items).__name__}), which is not a list")
             return Outcome(False, error=error)
-        calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}, positional) for item in items]
+        calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
         return executor.run_foreach(calls)
 
     # -- outputs, resume ---------------------------------------------------------
