@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from pipec import ir
 from pipec.frontend import load
 
 HEADER = """\
@@ -86,3 +87,54 @@ def test_a_loop_element_that_is_no_step_is_located_at_the_element(
         """,
     )
     assert codes(result) == [("PC211", 20, 18)]
+
+
+WIRED = """\
+from pipec import Pipeline, step
+
+@step(outputs=["raw_data"])
+def load():
+    return [3, 1, 2]
+
+@step(inputs={"df": "raw_data"}, outputs=["clean"])
+def clean(df, raw_data=None):
+    return sorted(df)
+
+"""
+
+
+def test_inputs_as_a_dict_bind_a_parameter_to_an_output_of_another_name(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "flow.py"
+    path.write_text(WIRED + 'p = Pipeline("wired").add_step(load).add_step(clean)\n')
+    result = load(path)
+    assert codes(result) == []
+    (pipeline,) = result.module.pipelines
+    step = pipeline.steps[1]
+    refs = {b.param: b.ref for b in step.params}
+    assert refs["df"] == ir.OutputRef("load", "raw_data")
+    # Only the declared inputs are wired: `raw_data` keeps its default.
+    assert refs["raw_data"] == ir.DefaultValue(None)
+    assert step.upstream == ("load",)
+
+
+def test_inputs_dict_misuse_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = WIRED.replace('{"df": "raw_data"}', '{"frame": "raw_dta", "df": 3}')
+    path.write_text(text + 'p = Pipeline("wired").add_step(load).add_step(clean)\n')
+    result = load(path)
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [
+        ("PC202", 7, 14),
+        ("PC203", 8, 11),
+    ]
+    assert "dict {parameter: output name}" in result.diagnostics[0].message
+    text = WIRED.replace('{"df": "raw_data"}', '{"frame": "raw_dta"}')
+    path.write_text(text + 'p = Pipeline("wired").add_step(load).add_step(clean)\n')
+    result = load(path)
+    assert [(d.code, d.line) for d in result.diagnostics] == [
+        ("PC103", 7),
+        ("PC207", 7),
+        ("PC203", 8),
+    ]
+    assert "did you mean 'raw_data'" in str(result.diagnostics)

@@ -728,28 +728,34 @@ def _pipec_require(names):
 _PIPEC_STORE = {"root": None, "conn_id": None, "xcom_max_bytes": 65536}
 _PIPEC_HELPERS = {}
 
-# Step "load" (language.py:8): its code, run inside its task.
+# Step "load" (language.py:9): its code, run inside its task.
 SOURCE_load = """\
 def load(size: int):
     return list(range(size))
 """
 
-# Step "clean" (language.py:13): its code, run inside its task.
+# Step "clean" (language.py:14): its code, run inside its task.
 SOURCE_clean = """\
 def clean(raw):
     return [x for x in raw if x % 3]
 """
 
-# Step "train" (language.py:18): its code, run inside its task.
+# Step "train" (language.py:19): its code, run inside its task.
 SOURCE_train = """\
 def train(cleaned):
     return {"n": len(cleaned), "total": sum(cleaned)}
 """
 
-# Step "report" (language.py:23): its code, run inside its task.
+# Step "report" (language.py:24): its code, run inside its task.
 SOURCE_report = """\
 def report(model, cleaned):
     return f"{model['n']} rows, mean {model['total'] / model['n']:.2f}"
+"""
+
+# Step "summarize" (language.py:31): its code, run inside its task.
+SOURCE_summarize = """\
+def summarize(rows, fitted, size, label="summary"):
+    return {"label": label, "kept": len(rows), "of": size, "n": fitted["n"]}
 """
 
 
@@ -815,3 +821,21 @@ with DAG(
         )
 
     out_report = task_report({"clean": out_clean, "train": out_train})
+
+    @task(task_id="summarize", retries=0)
+    def task_summarize(inputs):
+        return _pipec_run(
+            inputs,
+            step="summarize",
+            source=SOURCE_summarize,
+            function="summarize",
+            outputs=["summary"],
+            params={
+                "rows": ["output", "clean", "cleaned"],
+                "fitted": ["output", "train", "model"],
+                "size": ["context", "size"],
+                "label": ["default", "summary"],
+            },
+        )
+
+    out_summarize = task_summarize({"clean": out_clean, "train": out_train})

@@ -539,12 +539,42 @@ def report(context, **inputs):
     yield from _REPORT_STEP.run(context, inputs)
 
 
+_SUMMARIZE_CODE = """\
+def summarize(rows, fitted, size, label="summary"):
+    return {"label": label, "kept": len(rows), "of": size, "n": fitted["n"]}
+"""
+_SUMMARIZE_STEP = _PipecStep(
+    name="summarize",
+    code=_SUMMARIZE_CODE,
+    location="<pipec step summarize from language.py>",
+    module="language",
+    function="summarize",
+    outputs=["summary"],
+    refs={
+        "rows": ["output", "cleaned"],
+        "fitted": ["output", "model"],
+        "size": ["context", "size"],
+    },
+)
+
+
+@op(
+    ins={"cleaned": In(), "model": In()},
+    out={"summary": Out(is_required=False)},
+    required_resource_keys={"context"},
+    tags={"pipec/step": "summarize"},
+)
+def summarize(context, **inputs):
+    yield from _SUMMARIZE_STEP.run(context, inputs)
+
+
 @job(tags={"pipec/pipeline": "language"})
 def language():
     raw = load()
     cleaned = clean(raw=raw)
     model = train(cleaned=cleaned)
     report_2 = report(model=model, cleaned=cleaned)
+    summary = summarize(cleaned=cleaned, model=model)
 
 
 defs = Definitions(

@@ -547,17 +547,40 @@ async def report(model, cleaned):
     return await _REPORT_STEP.run(model=model, cleaned=cleaned)
 
 
+_SUMMARIZE_CODE = """\
+def summarize(rows, fitted, size, label="summary"):
+    return {"label": label, "kept": len(rows), "of": size, "n": fitted["n"]}
+"""
+_SUMMARIZE_STEP = _PipecStep(
+    name="summarize",
+    code=_SUMMARIZE_CODE,
+    location="<pipec step summarize from language.py>",
+    module="language",
+    function="summarize",
+    outputs=["summary"],
+    params=["rows", "fitted", "size"],
+    upstream={"rows": "cleaned", "fitted": "model"},
+)
+
+
+@task(name="summarize", cache_policy=_pipec_cache(_SUMMARIZE_STEP))
+async def summarize(rows, fitted, size):
+    return await _SUMMARIZE_STEP.run(rows=rows, fitted=fitted, size=size)
+
+
 @flow(name="language", persist_result=True)
 def language(size: int = 10) -> dict:
     load_run = load.submit(size=size)
     clean_run = clean.submit(raw=load_run)
     train_run = train.submit(cleaned=clean_run)
     report_run = report.submit(model=train_run, cleaned=clean_run)
+    summarize_run = summarize.submit(rows=clean_run, fitted=train_run, size=size)
     runs = [
         (_LOAD_STEP, load_run),
         (_CLEAN_STEP, clean_run),
         (_TRAIN_STEP, train_run),
         (_REPORT_STEP, report_run),
+        (_SUMMARIZE_STEP, summarize_run),
     ]
     return _pipec_publish("pipec-language", _pipec_finish(runs))
 
