@@ -100,6 +100,13 @@ def _is_identifiers(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(is_identifier(v) for v in value)
 
 
+def _is_wiring(value: Any) -> bool:
+    """`inputs={"df": "raw_data"}`: parameter -> output name."""
+    return isinstance(value, dict) and all(
+        is_identifier(k) and is_identifier(v) for k, v in value.items()
+    )
+
+
 def is_pipeline_name(value: Any) -> bool:
     """Pipeline names become file names and DAG / flow ids."""
     return (
@@ -114,7 +121,10 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 STEP_SPECS: dict[str, OptionSpec] = {
     "name": OptionSpec("a Python identifier", is_identifier),
-    "inputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
+    "inputs": OptionSpec(
+        "a list of Python identifiers, or a dict {parameter: output name} of them",
+        _optional(lambda v: _is_identifiers(v) or _is_wiring(v)),
+    ),
     "outputs": OptionSpec("a list of Python identifiers", _optional(_is_identifiers)),
     "retries": OptionSpec("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "retry_delay": OptionSpec("a number of seconds from 0 to 1e9", _is_seconds),

@@ -55,6 +55,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("multi_module", EXAMPLES / "shop" / "pipelines.py", "orders"),
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
+    Scenario("language", SCENARIO_DIR / "language.py", "language"),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

@@ -1,8 +1,10 @@
 """From declarations to IR: binding parameters, ordering steps, checking
 the graph (CONTRACT §1).
 
-Binding of a step parameter, in order: a declared input (or, when `inputs`
-is omitted, an output of another step) → `OutputRef`; a context key →
+Binding of a step parameter, in order: a declared input (`inputs` as a
+dict maps a parameter to an output of any name; as a list, to the output of
+its own name; when `inputs` is omitted, an output of another step of the
+parameter's name) → `OutputRef`; a context key →
 `ContextRef`; the parameter's default → `DefaultValue`; else PC203.
 """
 
@@ -85,19 +87,21 @@ class Binder:
         self.diagnostics = diagnostics
         self.context = {param.name: param for param in graph.pipeline.context}
 
-    def inputs(self, use: StepUse) -> list[str]:
-        """The names the step takes as inputs (declared, or inferred: the
+    def inputs(self, use: StepUse) -> dict[str, str]:
+        """Parameter -> the output it takes (declared, or inferred: the
         parameters that name an output of another step)."""
         decl = use.decl
         declared = decl.option("inputs")
         if declared is None:
             producers = self.graph.producers
-            return [
-                p.name
+            return {
+                p.name: p.name
                 for p in decl.params
                 if p.name in producers and producers[p.name].decl is not decl
-            ]
-        return list(declared)
+            }
+        if isinstance(declared, dict):
+            return dict(declared)
+        return {name: name for name in declared}
 
     def params(self, use: StepUse) -> tuple[ir.Binding, ...]:
         decl = use.decl
@@ -118,14 +122,16 @@ class Binder:
             )
         return tuple(bindings)
 
-    def _check_declared(self, decl: StepDecl, inputs: list[str]) -> None:
+    def _check_declared(self, decl: StepDecl, inputs: dict[str, str]) -> None:
         if decl.option("inputs") is None:
             return
         params = [p.name for p in decl.params]
         span = decl.options["inputs"].span
-        for name in inputs:
-            if name not in params:
-                self.diagnostics.error("PC207", span, name=name, function=decl.function)
+        for param, name in inputs.items():
+            if param not in params:
+                self.diagnostics.error(
+                    "PC207", span, name=param, function=decl.function
+                )
             if name not in self.graph.producers:
                 hint = did_you_mean(name, self.graph.outputs())
                 self.diagnostics.error(
@@ -138,11 +144,13 @@ class Binder:
                 )
 
     def _ref(
-        self, decl: StepDecl, param: Param, name: str, inputs: list[str]
+        self, decl: StepDecl, param: Param, name: str, inputs: dict[str, str]
     ) -> ir.Ref | None:
-        producer = self.graph.producers.get(name)
         if name in inputs:
-            return ir.OutputRef(step_name(producer.decl) if producer else "", name)
+            output = inputs[name]
+            producer = self.graph.producers.get(output)
+            return ir.OutputRef(step_name(producer.decl) if producer else "", output)
+        producer = self.graph.producers.get(name)
         if name in self.context:
             return ir.ContextRef(name)
         if name != param.name and producer is not None:

@@ -7,8 +7,10 @@ Recognised forms (names resolved to pipec, never spelled):
     p.add_step(a).add_step(b)                   # chains and separate statements
     q = Pipeline("other").add_step(a)           # a chain on the constructor
     Pipeline("anonymous").add_step(a)           # an expression statement
+    for s in (a, b): p.add_step(s)              # a loop over a literal tuple/list
+                                                # of step names, unrolled
 
-`Pipeline(...)` or `add_step` anywhere else (in a function, a loop, a
+`Pipeline(...)` or `add_step` anywhere else (in a function, another loop, a
 condition) is built at run time: PC401 at that call.
 """
 
@@ -96,6 +98,8 @@ class PipelineReader:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     self._statement(small)
+            elif isinstance(statement, cst.For):
+                self._loop(statement)
         for call, what, variable in self._leftovers():
             if variable is not None:
                 self._variables[variable].unresolved_steps = True
@@ -103,7 +107,11 @@ class PipelineReader:
                 "PC401",
                 self.ctx.module.span(call),
                 what=what,
-                detail="pipelines and their steps must be declared by module-level statements",
+                detail=(
+                    "pipelines and their steps must be declared by module-level"
+                    " statements (a module-level `for` over a literal tuple or"
+                    " list of step names is unrolled)"
+                ),
             )
         return self.pipelines
 
@@ -146,6 +154,48 @@ class PipelineReader:
                 self._variables[small.target.value] = pipeline
         elif isinstance(small, cst.Expr):
             self._chain(small.value)
+
+    def _loop(self, loop: cst.For) -> None:
+        """`for s in (a, b): p.add_step(s)`: unrolled, one `add_step` per
+        element in order, when the loop is plainly static (a literal tuple
+        or list of names, a body of `add_step` chains on known pipelines);
+        anything else is left to `read`'s PC401."""
+        if (
+            loop.asynchronous is not None
+            or loop.orelse is not None
+            or not isinstance(loop.target, cst.Name)
+            or not isinstance(loop.iter, (cst.Tuple, cst.List))
+            or not isinstance(loop.body, cst.IndentedBlock)
+        ):
+            return
+        variable = loop.target.value
+        elements = [element.value for element in loop.iter.elements]
+        if not all(
+            isinstance(element, (cst.Name, cst.Attribute)) for element in elements
+        ):
+            return
+        chains: list[tuple[PipelineDecl, list[cst.Call]]] = []
+        for statement in loop.body.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                return
+            for small in statement.body:
+                if not isinstance(small, cst.Expr):
+                    return
+                adds: list[cst.Call] = []
+                node = small.value
+                while is_add_step_call(node):
+                    adds.append(node)
+                    node = node.func.value
+                if not adds or not (
+                    isinstance(node, cst.Name) and node.value in self._variables
+                ):
+                    return
+                chains.append((self._variables[node.value], list(reversed(adds))))
+        for element in elements:
+            for pipeline, adds in chains:
+                for call in adds:
+                    self._handled.add(id(call))
+                    self._add_step(pipeline, call, {variable: element})
 
     def _chain(self, node: cst.BaseExpression) -> PipelineDecl | None:
         """The pipeline a `<root>.add_step(a).add_step(b)...` chain adds to."""
@@ -239,22 +289,31 @@ class PipelineReader:
             value = str(value)
         pipeline.options[option] = Option(value, module.span(arg))
 
-    def _add_step(self, pipeline: PipelineDecl, call: cst.Call) -> None:
-        decl = self._step_of(call)
-        if decl is None:
-            pipeline.unresolved_steps = True
-        else:
-            pipeline.steps.append(StepUse(decl, self.ctx.module, call.args[0].value))
-
-    def _step_of(self, call: cst.Call) -> StepDecl | None:
-        """The step `add_step(x)` adds, or None (reported)."""
-        module = self.ctx.module
+    def _add_step(
+        self,
+        pipeline: PipelineDecl,
+        call: cst.Call,
+        loop: dict[str, cst.BaseExpression] | None = None,
+    ) -> None:
+        """`loop` maps an unrolled loop's variable to this round's element."""
         if not is_single_arg_call(call):
             self._error_401(
                 call, "the step added here", "add_step takes one step function"
             )
-            return None
+            pipeline.unresolved_steps = True
+            return
         target = call.args[0].value
+        if loop and isinstance(target, cst.Name) and target.value in loop:
+            target = loop[target.value]
+        decl = self._step_of(target)
+        if decl is None:
+            pipeline.unresolved_steps = True
+        else:
+            pipeline.steps.append(StepUse(decl, self.ctx.module, target))
+
+    def _step_of(self, target: cst.BaseExpression) -> StepDecl | None:
+        """The step `add_step(target)` adds, or None (reported)."""
+        module = self.ctx.module
         binding = self.ctx.resolver.resolve_expression(module, target).binding
         if binding is not None and binding.is_import and self._unfollowable(binding):
             self.ctx.diagnostics.error(

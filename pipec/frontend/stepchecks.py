@@ -56,6 +56,8 @@ def check_step(decl: "StepDecl", diagnostics: Diagnostics) -> None:
 def _check_names(decl: "StepDecl", step: str, diagnostics: Diagnostics) -> None:
     for option in ("inputs", "outputs"):
         names = decl.option(option) or []
+        if isinstance(names, dict):  # parameter -> output: keys are unique
+            continue
         for index, value in enumerate(names):
             if value in names[:index]:
                 span = decl.options[option].span
