@@ -235,6 +235,30 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_fallback_args(function, kwargs):
+    """The arguments a fallback is called with: the same as the step
+    function's, `kwargs` and the function's own defaults (left to its
+    signature when the step is called), in its signature order (read from
+    its code object, as this file imports no `inspect`)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return dict(kwargs)
+    positional = code.co_varnames[: code.co_argcount]
+    keyword = code.co_varnames[
+        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+    ]
+    values = function.__defaults__ or ()
+    defaults = dict(zip(positional[len(positional) - len(values) :], values))
+    defaults.update(function.__kwdefaults__ or {})
+    out = {}
+    for name in positional + keyword:
+        if name in kwargs:
+            out[name] = kwargs[name]
+        elif name in defaults:
+            out[name] = defaults[name]
+    return out
+
+
 def _pipec_collect(step, names, results):
     """Outputs of a foreach step: each declared output becomes the list of
     the per-element results, in element order."""
@@ -349,7 +373,12 @@ def _pipec_step(facts, inputs, call):
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
         values = _pipec_outputs(
-            step, call["outputs"], _pipec_call(getattr(module, fallback), kwargs)
+            step,
+            call["outputs"],
+            _pipec_call(
+                getattr(module, fallback),
+                _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+            ),
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
@@ -412,13 +441,19 @@ def _pipec_value(facts, inputs, ref):
 
 def _pipec_call(fn, kwargs):
     """Call `fn` with `kwargs`, passing positional-only parameters by
-    position."""
+    position (an unbound one before a bound one gets its own default)."""
     kwargs = dict(kwargs)
-    args = []
+    args, defaults = [], []
     for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY or param.name not in kwargs:
+        if param.kind != param.POSITIONAL_ONLY:
             break
-        args.append(kwargs.pop(param.name))
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return fn(*args, **kwargs)
 
 
@@ -834,7 +869,6 @@ with DAG(
                 "rows": ["output", "clean", "cleaned"],
                 "fitted": ["output", "train", "model"],
                 "size": ["context", "size"],
-                "label": ["default", "summary"],
             },
         )
 

@@ -220,6 +220,30 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_fallback_args(function, kwargs):
+    """The arguments a fallback is called with: the same as the step
+    function's, `kwargs` and the function's own defaults (left to its
+    signature when the step is called), in its signature order (read from
+    its code object, as this file imports no `inspect`)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return dict(kwargs)
+    positional = code.co_varnames[: code.co_argcount]
+    keyword = code.co_varnames[
+        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+    ]
+    values = function.__defaults__ or ()
+    defaults = dict(zip(positional[len(positional) - len(values) :], values))
+    defaults.update(function.__kwdefaults__ or {})
+    out = {}
+    for name in positional + keyword:
+        if name in kwargs:
+            out[name] = kwargs[name]
+        elif name in defaults:
+            out[name] = defaults[name]
+    return out
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -316,6 +340,7 @@ class _PipecStep:
                 f"pipec: step {self.name!r} failed on its last attempt ({exc!r}); "
                 f"using fallback {self.fallback!r}"
             )
+        kwargs = _pipec_fallback_args(getattr(module, self.function), kwargs)
         value = _pipec_call(getattr(module, self.fallback), kwargs)
         return _pipec_outputs(self.name, self.outputs, value)
 
@@ -364,13 +389,19 @@ class _PipecStep:
 
 def _pipec_call(fn, kwargs):
     """Call `fn` with `kwargs`, passing positional-only parameters by
-    position."""
+    position (an unbound one before a bound one gets its own default)."""
     kwargs = dict(kwargs)
-    args = []
+    args, defaults = [], []
     for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY or param.name not in kwargs:
+        if param.kind != param.POSITIONAL_ONLY:
             break
-        args.append(kwargs.pop(param.name))
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return fn(*args, **kwargs)
 
 

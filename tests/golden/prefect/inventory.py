@@ -219,6 +219,30 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_fallback_args(function, kwargs):
+    """The arguments a fallback is called with: the same as the step
+    function's, `kwargs` and the function's own defaults (left to its
+    signature when the step is called), in its signature order (read from
+    its code object, as this file imports no `inspect`)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return dict(kwargs)
+    positional = code.co_varnames[: code.co_argcount]
+    keyword = code.co_varnames[
+        code.co_argcount : code.co_argcount + code.co_kwonlyargcount
+    ]
+    values = function.__defaults__ or ()
+    defaults = dict(zip(positional[len(positional) - len(values) :], values))
+    defaults.update(function.__kwdefaults__ or {})
+    out = {}
+    for name in positional + keyword:
+        if name in kwargs:
+            out[name] = kwargs[name]
+        elif name in defaults:
+            out[name] = defaults[name]
+    return out
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -239,11 +263,19 @@ import sys
 def _pipec_call(function, kwargs):
     """Call a step function with its bound parameters; positional-only ones
     (`def f(x, /)`) are passed by position."""
-    args = []
+    kwargs = dict(kwargs)
+    args, defaults = [], []
     for param in inspect.signature(function).parameters.values():
-        if param.kind is param.POSITIONAL_ONLY and param.name in kwargs:
-            kwargs = dict(kwargs)
-            args.append(kwargs.pop(param.name))
+        if param.kind is not param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            # An unbound one before a bound one gets its own default.
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
     return function(*args, **kwargs)
 
 
@@ -359,7 +391,9 @@ class _PipecStep:
             return Completed(name="NotNeeded", message=message, data=attempt)
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
-        fallback = getattr(self.load(), self.fallback)
+        module = self.load()
+        args = _pipec_fallback_args(getattr(module, self.function), args)
+        fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
         return _pipec_envelopes(self.name, self.outputs, value)
 
