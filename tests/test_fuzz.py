@@ -1,10 +1,10 @@
 """Differential fuzzing (tests/fuzz/): random valid pipelines must run the
-same locally and on Airflow, Kubeflow and Prefect.
+same locally and on Airflow, Kubeflow, Prefect and Dagster.
 
 - the generator's modules pass `pipec check`, and a seed always gives the
   same modules;
 - the comparison is type-exact (and can fail);
-- a small fixed-seed batch agrees on the three real targets; a larger one
+- a small fixed-seed batch agrees on the four real targets; a larger one
   is `slow` (`python scripts/fuzz.py` runs any seed and count by hand);
 - the reproducers in tests/fuzz/found/ are differences found by the fuzzer
   and not fixed yet: each is an `xfail(strict=True)` on the targets where it
