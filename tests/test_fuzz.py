@@ -41,6 +41,10 @@ FOUND: dict[str, dict[str, str]] = {
         "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
         "else per element), so the step succeeds or skips unlike the local run",
     },
+    "dagster_empty_tuple_default": {
+        "dagster": "Frontend (binding): a tuple parameter default is read as DefaultValue(value=<list>, source='') "
+        "so the local run binds a list; Dagster keeps the function's tuple",
+    },
     "kubeflow_context_struct": {
         "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 257 in a list "
         "may arrive as 257.0, 2**53 + 1 as 2**53)",
