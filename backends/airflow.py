@@ -42,7 +42,7 @@ from importlib.resources import files
 import jinja2
 
 from pipec import ir
-from pipec.backends.airflow_layout import (
+from pipec.backends.pylayout import (
     Call,
     Dict,
     Expr,

@@ -4,7 +4,8 @@ Each check reports a located diagnostic (PC604, PC613) instead of writing a
 file that Airflow would refuse: DAG and task ids (at most 250 characters of
 `[\\w.-]`, Airflow's `validate_key`), durations that `datetime.timedelta`
 cannot hold, a file name that shadows a module the DAG or its tasks import
-(the DAG folder is on the workers' path), and step names that are one
+(the DAG folder is on the workers' path), tags longer than Airflow's 100
+characters, and step names that are one
 Python name after NFKC normalisation.  `literal()` writes deeply nested
 values through `json.loads`, under the parser's nesting limit.
 """
@@ -20,12 +21,13 @@ import sys
 import unicodedata
 
 from pipec import ir
-from pipec.backends.airflow_layout import Expr, Lit, Raw
+from pipec.backends.pylayout import Expr, Lit, Raw
 from pipec.backends.base import template_code
 from pipec.backends.pyfmt import py_str
 from pipec.diagnostics import Diagnostics
 
 ID_LEN = 250  # airflow.models.base.ID_LEN
+TAG_LEN = 100  # airflow.models.dag.TAG_MAX_LEN
 KEY = re.compile(r"^[\w.-]+$")
 MAX_SECONDS = datetime.timedelta.max.total_seconds()
 # Deeper literals go through json.loads: CPython's parser refuses more
@@ -43,6 +45,15 @@ def check(pipeline: ir.Pipeline, diagnostics: Diagnostics) -> None:
         diagnostics,
     )
     _check_file_name(pipeline, diagnostics)
+    for tag in pipeline.tags:
+        if len(tag) > TAG_LEN:
+            diagnostics.add(
+                "PC604",
+                pipeline.span,
+                what=f"pipeline tag {tag[:20]!r}...",
+                target=TARGET,
+                detail=f"it has {len(tag)} characters; Airflow allows {TAG_LEN}",
+            )
     seen: dict[str, str] = {}
     for step in pipeline.steps:
         ids = [step.name] + ([step.name + "-items"] if step.foreach else [])

@@ -100,6 +100,7 @@ class OpNames:
 class DagsterBackend(Backend):
     name = "dagster"
     extension = ".py"
+    SETTINGS = {"artifact_root": str}
     SUPPORTS_CACHE = False
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:

@@ -14,7 +14,9 @@ backend both run):
   pipec_task`, the program being pipec's runtime, once per pipeline (see
   `kubeflow_program`), so a spec stays smaller than the KFP SDK's.  No
   value from the source is in the shell text or the program;
-- context values → typed parameters, restored on the way in;
+- context values → typed parameters (lists, dicts and None as JSON text in
+  STRING parameters: KFP's LIST/STRUCT values are protobuf, every number a
+  double and a run-time dict's keys sorted);
 - step outputs → artifacts (the runtime writes JSON when exact, else a
   pickle), except the one output of a non-foreach step annotated `-> int`,
   `-> float`, `-> str` or `-> bool`: that one is an output parameter
@@ -198,7 +200,7 @@ class _Builder:
             if isinstance(ref, ir.ContextRef):
                 param = self.pipeline.context_param(ref.key)
                 ctype = prog.context_type(param)
-                args.append(prog.Arg(name, "context", ctype, param.default))
+                args.append(prog.Arg(name, "context", ctype))
                 definition = {"parameterType": prog.PARAM_TYPES[ctype][1]}
                 ins.append(_In(name, "parameters", definition, {"componentInputParameter": ref.key}))
             elif isinstance(ref, ir.OutputRef):

@@ -32,34 +32,25 @@ PARAM_TYPES = {
     "int": ("int", "NUMBER_INTEGER"),
     "float": ("float", "NUMBER_DOUBLE"),
     "bool": ("bool", "BOOLEAN"),
-    "list": ("list", "LIST"),
-    "dict": ("dict", "STRUCT"),
-    # kfp cannot carry None (alone or inside a list or dict) in a parameter:
-    # such context values travel as JSON text in a STRING parameter.
+    # Lists, dicts and None travel as JSON text in a STRING parameter: KFP's
+    # LIST/STRUCT parameters are protobuf values (every number a double, a
+    # run-time dict's keys sorted, types taken from the default, no None).
     "json": ("str", "STRING"),
 }
 
 
-def _needs_json(value: object) -> bool:
-    """Whether a context value cannot travel as a KFP parameter of its own
-    type: it holds None (kfp cannot carry it, alone or inside a list or
-    dict), or a string KFP would change (a `{{$` placeholder or the
-    workspace path: kfp.local resolves them in string parameters)."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return "{{$" in value or WORKSPACE_PATH in value
-    if isinstance(value, (list, tuple)):
-        return any(_needs_json(v) for v in value)
-    if isinstance(value, dict):
-        return any(_needs_json(k) or _needs_json(v) for k, v in value.items())
-    return False
-
-
 def context_type(param: ir.ContextParam) -> str:
-    """The type a context key travels as: its own, or "json" (JSON text
-    in a STRING parameter, written so that KFP passes it unchanged)."""
-    return "json" if _needs_json(param.default) else param.type
+    """The type a context key travels as: its own scalar type, or "json"
+    (JSON text in a STRING parameter, written so that KFP passes it
+    unchanged) for a list, a dict, None, and a string KFP would change (a
+    `{{$` placeholder or the workspace path: kfp.local resolves them in
+    string parameters)."""
+    value = param.default
+    if value is None or isinstance(value, (list, tuple, dict)):
+        return "json"
+    if isinstance(value, str) and ("{{$" in value or WORKSPACE_PATH in value):
+        return "json"
+    return param.type
 
 
 def context_default(param: ir.ContextParam) -> object:
@@ -84,8 +75,8 @@ def parameter_kind(step: ir.Step) -> str | None:
 
 @dataclass(frozen=True)
 class Arg:
-    """One parameter of the wrapper: `kind` is "context" (typed parameter,
-    `like` its declared default), "artifact", "artifacts" (a foreach
+    """One parameter of the wrapper: `kind` is "context" (typed parameter),
+    "artifact", "artifacts" (a foreach
     step's collected outputs), "param" (an upstream output carried as a
     parameter of type `context_type`, plus its raw artifact `raw`), "index"
     (the foreach element index), "output" (an output artifact) or
@@ -95,7 +86,6 @@ class Arg:
     name: str
     kind: str
     context_type: str = "str"
-    like: object = None
     raw: str = ""
 
 
@@ -147,9 +137,6 @@ def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
         spec["packages"] = list(step.packages)
     if runs and code.helper_sources:
         spec["helpers"] = [[name, text] for name, text in code.helper_sources]
-    defaults = {a.name: a.like for a in args if a.kind == "context" and a.context_type in ("list", "dict")}
-    if defaults:
-        spec["defaults"] = defaults
     if runs:
         spec["source"] = code.source
     return spec

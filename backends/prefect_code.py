@@ -13,7 +13,7 @@ import keyword
 import re
 from dataclasses import dataclass
 
-from pipec.backends.pyfmt import INDENT, LINE_LENGTH, py_literal, width
+from pipec.backends.pylayout import Call, Expr, Lit, Raw, statement
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,8 @@ class Arg:
     literal: object = None
     is_literal: bool = False
 
-    def text(self, indent: int, suffix: str = "") -> str:
-        if self.is_literal:
-            return self.prefix + py_literal(self.literal, indent, self.prefix, suffix)
-        return self.prefix + self.value
+    def expr(self) -> Expr:
+        return Lit(self.literal) if self.is_literal else Raw(self.value)
 
 
 def arg(name: str, value: str) -> Arg:
@@ -44,17 +42,10 @@ def lit(name: str, value: object) -> Arg:
 
 
 def call(head: str, args: list[Arg], indent: int = 0, tail: str = "") -> list[str]:
-    """Lines of `head(args)tail` at `indent` levels, as black lays it out."""
-    pad = INDENT * indent
-    flat = ", ".join(a.text(indent) for a in args)
-    line = f"{pad}{head}({flat}){tail}"
-    if "\n" not in line and width(line) <= LINE_LENGTH:
-        return [line]
-    lines = [f"{pad}{head}("]
-    for a in args:
-        lines.extend((INDENT * (indent + 1) + a.text(indent + 1, ",") + ",").split("\n"))
-    lines.append(f"{pad}){tail}")
-    return lines
+    """Lines of `head(args)tail` at `indent` levels, as black lays it out
+    (the shared layout of `pylayout`)."""
+    expr = Call(head, tuple((a.prefix, a.expr()) for a in args))
+    return statement(indent, "", expr, tail).split("\n")
 
 
 _NOT_IDENT = re.compile(r"[^0-9A-Za-z_]")

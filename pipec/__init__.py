@@ -1,7 +1,6 @@
-"""pipec: compile Python ML pipelines to Airflow, Kubeflow Pipelines and Prefect."""
+"""pipec: compile Python ML pipelines to Airflow, Kubeflow Pipelines, Prefect and Dagster."""
 
 from pipec.language import Pipeline, Step, context, on_failure, retry, step, when
-
-__version__ = "0.1.0"
+from pipec.version import __version__
 
 __all__ = ["Pipeline", "Step", "context", "on_failure", "retry", "step", "when", "__version__"]

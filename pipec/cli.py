@@ -34,7 +34,7 @@ from pipec.session import (EXIT_INPUT, EXIT_INTERNAL, Session, exit_code,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipec import __version__
+    from pipec.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="pipec",
@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for run records and outputs (default: .pipec/)",
     )
     run.add_argument(
-        "--json", action="store_true", help="print each result as JSON on stdout"
+        "--json",
+        action="store_true",
+        help="print the result as one JSON document on stdout (an array when "
+        "several pipelines run); nothing else goes to stdout",
     )
     _runs_parser(commands)
     graph = commands.add_parser(

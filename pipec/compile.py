@@ -324,6 +324,10 @@ def _files(emit) -> list[tuple[str, str]]:
 _BAD_NAME = re.compile(r"[\x00-\x1f\\:*?\"<>|]")
 
 
+# The longest file name (in bytes) common file systems accept.
+NAME_MAX = 255
+
+
 def _add_output(
     result: CompileResult,
     selected: Selected,
@@ -345,6 +349,17 @@ def _add_output(
             "PC505",
             pipeline.span,
             detail=f"pipeline name {pipeline.name!r} cannot be used as a file name ('{filename}')",
+        )
+        return
+    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in path.parts)
+    if longest > NAME_MAX:
+        _add(
+            result.problems,
+            selected.root,
+            "PC505",
+            pipeline.span,
+            detail=f"pipeline name {pipeline.name!r} makes the file name '{filename}' "
+            f"{longest} bytes long; file systems allow {NAME_MAX}: shorten the name",
         )
         return
     if filename in producers:
@@ -510,6 +525,6 @@ def _shown(path: Path) -> str:
 
 
 def _version() -> str:
-    from pipec import __version__
+    from pipec.version import __version__
 
     return __version__

@@ -86,7 +86,7 @@ def resolve_targets(session: Session) -> list[str]:
 
 
 def options_for(session: Session, settings: Settings, target: str):
-    from pipec import __version__
+    from pipec.version import __version__
     from pipec.backends.base import CompileOptions
 
     unsupported = session.args.unsupported or settings.unsupported or "error"

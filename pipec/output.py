@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -201,11 +202,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _stem(name: str) -> str:
+    """`name` as temporary and backup names start with it: whole when the
+    names stay within the 255 bytes file systems allow, else cut, with a
+    digest of the whole name so two long names never share one."""
+    data = name.encode("utf-8", "surrogateescape")
+    if len(data) <= 200:
+        return name
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return data[:180].decode("utf-8", "ignore") + "~" + digest
+
+
 def _backup(path: Path) -> str | None:
     """A hard link to the file `path` replaces (None when it is new)."""
     if not path.exists():
         return None
-    backup = f"{path.parent}/.{path.name}.{os.getpid()}.pipec-bak"
+    backup = f"{path.parent}/.{_stem(path.name)}.{os.getpid()}.pipec-bak"
     try:
         os.unlink(backup)
     except OSError:
@@ -231,7 +243,7 @@ def _restore(target: Path, backup: str | None) -> None:
 def _stage(change: Change) -> str:
     fd, tmp = tempfile.mkstemp(
         dir=change.path.parent,
-        prefix=f".{change.path.name}.{os.getpid()}.",
+        prefix=f".{_stem(change.path.name)}.{os.getpid()}.",
         suffix=".pipec-tmp",
     )
     try:

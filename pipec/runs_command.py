@@ -139,6 +139,8 @@ def _show(session: Session, store, run_id: str) -> int:
     if session.args.json:
         data = {k: v for k, v in record.items() if not k.startswith("_")}
         data["outputs"] = {name: _json_value(value) for name, value in outputs.items()}
+        logs = _logs(record)
+        data["logs_dir"] = str(Path(record["_path"]) / "logs") if logs else None
         session.out.write(json.dumps(data, indent=2, default=repr) + "\n")
         return exit_code(session)
     row = _row(record)
@@ -158,6 +160,8 @@ def _show(session: Session, store, run_id: str) -> int:
         line = f"    {name}: {step.get('status')}"
         if step.get("attempts"):
             line += f", {step['attempts']} attempt{'s' * (step['attempts'] != 1)}"
+        if step.get("reason"):
+            line += f" ({step['reason']})"
         if step.get("error"):
             line += f" ({step['error']})"
         out.write(line + "\n")
@@ -166,7 +170,19 @@ def _show(session: Session, store, run_id: str) -> int:
         for name, value in outputs.items():
             out.write(f"    {name} = {_short(value)}\n")
     out.write(f"  folder: {record['_path']}\n")
+    logs = _logs(record)
+    if logs:
+        out.write(f"  logs: {Path(record['_path']) / 'logs'} ({', '.join(logs)})\n")
     return exit_code(session)
+
+
+def _logs(record: dict[str, Any]) -> list[str]:
+    """The step log files of a run (`<run>/logs/<step>.log`), by name."""
+    folder = Path(record["_path"]) / "logs"
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.suffix == ".log")
+    except OSError:
+        return []
 
 
 def _outputs(record: dict[str, Any]) -> dict[str, Any]:

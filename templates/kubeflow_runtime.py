@@ -18,9 +18,9 @@ top-level side effects.
   parameter holds the type's zero value.  Readers take the raw artifact
   when it is not empty, else the parameter with its declared type restored
   (`_pipec_get`: KFP may hand an int back as 3.0).
-- Context values travel as typed KFP parameters; KFP hands numbers inside
-  lists and dicts back as floats, `_pipec_restore` turns them back into ints
-  where the context's declared default has an int.
+- Context values travel as typed KFP parameters; lists, dicts and None as
+  JSON text in STRING parameters, read back exactly (`json.loads`: ints of
+  any size, dict order kept), as KFP's LIST/STRUCT values would not be.
 - `_pipec_call` runs a step with its timeout (enforced here: KFP core has no
   per-task timeout), the retries the component does itself (only for steps
   with a fallback: KFP does not tell a container which attempt it runs) and
@@ -116,19 +116,6 @@ def _pipec_get(value, artifact, kind):
         return value.lower() == "true"
     if kind == "bool":
         return bool(value)
-    return value
-
-
-def _pipec_restore(value, like):
-    """`value` as KFP handed it back, with the ints of `like` (the declared
-    default of the context key) restored where KFP made floats of them."""
-    if type(like) is int and type(value) is float and value.is_integer():
-        return int(value)
-    if isinstance(value, list) and isinstance(like, list) and like:
-        last = len(like) - 1
-        return [_pipec_restore(v, like[min(i, last)]) for i, v in enumerate(value)]
-    if isinstance(value, dict) and isinstance(like, dict):
-        return {k: _pipec_restore(v, like.get(k)) for k, v in value.items()}
     return value
 
 
@@ -262,7 +249,7 @@ def _pipec_arg(arg):
     return (list(arg) + ["str", ""])[:4]
 
 
-def _pipec_value(spec, kwargs, arg):
+def _pipec_value(kwargs, arg):
     """The value the step gets for one of the component's inputs."""
     name, kind, ctype, raw = _pipec_arg(arg)
     value = kwargs[name]
@@ -274,8 +261,6 @@ def _pipec_value(spec, kwargs, arg):
         return _pipec_get(value, kwargs[raw], ctype)
     if ctype == "json":
         return json.loads(value)
-    if ctype in ("list", "dict"):
-        return _pipec_restore(value, spec["defaults"][name])
     return value
 
 
@@ -309,7 +294,7 @@ def _pipec_invoke(spec, features, kwargs, returns):
     values = {}
     for arg in spec["args"]:
         if _pipec_arg(arg)[1] not in ("output", "param_output", "index"):
-            values[arg[0]] = _pipec_value(spec, kwargs, arg)
+            values[arg[0]] = _pipec_value(kwargs, arg)
     if spec["role"] == "items":
         return list(range(len(values[spec["foreach"]]))) or [-1]
     if spec["role"] == "predicate":
@@ -331,8 +316,6 @@ def _pipec_task(spec, **features):
         "int": int,
         "float": float,
         "bool": bool,
-        "list": list,
-        "dict": dict,
         "json": str,
     }
     kinds = {

@@ -506,3 +506,20 @@ def test_steps_named_like_builtins_and_runtime_names_load_and_run(tmp_path):
     namespace: dict = {}
     exec(compile(text, "named_like.py", "exec"), namespace)
     assert sorted(namespace["dag"].task_dict) == ["_pipec_run", "len", "task"]
+
+
+def test_a_tag_airflow_cannot_store_is_a_located_error(tmp_path):
+    ((_, diagnostics),) = _compile_text(
+        tmp_path,
+        f"""
+        from pipec import Pipeline, step
+
+        @step(outputs=["x"])
+        def one() -> int:
+            return 1
+
+        pipeline = Pipeline("tagged", tags=["ok", "{'t' * 101}"]).add_step(one)
+        """,
+    )
+    assert [(d.code, d.line) for d in diagnostics] == [("PC604", 8)], diagnostics
+    assert "101 characters; Airflow allows 100" in diagnostics[0].message

@@ -234,3 +234,31 @@ p = Pipeline("p", tags=["a", "b"]).add_step(s)
     (tmp_path / "m.py").write_text((tmp_path / "m.py").read_text().replace('@step(outputs=["r"])', '@step(outputs=["r"], cache=True)'))
     code, _, err = cli("compile", "m.py", "--target", "airflow", "-o", "out")
     assert code == 0 and "no place for the step cache of step 's'" in err, err
+
+
+LONG_NAME = """
+from pipec import Pipeline, step
+
+
+@step(outputs=["a"])
+def s():
+    return 1
+
+
+p = Pipeline("{name}").add_step(s)
+"""
+
+
+def test_long_pipeline_names_write_or_are_located_errors(tmp_path, monkeypatch):
+    """Temporary names stay within the file system's 255 bytes, and an
+    output file name that cannot fit is a located error, not an OSError."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text(LONG_NAME.replace("{name}", "p" * 240))
+    code, _, err = cli("compile", "m.py", "--target", "prefect", "-o", "out")
+    assert code == 0, err
+    assert (tmp_path / "out" / ("p" * 240 + ".prefect.yaml")).is_file()
+    assert cli("compile", "m.py", "--target", "prefect", "-o", "out")[0] == 0  # replaces them
+    (tmp_path / "m.py").write_text(LONG_NAME.replace("{name}", "p" * 252))
+    code, _, err = cli("compile", "m.py", "--target", "ir", "-o", "out2")
+    assert code == 2 and err.startswith("m.py:10:5: error: pipeline name") and "257 bytes long" in err, err
+    assert not (tmp_path / "out2").exists()

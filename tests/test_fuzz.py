@@ -34,9 +34,6 @@ FOUND: dict[str, dict[str, str]] = {
     "airflow_default_tuple": {
         "airflow": "Airflow backend: a parameter default is bound as JSON in the DAG file (a tuple arrives as a list)",
     },
-    "kubeflow_fz_200_100": {
-        "kubeflow": "Kubeflow backend: a list parameter is typed from its default, so a run-time list holding None is refused",
-    },
     "prefect_empty_foreach_when_false": {
         "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
         "else per element), so the step succeeds or skips unlike the local run",
@@ -44,10 +41,6 @@ FOUND: dict[str, dict[str, str]] = {
     "dagster_empty_tuple_default": {
         "dagster": "Frontend (binding): a tuple parameter default is read as DefaultValue(value=<list>, source='') "
         "so the local run binds a list; Dagster keeps the function's tuple",
-    },
-    "kubeflow_context_struct": {
-        "kubeflow": "Kubeflow backend: a context list/dict travels as a protobuf Struct (numbers are doubles: 257 in a list "
-        "may arrive as 257.0, 2**53 + 1 as 2**53)",
     },
 }
 
@@ -122,9 +115,8 @@ def small_batch(tmp_path_factory):
     return harness.run(pipelines, tmp_path_factory.mktemp("small"), progress=lambda _: None)
 
 
-# The fixed-seed batch differs on KFP today (an int in a context list comes
-# back as a float there, as kubeflow_context_struct shows).
-SMALL_XFAIL = {"kubeflow": FOUND["kubeflow_context_struct"]["kubeflow"]}
+# Targets on which the fixed-seed batch differs today (a strict xfail each).
+SMALL_XFAIL: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("target", [

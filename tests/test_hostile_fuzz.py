@@ -112,7 +112,7 @@ class Batch:
 # tag, task and DAG id limits, KFP and Prefect name rules), owned by that
 # work: reported on stdout, not failed, unless PIPEC_HOSTILE_STRICT=1 (the
 # large run by hand sets it).  Remove an entry when its check lands.
-KNOWN = [re.compile(p) for p in (r"tag cannot be longer than \d+ characters",)]
+KNOWN: list[re.Pattern] = []  # failures known and not fixed yet: none
 STRICT = os.environ.get("PIPEC_HOSTILE_STRICT") == "1"
 
 

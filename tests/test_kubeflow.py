@@ -548,6 +548,36 @@ pipeline = Pipeline("kfp_shadowing", context=ctx)
 pipeline.add_step(isinstance).add_step(pipec_task).add_step(_pipec_invoke)
 '''
 
+CONTAINERS_SOURCE = '''
+"""Context lists and dicts reach the step type-exactly (ints stay ints
+of any size, dict order kept), from defaults and from run-time values,
+including a run-time list holding None under a default that holds none."""
+
+from pipec import Pipeline, context, step
+
+ctx = context(rows=[{"b": 1, "a": 9007199254740993}], mixed=[257, "x", 1.5], table={"z": [2], "a": 1})
+
+
+@step(outputs=["seen"])
+def echo(rows, mixed, table) -> str:
+    return repr((rows, mixed, table))
+
+
+pipeline = Pipeline("kfp_containers", context=ctx)
+pipeline.add_step(echo)
+'''
+
+# Run-time values of the containers scenario, and what the step sees.
+CONTAINERS_OVERRIDES = (
+    ("rows", [{"z": 2**53 + 1, "a": [257]}, {}]),
+    ("mixed", [None, 3, {"b": 1, "a": None}]),
+    ("table", {"y": 257, "b": {"d": 1, "c": 2}}),
+)
+CONTAINERS_SEEN = {
+    "containers_defaults": repr(([{"b": 1, "a": 2**53 + 1}], [257, "x", 1.5], {"z": [2], "a": 1})),
+    "containers_overrides": repr(tuple(value for _, value in CONTAINERS_OVERRIDES)),
+}
+
 WRITTEN = {
     "shadowing": (SHADOWING_SOURCE, "kfp_shadowing", ()),
     "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
@@ -557,6 +587,8 @@ WRITTEN = {
     "positional_each": (POSITIONAL_SOURCE, "kfp_positional_each", ()),
     "gated_loop_closed": (GATED_LOOP_SOURCE, "kfp_gated_loop", ()),
     "gated_loop_open": (GATED_LOOP_SOURCE, "kfp_gated_loop", (("enabled", True),)),
+    "containers_defaults": (CONTAINERS_SOURCE, "kfp_containers", ()),
+    "containers_overrides": (CONTAINERS_SOURCE, "kfp_containers", CONTAINERS_OVERRIDES),
 }
 
 
@@ -582,6 +614,8 @@ def test_written_scenario_same_outcome_as_local_run(key, tmp_path):
         assert summary["types"] == [
             "int", "int", "float", "int", "bool", "str", "float", "tuple", "HTTPStatus", "Decimal", "int"
         ]
+    if key in CONTAINERS_SEEN:
+        assert expected.outputs["seen"] == actual.outputs["seen"] == CONTAINERS_SEEN[key]
     if key == "gated_loop_closed":
         assert expected.statuses["double"] == expected.statuses["square"] == "skipped"
         assert expected.statuses["report"] == "skipped" and expected.statuses["always"] == "succeeded"

@@ -121,7 +121,7 @@ def code_identity() -> str:
     version, entry format, frontend source or libcst is a new identity."""
     global _IDENTITY
     if _IDENTITY is None:
-        import pipec
+        from pipec import version
 
         digest = hashlib.sha256()
         try:  # the version libcst records in itself: no distribution scan
@@ -134,9 +134,9 @@ def code_identity() -> str:
             except metadata.PackageNotFoundError:
                 libcst_version = "?"
         digest.update(
-            f"{pipec.__version__}\0{ir.IR_VERSION}\0{FORMAT}\0{libcst_version}\0".encode()
+            f"{version.__version__}\0{ir.IR_VERSION}\0{FORMAT}\0{libcst_version}\0".encode()
         )
-        package = Path(pipec.__file__).parent
+        package = Path(version.__file__).parent
         sources = sorted((package / "frontend").glob("*.py"))
         sources += [package / n for n in ("ir.py", "diagnostics.py", "language.py")]
         for source in sources:

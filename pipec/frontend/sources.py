@@ -36,6 +36,7 @@ from libcst._nodes.internal import CodegenState
 from pipec import ir
 from pipec.diagnostics import Diagnostics
 from pipec.frontend import depth
+from pipec.frontend.bindings import bindings
 from pipec.frontend.scan import ModuleScan, Scopes, dotted, normalise_names
 
 PIPEC_MODULES = ("pipec", "pipec.language")
@@ -306,8 +307,6 @@ class SourceModule:
     def module_qualified(self, head: str, at: int = -1) -> tuple[str, ...]:
         """Qualified names of module-level name `head` as seen from
         statement `at` (-1: after the module has loaded)."""
-        from pipec.frontend.symbols import bindings
-
         found = bindings(self).get(head, [])
         if at >= 0:
             found = [b for b in found if b.index < at]
@@ -331,8 +330,6 @@ class SourceModule:
 
     def any_qualified(self, head: str) -> tuple[str, ...]:
         """Every qualified name module-level `head` may have (all bindings)."""
-        from pipec.frontend.symbols import bindings
-
         names = []
         for binding in bindings(self).get(head, []):
             if binding.is_import:

@@ -23,7 +23,8 @@ import hashlib
 import json
 from typing import Iterable
 
-from pipec import __version__, ir
+from pipec import ir
+from pipec.version import __version__
 
 KEY_VERSION = "pipec-step-key-2"
 

@@ -4,6 +4,11 @@
       flaky_fetch: started
       flaky_fetch: attempt 1/3 failed: ConnectionError: upstream unavailable; retrying in 0.2s
       flaky_fetch: succeeded in 0.61s (3 attempts)
+      train: started (4 elements)
+      train | fitting model 0
+      train[0]: element 1/4 succeeded (1/4 done)
+      ...
+      report: skipped (`when` predicate `lambda score: score > 0.9` was false: score=0.8)
       fetch_prices: succeeded in 0.10s (2 attempts, fallback used)
     pipec: pipeline 'resilient' succeeded in 0.75s (run 20250101T120000-1a2b3c)
 """
@@ -14,8 +19,8 @@ import sys
 import threading
 from typing import TextIO
 
-from pipec.runner.events import (ATTEMPT_FAILED, RUN_FINISHED, RUN_STARTED, STEP_FINISHED,
-                                 STEP_STARTED, Event)
+from pipec.runner.events import (ATTEMPT_FAILED, ELEMENT_FINISHED, RUN_FINISHED, RUN_STARTED,
+                                 STEP_FINISHED, STEP_OUTPUT, STEP_STARTED, Event)
 
 
 def _seconds(value: float | None) -> str:
@@ -41,7 +46,13 @@ def format_event(event: Event) -> str:
         return (f"pipec: pipeline {event.pipeline!r} {event.status} in "
                 f"{_seconds(event.duration_seconds)} (run {event.run_id})")
     if event.kind == STEP_STARTED:
-        return f"  {_label(event)}: started"
+        extra = f" ({event.elements} element{'s' * (event.elements != 1)})" if event.elements is not None else ""
+        return f"  {_label(event)}: started{extra}"
+    if event.kind == STEP_OUTPUT:
+        return f"  {_label(event)} | {event.detail}"
+    if event.kind == ELEMENT_FINISHED:
+        line = f"  {_label(event)}: element {event.element + 1}/{event.elements} {event.status}"
+        return line + (f" ({event.detail})" if event.detail else "")
     if event.kind == ATTEMPT_FAILED:
         line = f"  {_label(event)}: attempt {event.attempt}/{event.max_attempts} failed: {_short(event.error)}"
         if event.retry_in is not None:

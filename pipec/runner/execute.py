@@ -16,7 +16,9 @@ like the step's.
 
 Foreach: every element is its own task, as on the orchestrators: it has its
 own attempts, timeout and fallback.  Elements run in a thread pool; results
-are kept in element order.
+are kept in element order; each element's end is reported as an
+`element_finished` event (element k of n, how many are done), and what an
+element prints is captured as that element's (`capture.element_capture`).
 
 Values: a call holds its arguments as envelopes (`_pipec_dumps`) and each
 attempt reads them back afresh, and each attempt's outputs are written to
@@ -46,7 +48,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pipec.runner.events import ATTEMPT_FAILED, Event
+from pipec.runner.capture import element_capture
+from pipec.runner.events import ATTEMPT_FAILED, ELEMENT_FINISHED, Event
 from pipec.runner.outputs import normalize_outputs
 from pipec.templates.task_runtime import _pipec_dumps, _pipec_loads
 
@@ -209,8 +212,9 @@ class StepExecutor:
         if not calls:
             return Outcome(True, {}, 0, envelopes=self._gather([]))
         workers = min(FOREACH_WORKERS, len(calls))
+        progress = _Progress(len(calls))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"pipec-{self.step.name}") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, self.run, call, i)
+            futures = [pool.submit(contextvars.copy_context().run, self._element, call, i, progress)
                        for i, call in enumerate(calls)]
             outcomes = [f.result() for f in futures]
         attempts = max(o.attempts for o in outcomes)
@@ -225,8 +229,30 @@ class StepExecutor:
         return Outcome(True, {}, attempts, error="; ".join(errors) or None, fallback_used=used,
                        envelopes=self._gather([o.outputs for o in outcomes]))
 
+    def _element(self, call: Call, element: int, progress: "_Progress") -> Outcome:
+        with element_capture(element):
+            outcome = self.run(call, element)
+        self.emit(self.make_event(ELEMENT_FINISHED, element=element, elements=progress.total,
+                                  status="succeeded" if outcome.ok else "failed",
+                                  detail=f"{progress.done()}/{progress.total} done"))
+        return outcome
+
     def _gather(self, per_element: list[dict[str, Any]]) -> dict[str, bytes]:
         """Each declared output as the list of the per-element values (each
         already checked to fit an envelope), in element order."""
         return {name: _pipec_dumps([outputs[name] for outputs in per_element])
                 for name in self.step.outputs}
+
+
+class _Progress:
+    """How many elements of a foreach step have ended (counted across threads)."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def done(self) -> int:
+        with self.lock:
+            self.count += 1
+            return self.count

@@ -46,6 +46,21 @@ def blocked(upstream_statuses: Iterable[str]) -> str | None:
     return None
 
 
+def blocked_by(upstream: Iterable[str], results: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """`blocked` for a step whose upstream steps are `upstream` (names, with
+    their `results`), and why: "upstream step 'x' failed" names the first
+    failed (or upstream_failed) one, else the first skipped one."""
+    names = list(upstream)
+    status = blocked(results[name].status for name in names)
+    if status is None:
+        return None, None
+    wanted = (SKIPPED,) if status == SKIPPED else (FAILED, UPSTREAM_FAILED)
+    name = next(n for n in names if results[n].status in wanted)
+    verb = {FAILED: "failed", UPSTREAM_FAILED: "did not run (upstream_failed)",
+            SKIPPED: "was skipped"}[results[name].status]
+    return status, f"upstream step {name!r} {verb}"
+
+
 def resolve_context(pipeline: ir.Pipeline, overrides: Mapping[str, Any] | None,
                     base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The pipeline's context defaults (or `base`, e.g. a resumed run's

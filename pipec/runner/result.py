@@ -42,6 +42,10 @@ class StepResult:
     # The step's key (`pipec.runner.cache`) when its outputs came from its
     # own code: what `--resume` compares before reusing them.
     key: str | None = None
+    # Why a skipped or upstream_failed step did not run.
+    reason: str | None = None
+    # The file its print output and logging were captured into, if any.
+    log: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -152,6 +156,8 @@ def _note(r: StepResult) -> str:
         notes.append("reused")
     if r.fallback_used:
         notes.append("fallback used")
+    if r.reason:
+        notes.append(r.reason[:120])
     if r.error:
         notes.append(" ".join(r.error.split())[:120])
     return "; ".join(notes)

@@ -19,6 +19,12 @@ step, in this order:
 Values travel between steps as envelopes (`_pipec_dumps`: JSON when exact,
 else a pickle), and every call reads its arguments back afresh.
 
+What a step prints (`print`, writes to sys.stdout / sys.stderr) and logs
+is captured into `<run>/logs/<step>.log` and reported line by line as
+`step_output` events (see `capture`); without a progress callback the lines
+go to the real stdout / stderr as before.  A skipped or upstream_failed
+step's `StepResult.reason` (and its event's `detail`) says why.
+
 A run succeeds when no step failed.  A failed step does not stop the steps
 that do not depend on it.
 """
@@ -32,11 +38,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipec import ir
+from pipec.runner import capture
 from pipec.runner.cache import code_digest, step_key
-from pipec.runner.events import (RUN_FINISHED, RUN_STARTED, STEP_FINISHED, STEP_STARTED, Event,
-                                 ProgressCallback)
+from pipec.runner.events import (RUN_FINISHED, RUN_STARTED, STEP_FINISHED, STEP_OUTPUT,
+                                 STEP_STARTED, Event, ProgressCallback)
 from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_guard, positional_only
-from pipec.runner.plan import blocked, compile_pipeline, resolve_context
+from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
 from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_load, _pipec_loads
@@ -107,6 +114,8 @@ class _Run:
         self.results: dict[str, StepResult] = {}
         self.started_at = now_iso()
         self.commit = git_commit()
+        self.streams = capture.installed()
+        self.logs = run.path / "logs"
 
     # -- the run -------------------------------------------------------------
     def execute(self) -> PipelineResult:
@@ -119,6 +128,7 @@ class _Run:
         self.emit(RUN_STARTED, detail=self.previous.run_id if self.previous else None)
         self.write_record(start, finished=False)
         log = self.run.open_step_log()
+        self.streams.__enter__()
         try:
             for step in self.pipeline.steps:
                 result = self.run_step(step)
@@ -131,6 +141,7 @@ class _Run:
                 pass
             raise
         finally:
+            self.streams.__exit__()
             log.close()
         result = self.write_record(start, finished=True)
         self.emit(RUN_FINISHED, status=SUCCEEDED if result.success else FAILED,
@@ -139,41 +150,56 @@ class _Run:
 
     def run_step(self, step: ir.Step) -> StepResult:
         start = time.perf_counter()
-        status = blocked(self.results[up].status for up in step.upstream)
+        status, reason = blocked_by(step.upstream, self.results)
         if status is not None:
-            return self.finish(StepResult(step.name, status))
+            return self.finish(StepResult(step.name, status, reason=reason), detail=reason)
         result = self.attempt_step(step)
         if not result.reused:
             result.duration_seconds = round(time.perf_counter() - start, 6)
         return self.finish(result, detail=self.detail(result))
 
     def detail(self, result: StepResult) -> str | None:
+        if result.reason:
+            return result.reason
         if result.reused:
             return f"reused from run {self.previous.run_id}"
         return "fallback used" if result.fallback_used else None
 
     def attempt_step(self, step: ir.Step) -> StepResult:
         module = _pipec_load(step.code.source, f"<pipec step {step.name}>", "_pipec_step_" + step.name)
+        sink = capture.StepSink(step.name, self.logs, self.echo)
+        try:
+            result = self.attempt_captured(step, module, sink)
+        finally:
+            sink.close()
+        if sink.written:
+            result.log = str(sink.path)
+        return result
+
+    def attempt_captured(self, step: ir.Step, module: Any, sink: capture.StepSink) -> StepResult:
         if step.when is not None:
+            when_args = self.arguments(step.when.params)
             try:
                 predicate = getattr(module, step.code.predicate)
-                go = Call(self.arguments(step.when.params)).invoke(predicate)
+                with capture.step_capture(sink):
+                    go = Call(when_args).invoke(predicate)
             except (Exception, SystemExit) as exc:
                 self.emit(STEP_STARTED, step=step.name)
                 return StepResult(step.name, FAILED, error=f"`when` predicate raised {describe(exc)}")
             if not go:
-                return StepResult(step.name, SKIPPED)
+                return StepResult(step.name, SKIPPED, reason=_false_predicate(step, when_args))
         arguments = self.arguments(step.params)
         key = step_key(code_digest(step), arguments.items())
         reused = self.reuse(step, key)
         if reused is not None:
             return reused
-        self.emit(STEP_STARTED, step=step.name)
+        self.emit(STEP_STARTED, step=step.name, elements=_elements(step, arguments))
         if step.cache:
             hit = self.store.cache_get(key)
             if hit is not None and list(hit) == list(step.outputs):
                 return self.produced(StepResult(step.name, CACHED, cached=True, key=key), hit)
-        outcome = self.call(step, module, arguments)
+        with capture.step_capture(sink):
+            outcome = self.call(step, module, arguments)
         if not outcome.ok:
             return StepResult(step.name, FAILED, attempts=outcome.attempts, error=outcome.error,
                               fallback_used=outcome.fallback_used, traceback=outcome.traceback)
@@ -236,11 +262,22 @@ class _Run:
     # -- events and record -------------------------------------------------------
     def emit(self, kind: str, **fields: Any) -> None:
         if self.progress is not None:
-            self.progress(Event(kind, self.pipeline.name, self.run.run_id, **fields))
+            self.progress_sink(Event(kind, self.pipeline.name, self.run.run_id, **fields))
 
     def progress_sink(self, event: Event) -> None:
+        """Hand `event` to the progress callback, outside any step's capture
+        (a callback printing to sys.stderr must not print into a step's log)."""
         if self.progress is not None:
-            self.progress(event)
+            with capture.step_capture(None):
+                self.progress(event)
+
+    def echo(self, step: str, element: int | None, stream: str, line: str) -> None:
+        if self.progress is not None:
+            self.progress_sink(Event(STEP_OUTPUT, self.pipeline.name, self.run.run_id, step=step,
+                                     element=element, status=stream, detail=line))
+            return
+        real = self.streams.stdout if stream == "stdout" else self.streams.stderr
+        real.write(line + "\n")
 
     def step_event_maker(self, step: str):
         def make(kind: str, **fields: Any) -> Event:
@@ -278,9 +315,47 @@ class _Run:
         return result
 
 
-def _short_repr(value: Any) -> str:
+def _false_predicate(step: ir.Step, arguments: dict[str, bytes]) -> str:
+    """Why a step was skipped: its predicate (where it is, and its condition
+    when the predicate is one `return`, as a lambda becomes), and the values
+    it was given."""
+    when = step.when
+    text = _predicate_text(step.code.source, step.code.predicate) or when.source
+    if len(text) > 80:
+        text = text[:77] + "..."
+    where = f"{when.span.path}:{when.span.line}" if when.span and when.span.path else ""
+    values = ", ".join(f"{name}={_short_repr(_pipec_loads(data), 40)}"
+                       for name, data in arguments.items())
+    line = f"`when` predicate `{text}`" + (f" ({where})" if where else "") + " was false"
+    return line + (f": {values}" if values else "")
+
+
+def _predicate_text(source: str, name: str | None) -> str | None:
+    """The expression of a predicate `def name(...): return EXPR` in the
+    carried code (a lambda is carried as such a function), else None."""
+    head = f"def {name}("
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(head):
+            body = [b.strip() for b in lines[i + 1:] if b.strip()][:1]
+            if body and body[0].startswith("return ") and (i + 2 >= len(lines) or not lines[i + 2].startswith(" ")):
+                return " ".join(body[0][len("return "):].split())
+            return None
+    return None
+
+
+def _elements(step: ir.Step, arguments: dict[str, bytes]) -> int | None:
+    """The number of elements of a foreach step (None for other steps, or
+    when the bound value is no list: the call then fails with a message)."""
+    if step.foreach is None:
+        return None
+    items = _pipec_loads(arguments[step.foreach])
+    return len(items) if isinstance(items, (list, tuple)) else None
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _artifact_uri(run: RunDir, artifacts: dict[str, str], declared: int) -> str | None:

@@ -235,6 +235,10 @@ class _Writer:
                 optional.append(text + (f" = {literal(p.default)}" if p.annotation else f"={literal(p.default)}"))
             else:
                 required.append(text)
+        names = {p.name for p in step.params}
+        if step.fail is not None and step.fail.when_key and step.fail.when_key not in names:
+            # the context key the failure depends on, bound by its name
+            required.append(step.fail.when_key)
         if step.retry is not None:
             required.append(STATE_DIR)
         if step.positional_only and required:

@@ -1,5 +1,5 @@
-"""Black-stable layout of the few expression shapes the Airflow backend
-writes: names, literals, calls and dicts of those.
+"""Black-stable layout of the few expression shapes the Python backends
+(Airflow, Prefect, Dagster) write: names, literals, calls and dicts of those.
 
 The rule is black's for code without magic trailing commas: an expression
 stays on one line when its line fits in 88 columns; otherwise its brackets
@@ -65,7 +65,7 @@ class Call(Expr):
     close: str = ")"
 
     def _items(self) -> list[tuple[str, Expr]]:
-        return [((key + "=") if key else "", value) for key, value in self.args]
+        return [(_prefix(key), value) for key, value in self.args]
 
     def flat(self) -> str:
         inner = ", ".join(key + value.flat() for key, value in self._items())
@@ -82,6 +82,14 @@ class Call(Expr):
             )
         lines.append(INDENT * indent + self.close)
         return "\n".join(lines)
+
+
+def _prefix(key: str | None) -> str:
+    """What precedes an argument: nothing (positional), `key=`, or a prefix
+    written whole (`name=`, `name: int = `, as `def` parameters have)."""
+    if not key:
+        return ""
+    return key if key.endswith(("=", "= ")) else key + "="
 
 
 @dataclass(frozen=True)
