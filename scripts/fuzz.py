@@ -1,7 +1,7 @@
 """Differential fuzzing: random valid pipelines, run locally (the reference)
 and on the real targets, every difference printed with its module.
 
-    python scripts/fuzz.py --seed 1 --count 200 --targets airflow,kubeflow,prefect
+    python scripts/fuzz.py --seed 1 --count 200 --targets airflow,kubeflow,prefect,dagster
 
 The pipelines come from the hypothesis strategies in tests/fuzz/ (the same
 seed gives the same pipelines).  Each batch of `--batch` pipelines runs in

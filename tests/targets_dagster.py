@@ -129,7 +129,7 @@ def main(jobs_path, out_path):
     results = {"blocked": blocked, "runs": {}, "commands": []}
     instance = DagsterInstance.get()
     run_jobs(jobs["runs"], instance, results)
-    results["rejected"] = rejected(jobs["runs"][0], instance)
+    results["rejected"] = rejected(jobs["runs"][0], instance) if jobs.get("rejected", True) else None
     for command in jobs["commands"]:
         argv = [sys.executable if arg == "PYTHON" else arg for arg in command["argv"]]
         proc = subprocess.run(argv, cwd=command["cwd"], capture_output=True, text=True)
@@ -185,11 +185,13 @@ def _driver() -> str:
     return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
 
 
-def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: dict[str, tuple] = None) -> dict:
+def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: dict[str, tuple] = None,
+                  rejected: bool = True, timeout: float = 1200) -> dict:
     """Compile and run every scenario, then run `commands` (each `{"argv",
     "cwd"}`; "PYTHON" stands for the interpreter) with the same instance.
     `variants` maps a run id to (scenario, extra run config): the scenario
-    runs once more with that run config added."""
+    runs once more with that run config added.  `rejected=False` skips the
+    run with an unknown run config key."""
     jobs = []
     roots: list[Path] = []
     runs = [(s.id, s, {}) for s in scenarios] + [(key, s, extra) for key, (s, extra) in (variants or {}).items()]
@@ -203,13 +205,13 @@ def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: di
                      "run_config": {**run_config(scenario.context(workdir)), **extra}, "workdir": str(workdir)})
         if scenario.source_root not in roots:
             roots.append(scenario.source_root)
-    request = {"runs": jobs, "commands": list(commands)}
+    request = {"runs": jobs, "commands": list(commands), "rejected": rejected}
     (base / "jobs.json").write_text(json.dumps(request), encoding="utf-8")
     (base / "driver.py").write_text(_driver(), encoding="utf-8")
     env = dagster_env(base / "dagster", roots)
     proc = subprocess.run(
         [sys.executable, str(base / "driver.py"), str(base / "jobs.json"), str(base / "results.pickle")],
-        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=1200,
+        env=env, cwd=str(matrix.NO_PIPEC), capture_output=True, text=True, timeout=timeout,
     )
     if proc.returncode != 0 or not (base / "results.pickle").exists():
         raise AssertionError(f"driver failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")

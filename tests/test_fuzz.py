@@ -1,10 +1,10 @@
 """Differential fuzzing (tests/fuzz/): random valid pipelines must run the
-same locally and on Airflow, Kubeflow and Prefect.
+same locally and on Airflow, Kubeflow, Prefect and Dagster.
 
 - the generator's modules pass `pipec check`, and a seed always gives the
   same modules;
 - the comparison is type-exact (and can fail);
-- a small fixed-seed batch agrees on the three real targets; a larger one
+- a small fixed-seed batch agrees on the four real targets; a larger one
   is `slow` (`python scripts/fuzz.py` runs any seed and count by hand);
 - the reproducers in tests/fuzz/found/ are differences found by the fuzzer:
   each not fixed yet is an `xfail(strict=True)` on the targets where it
@@ -35,6 +35,10 @@ FOUND: dict[str, dict[str, str]] = {
     "prefect_empty_foreach_when_false": {
         "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
         "else per element), so the step succeeds or skips unlike the local run",
+    },
+    "dagster_empty_tuple_default": {
+        "dagster": "Frontend (binding): a tuple parameter default is read as DefaultValue(value=<list>, source='') "
+        "so the local run binds a list; Dagster keeps the function's tuple",
     },
 }
 

@@ -11,7 +11,9 @@ orchestrator process, pipec unimportable there:
   (each DAG in its own sub-folder, so a `dag.test()` re-parses one file);
 - Kubeflow: one process calling `kfp.local` for each YAML, read back with
   `targets_kubeflow.read_outcome`;
-- Prefect: `targets_prefect.run_scenarios` (one test harness server).
+- Prefect: `targets_prefect.run_scenarios` (one test harness server);
+- Dagster: `targets_dagster.run_scenarios` (one driver process,
+  `execute_in_process` per job against one temporary instance).
 
 A driver that dies takes its batch with it; the batch is then run again one
 pipeline at a time so the culprit is named.
@@ -34,7 +36,7 @@ from pathlib import Path
 import matrix
 from fuzz import compare, model
 
-TARGETS = ("airflow", "kubeflow", "prefect")
+TARGETS = ("airflow", "kubeflow", "prefect", "dagster")
 # Only a hung orchestrator process should reach this; on a loaded 2-core
 # machine a KFP pipeline took up to a minute.
 TIMEOUT_PER_PIPELINE = 300
@@ -174,7 +176,8 @@ class Batch:
         start = time.perf_counter()
         names = [n for n in self.runnable() if n in self.expected]
         compiled, names = self.compile(target, names)
-        runner = {"airflow": self._airflow, "kubeflow": self._kubeflow, "prefect": self._prefect}[target]
+        runner = {"airflow": self._airflow, "kubeflow": self._kubeflow, "prefect": self._prefect,
+                  "dagster": self._dagster}[target]
         outcomes = _isolating(lambda group: runner(compiled, group), names)
         for name in names:
             outcome = outcomes.get(name)
@@ -282,6 +285,19 @@ class Batch:
         for name in names:
             run = results["runs"][name]
             outcomes[name] = run["error"] if "error" in run else targets_prefect.outcome(run)
+        return outcomes
+
+    def _dagster(self, compiled: Path, names: list[str]) -> dict:
+        import targets_dagster
+
+        base = self.root / "dagster" / f"run-{names[0]}-{len(names)}"
+        scenarios = [self.scenario(n) for n in names]
+        results = targets_dagster.run_scenarios(scenarios, base, rejected=False,
+                                                timeout=300 + TIMEOUT_PER_PIPELINE * len(names))
+        outcomes = {}
+        for scenario in scenarios:
+            run = results["runs"][scenario.id]
+            outcomes[scenario.id] = run["error"] if "error" in run else targets_dagster.outcome(scenario, run)
         return outcomes
 
 

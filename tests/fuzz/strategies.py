@@ -145,7 +145,8 @@ def steps(draw, index: int, scope: _Scope) -> Step:
         retry = Retry(attempts, draw(st.integers(1, attempts + 1)), draw(st.sampled_from(("decorator", "step"))))
     fail = None
     if draw(st.integers(0, 6)) == 0:
-        fail = Fail(draw(st.sampled_from([None] + keys)))
+        # The condition reads a context value the step takes as a parameter.
+        fail = Fail(draw(st.sampled_from([None] + from_context)))
     fallback = None
     if draw(st.integers(0, 2 if (retry or fail) else 8)) == 0:
         fallback = tuple(Const(draw(list_values if is_list else python_values)) for is_list in lists)
