@@ -36,16 +36,14 @@ FOUND: dict[str, dict[str, str]] = {
         "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
         "else per element), so the step succeeds or skips unlike the local run",
     },
-    "dagster_empty_tuple_default": {
-        "dagster": "Frontend (binding): a tuple parameter default is read as DefaultValue(value=<list>, source='') "
-        "so the local run binds a list; Dagster keeps the function's tuple",
-    },
 }
 
 # Reproducers whose difference is fixed: they stay as regression tests on
 # the targets where they differed.
 FIXED: dict[str, tuple[str, ...]] = {
     "airflow_default_tuple": ("airflow",),
+    # the local run now leaves defaults to the function, as every target does
+    "dagster_empty_tuple_default": ("dagster",),
 }
 
 
