@@ -45,7 +45,7 @@ CRON_ALIASES = {
     "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
 }
 DAGSTER_IMPORTS = ("ConfigurableResource", "Definitions", "DynamicOut", "In", "Out", "ScheduleDefinition", "job", "op")
-RUNTIME_NAMES = (
+RUNTIME_NAMES = tuple(sorted(runtime_code.defined_names(("task_runtime.py", "dagster_runtime.py")))) + (
     "inspect", "json", "os", "pickle", "tempfile", "threading", "linecache", "types", "Any",
     "ConfigurableIOManager", "DynamicOutput", "Output", "RetryRequested", "defs",
 ) + DAGSTER_IMPORTS
@@ -176,7 +176,9 @@ class DefinitionsFile:
         sections.append("\n".join(self.definitions()))
         rest = "\n\n\n".join(sections)
         # The shared task runtime, reduced to what the module uses.
-        (runtime,) = runtime_code.select(("task_runtime.py",), runtime_code.identifiers(rest))
+        (runtime,) = runtime_code.select(
+            ("task_runtime.py",), runtime_code.identifiers(rest), after=("dagster_runtime.py",)
+        )
         head = "\n".join(self.header() + [""] + self.imports() + ["", "# pipec task runtime"])
         return head + "\n" + runtime + "\n\n\n" + rest + "\n"
 

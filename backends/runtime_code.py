@@ -38,6 +38,7 @@ class _Statement:
     bare: str  # without comments and docstrings
     defines: frozenset[str]
     uses: frozenset[str]
+    is_import: bool = False
 
 
 def _defined(node: ast.stmt) -> set[str]:
@@ -65,7 +66,8 @@ def _statements(name: str) -> tuple[_Statement, ...]:
         uses = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         text = "\n".join(lines[first - 1 : node.end_lineno])
         bare = _strip("\n".join(lines[node.lineno - 1 : node.end_lineno]))
-        out.append(_Statement(text, gap, bare, frozenset(_defined(node)), frozenset(uses)))
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+        out.append(_Statement(text, gap, bare, frozenset(_defined(node)), frozenset(uses), is_import))
         previous_end = node.end_lineno
     return tuple(out)
 
@@ -99,21 +101,38 @@ def _defined_names(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(n for name in names for s in _statements(name) for n in s.defines)
 
 
+def defined_names(names: tuple[str, ...]) -> frozenset[str]:
+    """Every top-level name the templates `names` bind (functions, classes,
+    imports, constants): names a generated file must not give anything else."""
+    return _defined_names(names)
+
+
 def identifiers(code: str) -> set[str]:
     """Every identifier-like word of `code` (a superset of the names it
     uses: words in its strings too, which can only keep more)."""
     return set(_IDENTIFIER.findall(code))
 
 
-def select(names: tuple[str, ...], used: set[str], strip: bool = False) -> list[str]:
+def select(
+    names: tuple[str, ...], used: set[str], strip: bool = False, after: tuple[str, ...] = ()
+) -> list[str]:
     """The code of each template in `names` (in order; an empty one left
     out) reduced to what code using the names `used` (its `identifiers`)
-    reaches; with `strip`, without comments and docstrings."""
-    return list(_select(names, frozenset(used) & _defined_names(names), strip))
+    reaches; with `strip`, without comments and docstrings.  An import that
+    an earlier template of `names`, or one of the templates `after` (embedded
+    whole in the same file), already makes is not repeated: a generated file
+    binds each name once."""
+    return list(_select(names, frozenset(used) & _defined_names(names), strip, after))
+
+
+def _imports(names: tuple[str, ...]) -> set[str]:
+    return {s.bare for name in names for s in _statements(name) if s.is_import}
 
 
 @functools.lru_cache(maxsize=None)
-def _select(names: tuple[str, ...], roots: frozenset[str], strip: bool = False) -> tuple[str, ...]:
+def _select(
+    names: tuple[str, ...], roots: frozenset[str], strip: bool = False, after: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     statements = [s for name in names for s in _statements(name)]
     reached = set(roots)
     pending = list(roots)
@@ -125,6 +144,7 @@ def _select(names: tuple[str, ...], roots: frozenset[str], strip: bool = False) 
                 reached |= new
                 pending.extend(new)
     codes = []
+    imported = _imports(after)
     for name in names:
         parts: list[str] = []
         gap = 0
@@ -132,6 +152,10 @@ def _select(names: tuple[str, ...], roots: frozenset[str], strip: bool = False) 
             gap = max(gap, statement.gap)
             if statement.defines and not statement.defines & reached:
                 continue
+            if statement.is_import:
+                if statement.bare in imported:
+                    continue
+                imported.add(statement.bare)
             text = statement.bare if strip else statement.text
             parts.append(("\n" * (gap + 1) if parts else "") + text)
             gap = 0

@@ -22,7 +22,6 @@ from dagster import (
 import ast
 import functools
 import io
-import json
 import linecache
 import pickle
 import sys

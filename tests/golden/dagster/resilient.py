@@ -8,7 +8,6 @@ from dagster import ConfigurableResource, Definitions, In, Out, job, op
 import ast
 import functools
 import io
-import json
 import linecache
 import pickle
 import sys

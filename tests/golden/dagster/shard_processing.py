@@ -10,7 +10,6 @@ from dagster import ConfigurableResource, Definitions, DynamicOut, In, Out, job,
 import ast
 import functools
 import io
-import json
 import linecache
 import pickle
 import sys

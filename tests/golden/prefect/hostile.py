@@ -257,8 +257,6 @@ def _pipec_same(a, b):
 
 # pipec task environment
 import inspect
-import json
-import sys
 
 
 def _pipec_call(function, kwargs):

@@ -259,8 +259,6 @@ def _pipec_same(a, b):
 # pipec task environment
 import importlib.util
 import inspect
-import json
-import sys
 import threading
 
 _PIPEC_PATH_LOCK = threading.Lock()

@@ -259,10 +259,8 @@ def _pipec_same(a, b):
 # pipec task environment
 import importlib.util
 import inspect
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 
