@@ -231,9 +231,9 @@ def local_run(project: Path, base: Path) -> dict:
     """The reference: pipec's local run of the same pipeline, n=5."""
     script = (
         "import json, sys;"
-        "from pipec.runner import run_pipeline; from pipec.runner.loader import load_pipelines;"
-        "p = load_pipelines(sys.argv[1] + '/pipelines/served.py')['served'];"
-        "r = run_pipeline(p, context={'n': 5}, store=sys.argv[2]);"
+        "from pipec.runner import run_pipeline; from pipec.runner.plan import compile_pipeline;"
+        "p, root = compile_pipeline('served', sys.argv[1] + '/pipelines/served.py');"
+        "r = run_pipeline(p, context={'n': 5}, store=sys.argv[2], root=root);"
         "print(json.dumps({'statuses': {k: v.status for k, v in r.step_results.items()}, 'outputs': r.outputs}))"
     )
     # The local runner does not install packages: give it the declared one.
