@@ -51,12 +51,15 @@ class StepSink:
 
     def write(self, text: str, element: int | None, stream: str) -> None:
         with self._lock:
-            self._to_file(text)
             key = (element, stream)
             lines = (self._partial.pop(key, "") + text).split("\n")
             if lines[-1]:
                 self._partial[key] = lines[-1]
             complete = lines[:-1]
+            # Whole lines only: foreach elements print from several threads,
+            # and a line must not be cut by another element's text.
+            if complete:
+                self._to_file("".join(line + "\n" for line in complete))
         for line in complete:
             self._echo(element, stream, line)
 
@@ -95,7 +98,7 @@ class StepSink:
         with self._lock:
             partial, self._partial = self._partial, {}
             for (element, stream), line in partial.items():
-                self._to_file("\n")
+                self._to_file(line + "\n")
                 self._echo(element, stream, line)
             if self._file is not None:
                 try:
