@@ -95,6 +95,11 @@ class StepNames:
     attempt: str = ""
     fallback_task: str = ""
     items: str = ""
+    # A gated foreach step: its `when` task, that task's run, what its
+    # element tasks wait for.
+    gate_task: str = ""
+    gate: str = ""
+    wait: str = ""
     # Task parameters in order: (name, ref).
     params: list[tuple[str, ir.Ref]] = field(default_factory=list)
     when: dict[str, str] = field(default_factory=dict)
@@ -154,8 +159,19 @@ def submission_order(pipeline: ir.Pipeline) -> list[ir.Step]:
 
 
 def maps_upstream(step: ir.Step) -> bool:
+    """Whether the flow waits for an upstream output before it maps the
+    step: the list it maps over, or what its `when` reads (see `gated`)."""
     binding = step.param(step.foreach) if step.foreach else None
-    return binding is not None and isinstance(binding.ref, ir.OutputRef)
+    if binding is not None and isinstance(binding.ref, ir.OutputRef):
+        return True
+    return gated(step) and any(isinstance(b.ref, ir.OutputRef) for b in step.when.params)
+
+
+def gated(step: ir.Step) -> bool:
+    """A foreach step with a `when`: the predicate is evaluated once, on
+    whole values, by a task of its own before the elements are mapped (as
+    the local run does); the flow waits for it."""
+    return bool(step.foreach and step.when)
 
 
 def module_name(path: str) -> str:
@@ -233,8 +249,12 @@ class FlowFile:
         if step.fallback:
             names.fallback_task = self.names.take(f"{ident}_on_failure")
             names.attempt = self.names.take(f"{ident}_attempt")
-        if maps_upstream(step):
+        if maps_upstream(step) or gated(step):
             names.items = self.names.take(f"{ident}_items")
+        if gated(step):
+            names.gate_task = self.names.take(f"{ident}_when")
+            names.gate = self.names.take(f"{ident}_gate")
+            names.wait = self.names.take(f"{ident}_wait")
         return names
 
     # -- the file -----------------------------------------------------------
@@ -248,6 +268,8 @@ class FlowFile:
             sections.append("\n".join(self.task(names)))
             if names.fallback_task:
                 sections.append("\n".join(self.fallback_task(names)))
+            if names.gate_task:
+                sections.append("\n".join(self.gate_task(names)))
         sections.append("\n".join(self.flow_def()))
         sections.append(f'if __name__ == "__main__":\n    {self.flow}()')
         rest = "\n\n\n".join(sections)
@@ -359,6 +381,13 @@ class FlowFile:
         head = call(f"async def {names.fallback_task}", params, 0, ":")
         return call("@task", options) + head + self.prepare(names.step) + body
 
+    def gate_task(self, names: StepNames) -> list[str]:
+        params = list(dict.fromkeys(names.when.values()))
+        options = [lit("name", f"{names.step.name}.when"), arg("cache_policy", "NO_CACHE")]
+        head = call(f"async def {names.gate_task}", [Arg(value=n) for n in params], 0, ":")
+        body = call(f"return await {names.spec}.gate", [arg(n, n) for n in params], 1)
+        return call("@task", options) + head + self.prepare(names.step) + body
+
     # -- the flow -----------------------------------------------------------
     def flow_def(self) -> list[str]:
         p = self.pipeline
@@ -401,7 +430,7 @@ class FlowFile:
                 args.insert(0, Arg(value=f"allow_failure({names.attempt})"))
                 lines += call(f"{names.run} = {names.fallback_task}.submit", args, 1)
             return lines
-        args, wait_for = [], []
+        args, wait_for, elements, upstream = [], [], None, []
         for name, ref in names.params:
             if name != step.foreach:
                 args.append(arg(name, f"unmapped({self.value(ref)})"))
@@ -410,10 +439,20 @@ class FlowFile:
                 lines += call(f"{names.items} = _pipec_elements", [Arg(value=producer), lit("", ref.output)], 1)
                 args.insert(0, arg(name, names.items))
                 wait_for = [arg("wait_for", f"[{producer}]")]
+                elements, upstream = Arg(value=names.items), [Arg(value=producer)]
             elif isinstance(ref, ir.ContextRef):
                 args.insert(0, arg(name, ref.key))
+                elements = Arg(value=ref.key)
             else:
                 args.insert(0, lit(name, ref.value))
+                elements = lit("", ref.value)
+        if names.gate_task:
+            gate_args = [arg(n, self.value(dict(names.params)[n])) for n in dict.fromkeys(names.when.values())]
+            lines += call(f"{names.gate} = {names.gate_task}.submit", gate_args, 1)
+            lines += call(f"{names.items}, {names.wait} = _pipec_gated",
+                          [Arg(value=names.gate), elements] + upstream, 1)
+            args[0] = arg(step.foreach, names.items)
+            wait_for = [arg("wait_for", names.wait)]
         lines += call(f"{target} = {names.task}.map", args + wait_for, 1)
         if names.fallback_task:
             lines += call(f"{names.run} = {names.fallback_task}.map",

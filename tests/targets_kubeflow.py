@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -51,7 +52,7 @@ RUNNER = textwrap.dedent("""
         success = True
     except RuntimeError as exc:
         print("PIPELINE FAILED:", exc)
-        success = False
+        success = str(exc)
     with open(result_path, "wb") as f:
         pickle.dump(success, f)
     """)
@@ -123,7 +124,16 @@ def _step_result(run: Path, task: str, step, spec: dict):
     return {name: [r[name] for r in results] for name in step.outputs}
 
 
-def read_outcome(pipeline, root: Path, success: bool, spec: dict) -> Outcome:
+def failed_tasks(message: str) -> set[str]:
+    """The tasks kfp.local names as failed in its error message (a failed
+    task without outputs leaves no folder to tell)."""
+    return set(re.findall(r"Inner task failed: (?:\x1b\[[0-9;]*m)?'([^']+)'", message))
+
+
+def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outcome:
+    """`success`: True, or kfp.local's error message for a failed run."""
+    failed = failed_tasks(success) if isinstance(success, str) else set()
+    success = success is True
     runs = [p for p in root.iterdir() if p.is_dir()]
     assert len(runs) == 1, f"expected one run folder under {root}, got {runs}"
     run = runs[0]
@@ -137,7 +147,7 @@ def read_outcome(pipeline, root: Path, success: bool, spec: dict) -> Outcome:
         if isinstance(result, dict):
             statuses[step.name] = "succeeded"
             outputs.update(result)
-        elif result == "failed" or gate == "failed":
+        elif result == "failed" or gate == "failed" or task in failed or f"{task}-when" in failed:
             statuses[step.name] = "failed"
         elif any(statuses[u] in ("failed", "upstream_failed") for u in step.upstream):
             statuses[step.name] = "upstream_failed"

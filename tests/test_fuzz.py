@@ -31,12 +31,7 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 
 # Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
 # its fix is merged (the strict xfail then fails until it is moved).
-FOUND: dict[str, dict[str, str]] = {
-    "prefect_empty_foreach_when_false": {
-        "prefect": "Prefect backend: a foreach step's `when` is not evaluated once on the whole list (empty list: never; "
-        "else per element), so the step succeeds or skips unlike the local run",
-    },
-}
+FOUND: dict[str, dict[str, str]] = {}
 
 # Reproducers whose difference is fixed: they stay as regression tests on
 # the targets where they differed.
@@ -44,6 +39,8 @@ FIXED: dict[str, tuple[str, ...]] = {
     "airflow_default_tuple": ("airflow",),
     # the local run now leaves defaults to the function, as every target does
     "dagster_empty_tuple_default": ("dagster",),
+    # a foreach step's `when` runs once, on the whole list, in a task of its own
+    "prefect_empty_foreach_when_false": ("prefect",),
 }
 
 
@@ -135,9 +132,7 @@ def test_fixed_seed_batch_agrees_on_every_target(small_batch, target):
 @pytest.mark.server
 def test_larger_batch_agrees_on_every_target(tmp_path):
     pipelines = strategies.batch(101, 30)
-    # Prefect's known difference (a foreach step's `when`, FOUND above) shows
-    # in this batch; it stays tracked by its strict reproducer there.
-    targets = [t for t in harness.TARGETS if t != "prefect"]
+    targets = list(harness.TARGETS)
     _assert_no_difference(harness.run(pipelines, tmp_path, targets, progress=lambda _: None), 30, targets)
 
 

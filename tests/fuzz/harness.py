@@ -343,7 +343,7 @@ KFP_BATCH = textwrap.dedent("""
                 done[job["id"]] = {"success": True}
             except RuntimeError as exc:
                 print("PIPELINE FAILED:", job["id"], exc)
-                done[job["id"]] = {"success": False}
+                done[job["id"]] = {"success": str(exc)}
         except Exception:
             done[job["id"]] = {"error": "kfp.local could not run the pipeline:\\n" + traceback.format_exc()}
         with open(out_path + ".tmp", "w") as f:

@@ -2,6 +2,7 @@
 # "orders_quick".  Do not edit by hand; change the source and compile again.
 
 import ast
+import contextvars
 import datetime
 import functools
 import importlib.util
@@ -47,6 +48,7 @@ def _pipec_load(source, filename, module_name):
         sys.modules[module_name] = module
     exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     _pipec_register(module, source)
+    _PIPEC_READER.set(module)
     return module
 
 
@@ -55,6 +57,9 @@ def _pipec_load(source, filename, module_name):
 _PIPEC_CLASSES = weakref.WeakKeyDictionary()
 _PIPEC_MODULES = weakref.WeakValueDictionary()
 _PIPEC_FOREIGN = {}
+# The code the task running in this context loaded last: values it reads take
+# their classes from there first (other tasks may load copies meanwhile).
+_PIPEC_READER = contextvars.ContextVar("_PIPEC_READER", default=None)
 
 
 def _pipec_register(module, source):
@@ -136,7 +141,7 @@ class _PipecUnpickler(pickle.Unpickler):
         source = self.sources[module_name + ":" + qualname]
         # `valuerefs` lists the modules at once (other threads may load more).
         loaded = [ref() for ref in _PIPEC_MODULES.valuerefs()]
-        found = _pipec_find(qualname, source, loaded)
+        found = _pipec_find(qualname, source, loaded + [_PIPEC_READER.get()])
         if found is None:
             if source not in _PIPEC_FOREIGN:
                 filename = "<pipec carried " + module_name + ">"

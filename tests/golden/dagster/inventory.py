@@ -6,6 +6,7 @@ from dagster import ConfigurableResource, Definitions, In, Out, job, op
 
 # pipec task runtime
 import ast
+import contextvars
 import functools
 import io
 import linecache
@@ -31,6 +32,7 @@ def _pipec_load(source, filename, module_name):
         sys.modules[module_name] = module
     exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     _pipec_register(module, source)
+    _PIPEC_READER.set(module)
     return module
 
 
@@ -39,6 +41,9 @@ def _pipec_load(source, filename, module_name):
 _PIPEC_CLASSES = weakref.WeakKeyDictionary()
 _PIPEC_MODULES = weakref.WeakValueDictionary()
 _PIPEC_FOREIGN = {}
+# The code the task running in this context loaded last: values it reads take
+# their classes from there first (other tasks may load copies meanwhile).
+_PIPEC_READER = contextvars.ContextVar("_PIPEC_READER", default=None)
 
 
 def _pipec_register(module, source):
@@ -120,7 +125,7 @@ class _PipecUnpickler(pickle.Unpickler):
         source = self.sources[module_name + ":" + qualname]
         # `valuerefs` lists the modules at once (other threads may load more).
         loaded = [ref() for ref in _PIPEC_MODULES.valuerefs()]
-        found = _pipec_find(qualname, source, loaded)
+        found = _pipec_find(qualname, source, loaded + [_PIPEC_READER.get()])
         if found is None:
             if source not in _PIPEC_FOREIGN:
                 filename = "<pipec carried " + module_name + ">"

@@ -6,6 +6,7 @@ from prefect import flow, task
 
 # pipec task runtime
 import ast
+import contextvars
 import functools
 import io
 import json
@@ -32,6 +33,7 @@ def _pipec_load(source, filename, module_name):
         sys.modules[module_name] = module
     exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     _pipec_register(module, source)
+    _PIPEC_READER.set(module)
     return module
 
 
@@ -40,6 +42,9 @@ def _pipec_load(source, filename, module_name):
 _PIPEC_CLASSES = weakref.WeakKeyDictionary()
 _PIPEC_MODULES = weakref.WeakValueDictionary()
 _PIPEC_FOREIGN = {}
+# The code the task running in this context loaded last: values it reads take
+# their classes from there first (other tasks may load copies meanwhile).
+_PIPEC_READER = contextvars.ContextVar("_PIPEC_READER", default=None)
 
 
 def _pipec_register(module, source):
@@ -121,7 +126,7 @@ class _PipecUnpickler(pickle.Unpickler):
         source = self.sources[module_name + ":" + qualname]
         # `valuerefs` lists the modules at once (other threads may load more).
         loaded = [ref() for ref in _PIPEC_MODULES.valuerefs()]
-        found = _pipec_find(qualname, source, loaded)
+        found = _pipec_find(qualname, source, loaded + [_PIPEC_READER.get()])
         if found is None:
             if source not in _PIPEC_FOREIGN:
                 filename = "<pipec carried " + module_name + ">"
@@ -365,12 +370,13 @@ class _PipecStep:
 
     async def run(self, **raw):
         """The task body: skip, or call the step function in a thread (so
-        that Prefect's timeout can stop waiting for it) and name its outputs."""
+        that Prefect's timeout can stop waiting for it) and name its outputs.
+        The step's code is loaded first: values read take its classes."""
+        module = self.load()
         values = self.values(raw)
         if not isinstance(values, dict):
             return values
-        module = self.load()
-        if self.predicate is not None:
+        if self.predicate is not None and self.foreach is None:
             when = {name: values[param] for name, param in self.when.items()}
             if not _pipec_call(getattr(module, self.predicate), when):
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
@@ -378,6 +384,22 @@ class _PipecStep:
         function = getattr(module, self.function)
         value = await asyncio.to_thread(_pipec_call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
+
+    async def gate(self, **raw):
+        """A foreach step's `when`, evaluated once on whole values before its
+        elements are mapped: True or False; Skipped when a value it reads
+        comes from a skipped step."""
+        module = self.load()
+        when = {}
+        for name, param in self.when.items():
+            value = raw[param]
+            if param in self.upstream:
+                value = _pipec_select(value, self.upstream[param])
+                if value is _PIPEC_SKIPPED:
+                    return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
+            when[name] = value
+        predicate = getattr(module, self.predicate)
+        return bool(await asyncio.to_thread(_pipec_call, predicate, when))
 
     async def recover(self, attempt, **raw):
         """The on_failure task body: `attempt` is the step's result, or its
@@ -388,9 +410,9 @@ class _PipecStep:
                 return _pipec_skipped(f"step {self.name!r} was skipped")
             message = f"step {self.name!r} succeeded; fallback not called"
             return Completed(name="NotNeeded", message=message, data=attempt)
+        module = self.load()
         values = self.values(raw)
         args = {name: values[name] for name in self.params}
-        module = self.load()
         args = _pipec_fallback_args(getattr(module, self.function), args)
         fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
@@ -407,6 +429,10 @@ class _PipecNoElements:
     def state(self, step):
         if self.reason == "skipped":
             return _pipec_skipped(f"the foreach list of {step!r} was skipped")
+        if self.reason == "false":
+            return _pipec_skipped(f"the `when` condition of {step!r} is false")
+        if self.reason == "raised":
+            raise RuntimeError(f"the `when` predicate of {step!r} raised (see its task)")
         raise TypeError(f"foreach step {step!r}: {self.reason}")
 
 
@@ -474,6 +500,23 @@ def _pipec_elements(run, output):
         return [_PIPEC_SKIPPED]
     # Failed upstream: the mapped task waits for it and is never ready.
     return [None]
+
+
+def _pipec_gated(gate, elements, *upstream):
+    """(elements, what they wait for) of a foreach step with a `when`, from
+    its gate task's run: the elements when the condition held, else one
+    element standing for the skip or the failure.  With the gate not run
+    (a value it reads failed), the tasks wait for it and are never ready."""
+    status, result = _pipec_status(gate)
+    if status == "succeeded" and result:
+        return elements, list(upstream)
+    if status == "succeeded":
+        return [_PipecNoElements("false")], list(upstream)
+    if status == "skipped":
+        return [_PIPEC_SKIPPED], list(upstream)
+    if status == "failed":
+        return [_PipecNoElements("raised")], list(upstream)
+    return [None], list(upstream) + [gate]
 
 
 def _pipec_finish(runs):
