@@ -211,24 +211,6 @@ def _pipec_value(facts, inputs, ref):
     return [_pipec_get(each[ref[2]]) for each in result if each is not None]
 
 
-def _pipec_call(fn, kwargs):
-    """Call `fn` with `kwargs`, passing positional-only parameters by
-    position (an unbound one before a bound one gets its own default)."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return fn(*args, **kwargs)
-
-
 def _pipec_put(facts, name, value):
     """The envelope of output `name`: inline JSON, or a pickled artifact."""
     text = _pipec_json(value)
