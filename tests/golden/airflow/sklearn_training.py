@@ -664,6 +664,7 @@ def _pipec_child_code():
     definitions."""
     head = [
         "import ast",
+        "import contextvars",
         "import functools",
         "import importlib.util",
         "import inspect",
@@ -686,6 +687,7 @@ def _pipec_child_code():
         "_PIPEC_CLASSES = weakref.WeakKeyDictionary()",
         "_PIPEC_MODULES = weakref.WeakValueDictionary()",
         "_PIPEC_FOREIGN = {}",
+        '_PIPEC_READER = contextvars.ContextVar("_PIPEC_READER", default=None)',
     ]
     parts = [inspect.getsource(globals()[name]) for name in _PIPEC_CHILD]
     tail = "_pipec_child_main(sys.argv[1], sys.argv[2])\n"
