@@ -248,6 +248,8 @@ class Pipeline:
     tags: tuple[str, ...] = ()
     enable_cache: bool = True
     version: str | None = None
+    # The IANA time zone the schedule is read in (None: UTC).
+    timezone: str | None = None
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -336,7 +338,7 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 
 # Fields left out of `to_json` while they hold their default, so that IR
 # written before they existed reads the same: (node class, field, default).
-_OMITTED_DEFAULTS = {("Binding", "positional"): False}
+_OMITTED_DEFAULTS = {("Binding", "positional"): False, ("Pipeline", "timezone"): None}
 
 
 def _to_data(node: Any) -> Any:
