@@ -431,6 +431,9 @@ class _Builder:
             "dependentTasks": [items] + ([] if nested else [t for t in self.producers(step.params) if t != items]),
             "parameterIterator": {"itemInput": channel + "-loop-item", "items": {"inputParameter": channel}},
         }
+        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
+        if limits:  # as the KFP SDK writes `dsl.ParallelFor(..., parallelism=n)`
+            scope_tasks[name]["iteratorPolicy"] = {"parallelismLimit": min(limits)}
         if not nested:
             self.tasks.update(scope_tasks)
             self.output_task[step.name] = name
@@ -514,6 +517,7 @@ class KubeflowBackend(Backend):
             ("tags", list(pipeline.tags) if pipeline.tags else None),
             ("version", pipeline.version),
             ("timezone", pipeline.timezone),
+            ("max_parallel", pipeline.max_parallel),
         ]
         for key, value in metadata:
             if value is not None:

@@ -336,6 +336,8 @@ class FlowFile:
         lines.append(f"from prefect import {', '.join(prefect)}")
         if any(s.fallback or not s.cache or gated(s) for s in steps):
             lines.append("from prefect.cache_policies import NO_CACHE")
+        if self.pipeline.max_parallel is not None:
+            lines.append("from prefect.task_runners import ThreadPoolTaskRunner")
         return lines
 
     def spec(self, names: StepNames) -> list[str]:
@@ -350,7 +352,7 @@ class FlowFile:
             lit("params", [b.param for b in passed(step)]),
         ]
         optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("fallback", code.fallback),
-                    ("predicate", code.predicate), ("when", names.when)]
+                    ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel)]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 
@@ -392,6 +394,8 @@ class FlowFile:
     def flow_def(self) -> list[str]:
         p = self.pipeline
         options = [lit("name", p.name), arg("persist_result", "True")]
+        if p.max_parallel is not None:  # the flow's tasks run at most this many at once
+            options.append(arg("task_runner", f"ThreadPoolTaskRunner(max_workers={p.max_parallel})"))
         if p.description:
             options.append(lit("description", p.description))
         if p.version:

@@ -64,6 +64,7 @@ _REGISTRY: list[Code] = [
     Code("PC215", ERROR, "step '{step}' declares {count} outputs {outputs}, but this `return` gives {got}"),
     Code("PC216", ERROR, "@{decorator} of step '{step}' names the step function itself; give it another function"),
     Code("PC217", ERROR, "fallback '{fallback}' of step '{step}' is called with the step's arguments, but {detail}"),
+    Code("PC218", ERROR, "step '{step}' sets max_parallel, which limits how many elements of a foreach step run at once, but it has no foreach; limit the whole pipeline with Pipeline(..., max_parallel=N)"),
     Code("PC301", ERROR, "context value for '{key}' is not a literal (str, int, float, bool, None, or a list or dict of those); give it a literal default and override it per run (--set, --config, the target's run parameters), or compute the value inside the step"),
     Code("PC302", ERROR, "invalid schedule '{schedule}': {detail}"),
     Code("PC303", ERROR, "unknown option '{option}' for Pipeline{hint}"),

@@ -31,6 +31,7 @@ STEP_OPTIONS: dict[str, Any] = {
     "memory": None,
     "gpu": None,
     "foreach": None,
+    "max_parallel": None,
 }
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
 PIPELINE_OPTIONS: dict[str, Any] = {
@@ -42,6 +43,7 @@ PIPELINE_OPTIONS: dict[str, Any] = {
     "enable_cache": True,
     "version": None,
     "timezone": None,
+    "max_parallel": None,
 }
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -147,6 +149,7 @@ STEP_SPECS: dict[str, OptionSpec] = {
         "an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)
     ),
     "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
 }
 
 RETRY_SPECS: dict[str, OptionSpec] = {
@@ -166,6 +169,7 @@ PIPELINE_SPECS: dict[str, OptionSpec] = {
         "a string or None", _optional(lambda v: _is_str(v) or _is_number(v))
     ),
     "timezone": OptionSpec("an IANA time zone name (e.g. 'Europe/Paris') or None", _optional(_is_str)),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
 }
 
 # Options whose value is an expression, not a literal: handled by the caller.

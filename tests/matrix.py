@@ -56,6 +56,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
+    Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

@@ -110,6 +110,7 @@ class Builder:
             enable_cache=enable_cache,
             version=decl.option("version"),
             timezone=decl.option("timezone"),
+            max_parallel=decl.option("max_parallel"),
         )
 
     def _step(
@@ -123,6 +124,8 @@ class Builder:
         code = self._code(decl, name)
         when = binder.predicate(use, code.predicate or "")
         foreach = binder.check_foreach(use, params)
+        if decl.option("max_parallel") is not None and foreach is None:
+            self.diagnostics.error("PC218", decl.options["max_parallel"].span, step=name)
         fallback = (
             ir.Fallback(code.fallback, decl.fallback.span)
             if decl.fallback and code.fallback
@@ -144,6 +147,7 @@ class Builder:
             foreach=foreach,
             when=when,
             fallback=fallback,
+            max_parallel=decl.option("max_parallel"),
             returns=decl.module.code(decl.node.returns.annotation) if decl.node.returns else "",
             option_spans=option_spans(decl),
         )

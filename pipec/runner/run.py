@@ -236,7 +236,8 @@ class _Run:
                      f"to {_short_repr(items)} ({type(items).__name__}), which is not a list")
             return Outcome(False, error=error)
         calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
-        return executor.run_foreach(calls)
+        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
+        return executor.run_foreach(calls, min(limits, default=None))
 
     # -- outputs, resume ---------------------------------------------------------
     def produced(self, result: StepResult, envelopes: dict[str, bytes]) -> StepResult:
