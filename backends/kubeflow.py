@@ -292,7 +292,9 @@ class _Builder:
 
     def task(self, name: str, comp: str, step: ir.Step, inputs: dict, depends: list[str], gates: list[str]) -> dict:
         spec = {"taskInfo": {"name": name}, "componentRef": {"name": comp}, **inputs}
-        spec["cachingOptions"] = {"enableCache": bool(step.cache)}
+        # KFP's cache never expires: a step whose cache does is not cached
+        # (re-running is always right; see check_capabilities' note).
+        spec["cachingOptions"] = {"enableCache": bool(step.cache and step.cache_ttl is None)}
         if depends:
             spec["dependentTasks"] = depends
         spec.update(self.condition(gates))
@@ -523,6 +525,11 @@ class KubeflowBackend(Backend):
             if value is not None:
                 self.note_metadata(pipeline, f"the pipeline's {key} ({header_value(value)})")
                 lines.append(f"{key}: {header_value(value)}")
+        expiring = [s.name for s in pipeline.steps if s.cache and s.cache_ttl is not None]
+        if expiring:
+            what = "cache expiry (cache_ttl) of step(s) " + ", ".join(expiring)
+            self.note_metadata(pipeline, what + ": KFP's cache never expires, so they are not cached")
+            lines.append(f"not cached (KFP's cache never expires): {', '.join(expiring)}")
         out = []
         for line in lines:
             out += comment_lines(line)

@@ -331,8 +331,12 @@ class FlowFile:
         if any(s.foreach and len(task_params(s)[0]) > 1 for s in steps):
             prefect.append("unmapped")
         lines = []
+        if any(s.cache and s.cache_ttl is not None for s in steps):
+            lines.append("from datetime import timedelta")
         if any(p.type == "null" for p in self.pipeline.context):
-            lines += ["from typing import Any", ""]
+            lines.append("from typing import Any")
+        if lines:
+            lines.append("")
         lines.append(f"from prefect import {', '.join(prefect)}")
         if any(s.fallback or not s.cache or gated(s) for s in steps):
             lines.append("from prefect.cache_policies import NO_CACHE")
@@ -370,6 +374,8 @@ class FlowFile:
         if step.timeout is not None:
             options.append(lit("timeout_seconds", float(step.timeout)))
         options.append(arg("cache_policy", f"_pipec_cache({names.spec})" if step.cache else "NO_CACHE"))
+        if step.cache and step.cache_ttl is not None:
+            options.append(arg("cache_expiration", f"timedelta(seconds={step.cache_ttl!r})"))
         params = [Arg(value=name) for name, _ in names.params]
         body = call(f"return await {names.spec}.run", [arg(n, n) for n, _ in names.params], 1)
         head = call(f"async def {names.task}", params, 0, ":")

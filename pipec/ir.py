@@ -190,6 +190,9 @@ class Step:
     fallback: Fallback | None = None
     # A foreach step: at most this many elements at once (None: no limit).
     max_parallel: int | None = None
+    # Cached outputs older than this many seconds are not reused (None: no
+    # expiry).
+    cache_ttl: float | None = None
     # The step function's return annotation, as written ("" when none).
     returns: str = ""
     # Where each option was written, by option name ("retries", "timeout",
@@ -343,7 +346,8 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 # Fields left out of `to_json` while they hold their default, so that IR
 # written before they existed reads the same: (node class, field, default).
 _OMITTED_DEFAULTS = {("Binding", "positional"): False, ("Pipeline", "timezone"): None,
-                     ("Pipeline", "max_parallel"): None, ("Step", "max_parallel"): None}
+                     ("Pipeline", "max_parallel"): None, ("Step", "max_parallel"): None,
+                     ("Step", "cache_ttl"): None}
 
 
 def _to_data(node: Any) -> Any:

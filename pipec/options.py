@@ -32,6 +32,7 @@ STEP_OPTIONS: dict[str, Any] = {
     "gpu": None,
     "foreach": None,
     "max_parallel": None,
+    "cache_ttl": None,
 }
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
 PIPELINE_OPTIONS: dict[str, Any] = {
@@ -150,6 +151,9 @@ STEP_SPECS: dict[str, OptionSpec] = {
     ),
     "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
     "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
+    "cache_ttl": OptionSpec(
+        "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
+    ),
 }
 
 RETRY_SPECS: dict[str, OptionSpec] = {

@@ -140,7 +140,8 @@ class Builder:
             span=decl.span,
             retry=retry_policy(decl, self.diagnostics),
             timeout=_float_or_none(decl.option("timeout")),
-            cache=decl.option("cache", enable_cache),
+            cache=step_cache(decl, params, enable_cache),
+            cache_ttl=_float_or_none(decl.option("cache_ttl")),
             image=decl.option("image"),
             packages=tuple(decl.option("packages", ())),
             resources=_resources(decl),
@@ -162,6 +163,20 @@ class Builder:
         if key not in self._code_cache:
             self._code_cache[key] = self.code.extract(decl, name)
         return self._code_cache[key]
+
+
+def step_cache(decl: StepDecl, params: tuple[ir.Binding, ...], enable_cache: bool) -> bool:
+    """Whether the step's outputs are cached: its `cache` option, else the
+    pipeline's `enable_cache` — except that a step with no inputs (it reads
+    nothing the run passes it, so what it returns may change with the world:
+    the time, a table) is cached only when it says `cache=True`, as Airflow
+    and Dagster, which cache nothing, behave."""
+    explicit = decl.option("cache")
+    if explicit is not None:
+        return explicit
+    if all(isinstance(b.ref, ir.DefaultValue) for b in params):
+        return False
+    return enable_cache
 
 
 def _float_or_none(value) -> float | None:

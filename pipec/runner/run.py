@@ -195,7 +195,7 @@ class _Run:
             return reused
         self.emit(STEP_STARTED, step=step.name, elements=_elements(step, arguments))
         if step.cache:
-            hit = self.store.cache_get(key)
+            hit = self.store.cache_get(key, step.cache_ttl)
             if hit is not None and list(hit) == list(step.outputs):
                 return self.produced(StepResult(step.name, CACHED, cached=True, key=key), hit)
         with capture.step_capture(sink):

@@ -2,6 +2,7 @@
 # Prefect 3 flow for pipeline 'failing'; run it with `python failing.py`.
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 # pipec task runtime
 import ast
@@ -577,7 +578,7 @@ _NUMBERS_STEP = _PipecStep(
 )
 
 
-@task(name="numbers", cache_policy=_pipec_cache(_NUMBERS_STEP))
+@task(name="numbers", cache_policy=NO_CACHE)
 async def numbers():
     return await _NUMBERS_STEP.run()
 
