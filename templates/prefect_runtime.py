@@ -2,7 +2,7 @@
 
 The Prefect backend embeds this file's code verbatim (after this docstring)
 into every flow file it writes, after `task_runtime.py` and
-`prefect_environment.py`, whose helpers it uses.  Prefect and the standard
+`prefect_environment.py`, whose helpers (and `threading` import) it uses.  Prefect and the standard
 library only; no top-level side effects.
 
 Data passing: a step's task returns the dict of its named outputs, each in
@@ -18,7 +18,6 @@ final states into the flow's result.
 
 import asyncio
 import hashlib
-import threading
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import wait

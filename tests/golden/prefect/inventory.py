@@ -318,7 +318,6 @@ def _pipec_publish(key, result):
 # pipec Prefect runtime
 import asyncio
 import hashlib
-import threading
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import wait
