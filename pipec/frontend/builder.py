@@ -141,6 +141,7 @@ class Builder:
             packages=tuple(decl.option("packages", ())),
             resources=_resources(decl),
             foreach=foreach,
+            foreach_key=decl.option("foreach_key") if foreach else None,
             when=when,
             fallback=fallback,
             returns=decl.module.code(decl.node.returns.annotation) if decl.node.returns else "",
