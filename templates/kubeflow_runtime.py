@@ -217,7 +217,9 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
     if index is not None:
         items = kwargs[spec["foreach"]]
         if spec.get("foreach_key") is not None:
-            items = _pipec_field(spec["step"], spec["foreach"], spec["foreach_key"], items)
+            items = _pipec_field(
+                spec["step"], spec["foreach"], spec["foreach_key"], items
+            )
         kwargs[spec["foreach"]] = items[int(index)]
     module = _pipec_module(spec)
     if call is None:
@@ -303,7 +305,9 @@ def _pipec_invoke(spec, features, kwargs, returns):
     if spec["role"] == "items":
         items = values[spec["foreach"]]
         if spec.get("foreach_key") is not None:
-            items = _pipec_field(spec["step"], spec["foreach"], spec["foreach_key"], items)
+            items = _pipec_field(
+                spec["step"], spec["foreach"], spec["foreach_key"], items
+            )
         return list(range(len(items))) or [-1]
     if spec["role"] == "predicate":
         return features["predicate"](spec, values)
