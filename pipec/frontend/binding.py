@@ -117,9 +117,12 @@ class Binder:
         for param in decl.params:
             ref = self._ref(decl, param, inputs, constants)
             if ref is None:
-                self.diagnostics.error(
-                    "PC203", param.span, param=param.name, step=step_name(decl)
-                )
+                # An instance's unbound parameter is located where it is added.
+                span = use.span if use.overridden else param.span
+                if not use.invalid:
+                    self.diagnostics.error(
+                        "PC203", span, param=param.name, step=step_name(decl)
+                    )
                 continue
             bindings.append(
                 ir.Binding(

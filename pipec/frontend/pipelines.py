@@ -58,6 +58,8 @@ class StepUse:
     target: cst.BaseExpression
     # The add_step options that made this use an instance (sorted names).
     overridden: tuple[str, ...] = ()
+    # An add_step option was invalid (reported): no follow-on PC203.
+    invalid: bool = False
 
     @property
     def span(self) -> ir.Span:
@@ -315,6 +317,7 @@ class PipelineReader:
             pipeline.unresolved_steps = True
             return
         overrides = self._overrides(call)
+        invalid = len(overrides) < len(call.args) - 1
         target = first.value
         if loop and isinstance(target, cst.Name) and target.value in loop:
             target = loop[target.value]
@@ -324,7 +327,9 @@ class PipelineReader:
             return
         if overrides:
             decl = instance(decl, overrides)
-        use = StepUse(decl, self.ctx.module, target, tuple(sorted(overrides)))
+        use = StepUse(
+            decl, self.ctx.module, target, tuple(sorted(overrides)), invalid
+        )
         pipeline.steps.append(use)
 
     def _overrides(self, call: cst.Call) -> dict[str, Option]:
