@@ -789,7 +789,7 @@ def _pipec_require(names):
 _PIPEC_STORE = {"root": None, "conn_id": None, "xcom_max_bytes": 65536}
 _PIPEC_HELPERS = {}
 
-# Step "count" (inventory.py:16): its code, run inside its task.
+# Step "count" (inventory.py:17): its code, run inside its task.
 SOURCE_count = """\
 STOCK = {
     "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
@@ -801,16 +801,34 @@ def count(warehouse: str) -> dict:
     return dict(STOCK[warehouse])
 """
 
-# Step "reorder" (inventory.py:21): its code, run inside its task.
+# Step "reorder" (inventory.py:22): its code, run inside its task.
 SOURCE_reorder = """\
 def reorder(levels: dict, low_stock: int) -> list:
     return sorted(sku for sku, qty in levels.items() if qty < low_stock)
 """
 
-# Step "order" (inventory.py:26): its code, run inside its task.
+# Step "order" (inventory.py:27): its code, run inside its task.
 SOURCE_order = """\
 def order(skus: list, levels: dict, batch: int = 10) -> dict:
     return {sku: batch - levels[sku] for sku in skus}
+"""
+
+# Step "count_south" (inventory.py:17): its code, run inside its task.
+SOURCE_count_south = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+
+# Step "combine" (inventory.py:32): its code, run inside its task.
+SOURCE_combine = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
 """
 
 
@@ -871,3 +889,32 @@ with DAG(
         )
 
     out_order = task_order({"count": out_count, "reorder": out_reorder})
+
+    @task(task_id="count_south", retries=0)
+    def task_count_south(inputs):
+        return _pipec_run(
+            inputs,
+            step="count_south",
+            source=SOURCE_count_south,
+            function="count",
+            outputs=["south_stock"],
+            params={"warehouse": ["default", "south"]},
+        )
+
+    out_count_south = task_count_south({})
+
+    @task(task_id="combine", retries=0)
+    def task_combine(inputs):
+        return _pipec_run(
+            inputs,
+            step="combine",
+            source=SOURCE_combine,
+            function="combine",
+            outputs=["total"],
+            params={
+                "a": ["output", "count", "stock"],
+                "b": ["output", "count_south", "south_stock"],
+            },
+        )
+
+    out_combine = task_combine({"count": out_count, "count_south": out_count_south})

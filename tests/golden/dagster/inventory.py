@@ -576,6 +576,56 @@ def order(context, **inputs):
     yield from _ORDER_STEP.run(context, inputs)
 
 
+_COUNT_SOUTH_CODE = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+_COUNT_SOUTH_STEP = _PipecStep(
+    name="count_south",
+    code=_COUNT_SOUTH_CODE,
+    location="<pipec step count_south from inventory.py>",
+    module="inventory",
+    function="count",
+    outputs=["south_stock"],
+    refs={"warehouse": ["default", "south"]},
+)
+
+
+@op(out={"south_stock": Out(is_required=False)}, tags={"pipec/step": "count_south"})
+def count_south(context, **inputs):
+    yield from _COUNT_SOUTH_STEP.run(context, inputs)
+
+
+_COMBINE_CODE = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
+"""
+_COMBINE_STEP = _PipecStep(
+    name="combine",
+    code=_COMBINE_CODE,
+    location="<pipec step combine from inventory.py>",
+    module="inventory",
+    function="combine",
+    outputs=["total"],
+    refs={"a": ["output", "stock"], "b": ["output", "south_stock"]},
+)
+
+
+@op(
+    ins={"stock": In(), "south_stock": In()},
+    out={"total": Out(is_required=False)},
+    tags={"pipec/step": "combine"},
+)
+def combine(context, **inputs):
+    yield from _COMBINE_STEP.run(context, inputs)
+
+
 @job(
     description="Reorder low stock",
     tags={"pipec/pipeline": "inventory", "pipec/tags": ["example"]},
@@ -584,6 +634,8 @@ def inventory():
     stock = count()
     to_order = reorder(stock=stock)
     order_2 = order(to_order=to_order, stock=stock)
+    south_stock = count_south()
+    total = combine(stock=stock, south_stock=south_stock)
 
 
 defs = Definitions(

@@ -635,15 +635,66 @@ async def order(skus, levels):
     return await _ORDER_STEP.run(skus=skus, levels=levels)
 
 
+_COUNT_SOUTH_CODE = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+_COUNT_SOUTH_STEP = _PipecStep(
+    name="count_south",
+    code=_COUNT_SOUTH_CODE,
+    location="<pipec step count_south from inventory.py>",
+    module="inventory",
+    function="count",
+    outputs=["south_stock"],
+    params=["warehouse"],
+)
+
+
+@task(name="count_south", cache_policy=_pipec_cache(_COUNT_SOUTH_STEP))
+async def count_south(warehouse):
+    return await _COUNT_SOUTH_STEP.run(warehouse=warehouse)
+
+
+_COMBINE_CODE = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
+"""
+_COMBINE_STEP = _PipecStep(
+    name="combine",
+    code=_COMBINE_CODE,
+    location="<pipec step combine from inventory.py>",
+    module="inventory",
+    function="combine",
+    outputs=["total"],
+    params=["a", "b"],
+    upstream={"a": "stock", "b": "south_stock"},
+)
+
+
+@task(name="combine", cache_policy=_pipec_cache(_COMBINE_STEP))
+async def combine(a, b):
+    return await _COMBINE_STEP.run(a=a, b=b)
+
+
 @flow(name="inventory", persist_result=True, description="Reorder low stock")
 def inventory(warehouse: str = "north", low_stock: int = 5) -> dict:
     count_run = count.submit(warehouse=warehouse)
+    count_south_run = count_south.submit(warehouse="south")
     reorder_run = reorder.submit(levels=count_run, low_stock=low_stock)
+    combine_run = combine.submit(a=count_run, b=count_south_run)
     order_run = order.submit(skus=reorder_run, levels=count_run)
     runs = [
         (_COUNT_STEP, count_run),
         (_REORDER_STEP, reorder_run),
         (_ORDER_STEP, order_run),
+        (_COUNT_SOUTH_STEP, count_south_run),
+        (_COMBINE_STEP, combine_run),
     ]
     return _pipec_publish("pipec-inventory", _pipec_finish(runs))
 
