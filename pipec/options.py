@@ -31,6 +31,8 @@ STEP_OPTIONS: dict[str, Any] = {
     "memory": None,
     "gpu": None,
     "foreach": None,
+    "max_parallel": None,
+    "cache_ttl": None,
     "foreach_key": None,
     "params": None,
 }
@@ -43,6 +45,8 @@ PIPELINE_OPTIONS: dict[str, Any] = {
     "tags": (),
     "enable_cache": True,
     "version": None,
+    "timezone": None,
+    "max_parallel": None,
 }
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -181,6 +185,10 @@ STEP_SPECS: dict[str, OptionSpec] = {
         " None, lists, dicts with string keys)",
         _optional(_is_constants),
     ),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
+    "cache_ttl": OptionSpec(
+        "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
+    ),
 }
 
 # Options only `pipeline.add_step(fn, ...)` takes; with STEP_SPECS, what
@@ -204,6 +212,8 @@ PIPELINE_SPECS: dict[str, OptionSpec] = {
     "version": OptionSpec(
         "a string or None", _optional(lambda v: _is_str(v) or _is_number(v))
     ),
+    "timezone": OptionSpec("an IANA time zone name (e.g. 'Europe/Paris') or None", _optional(_is_str)),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
 }
 
 # Options whose value is an expression, not a literal: handled by the caller.

@@ -58,6 +58,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
     Scenario("instances", SCENARIO_DIR / "instances.py", "instances"),
     Scenario("foreach_key_missing", SCENARIO_DIR / "instances.py", "missing_key"),
+    Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

@@ -158,8 +158,8 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
             elif isinstance(node, ast.Import):
                 defined.update(alias.name for alias in node.names)
         assert "#" not in program and '"""' not in program, name
-        if "call=_pipec_call" not in program:
-            assert not defined & {"_pipec_call", "_pipec_timed", "signal", "time"}, name
+        if "call=_pipec_attempts" not in program:
+            assert not defined & {"_pipec_attempts", "_pipec_timed", "signal", "time"}, name
         if "install=_pipec_install" not in program:
             assert not defined & {"_pipec_install", "subprocess"}, name
         if "helpers=_pipec_helpers" not in program:
@@ -804,5 +804,6 @@ def test_kfp_limits_are_reported_at_the_source(tmp_path):
 
 def test_a_timeout_beyond_the_platform_timer_still_runs_the_step():
     runtime: dict = {}
-    exec(compile(base.template_code("kubeflow_runtime.py"), "kubeflow_runtime", "exec"), runtime)
+    for template in ("task_runtime.py", "kubeflow_runtime.py"):
+        exec(compile(base.template_code(template), template, "exec"), runtime)
     assert runtime["_pipec_timed"](lambda x, /: x + 1, {"x": 1}, 1e15) == 2

@@ -46,6 +46,8 @@ PIPELINE_POSITIONAL = (
     "tags",
     "enable_cache",
     "version",
+    "timezone",
+    "max_parallel",
 )
 
 
@@ -293,6 +295,13 @@ class PipelineReader:
             if problem:
                 self.ctx.diagnostics.error(
                     "PC302", module.span(arg.value), schedule=value, detail=problem
+                )
+                return
+        if option == "timezone" and value is not None:
+            problem = timezone_problem(value)
+            if problem:
+                self.ctx.diagnostics.error(
+                    "PC310", module.span(arg.value), timezone=value, detail=problem
                 )
                 return
         if option == "version" and value is not None:
@@ -543,6 +552,19 @@ class ContextReader:
             # an error, so no output is built from this placeholder.
             return ir.ContextParam(key, None, "null", span)
         return ir.ContextParam(key, value, ir.literal_type(value), span)
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is no IANA time zone name; None when it is one.  The
+    time zone database comes from `tzdata` (a dependency), so the answer is
+    the same on every machine."""
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    if name in known:
+        return None
+    close = did_you_mean(name, known)
+    return "not an IANA time zone name such as 'Europe/Paris' or 'UTC'" + close
 
 
 def schedule_problem(schedule: str) -> str | None:

@@ -195,7 +195,7 @@ class _Run:
             return reused
         self.emit(STEP_STARTED, step=step.name, elements=_elements(step, arguments))
         if step.cache:
-            hit = self.store.cache_get(key)
+            hit = self.store.cache_get(key, step.cache_ttl)
             if hit is not None and list(hit) == list(step.outputs):
                 return self.produced(StepResult(step.name, CACHED, cached=True, key=key), hit)
         with capture.step_capture(sink):
@@ -243,7 +243,8 @@ class _Run:
             except ValueError as exc:
                 return Outcome(False, error=f"ValueError: {exc}")
         calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
-        return executor.run_foreach(calls)
+        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
+        return executor.run_foreach(calls, min(limits, default=None))
 
     # -- outputs, resume ---------------------------------------------------------
     def produced(self, result: StepResult, envelopes: dict[str, bytes]) -> StepResult:
