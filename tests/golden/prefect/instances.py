@@ -2,11 +2,13 @@
 # Prefect 3 flow for pipeline 'instances'; run it with `python instances.py`.
 
 from prefect import flow, task, unmapped
+from prefect.cache_policies import NO_CACHE
 
 # pipec task runtime
 import ast
 import contextvars
 import functools
+import inspect
 import io
 import json
 import linecache
@@ -194,6 +196,31 @@ def _pipec_loads(data):
     return json.loads(data.decode("utf-8"))
 
 
+def _pipec_call(fn, kwargs):
+    """`fn(**kwargs)`, its positional-only parameters (`def f(x, /)`) passed
+    by position: an unbound one before a bound one gets its own default."""
+    kwargs = dict(kwargs)
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_posonlyargcount:
+        return fn(**kwargs)  # the common case, without inspect's cost
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature
+        return fn(**kwargs)
+    args, defaults = [], []
+    for param in params:
+        if param.kind != param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
+    return fn(*args, **kwargs)
+
+
 def _pipec_outputs(step, names, value):
     """The outputs of step `step`, declared as `names`, from its return value.
 
@@ -275,26 +302,7 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
-import inspect
-
-
-def _pipec_call(function, kwargs):
-    """Call a step function with its bound parameters; positional-only ones
-    (`def f(x, /)`) are passed by position."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(function).parameters.values():
-        if param.kind is not param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            # An unbound one before a bound one gets its own default.
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return function(*args, **kwargs)
+import threading
 
 
 def _pipec_publish(key, result):
@@ -326,6 +334,7 @@ def _pipec_publish(key, result):
 # pipec Prefect runtime
 import asyncio
 import hashlib
+import threading
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import wait
@@ -353,6 +362,9 @@ class _PipecStep:
         self.predicate = options.get("predicate")
         # Predicate parameter -> the task parameter that carries its value.
         self.when = dict(options.get("when", {}))
+        # A foreach step's limit: at most this many elements run at once.
+        limit = options.get("max_parallel")
+        self.slots = threading.BoundedSemaphore(limit) if limit else None
 
     def cache_key(self, context, parameters):
         """The step's code and bindings, for the task's cache policy."""
@@ -405,8 +417,16 @@ class _PipecStep:
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
         function = getattr(module, self.function)
-        value = await asyncio.to_thread(_pipec_call, function, args)
+        value = await asyncio.to_thread(self.call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
+
+    def call(self, function, args):
+        """The step function called, once a slot is free if the step has a
+        limit (the flow's tasks run in threads of one process)."""
+        if self.slots is None:
+            return _pipec_call(function, args)
+        with self.slots:
+            return _pipec_call(function, args)
 
     async def gate(self, **raw):
         """A foreach step's `when`, evaluated once on whole values before its
@@ -582,7 +602,7 @@ _FIRST_STEP = _PipecStep(
 )
 
 
-@task(name="first", cache_policy=_pipec_cache(_FIRST_STEP))
+@task(name="first", cache_policy=NO_CACHE)
 async def first(a, b):
     return await _FIRST_STEP.run(a=a, b=b)
 
@@ -691,7 +711,7 @@ _SQUARE_STEP = _PipecStep(
 )
 
 
-@task(name="square", cache_policy=_pipec_cache(_SQUARE_STEP))
+@task(name="square", cache_policy=NO_CACHE)
 async def square(x):
     return await _SQUARE_STEP.run(x=x)
 
@@ -712,7 +732,7 @@ _CUBE_BASE_STEP = _PipecStep(
 )
 
 
-@task(name="cube_base", cache_policy=_pipec_cache(_CUBE_BASE_STEP))
+@task(name="cube_base", cache_policy=NO_CACHE)
 async def cube_base(x):
     return await _CUBE_BASE_STEP.run(x=x)
 

@@ -2,6 +2,7 @@
 # Prefect 3 flow for pipeline 'inventory'; run it with `python inventory.py`.
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 # pipec task runtime
 import ast
@@ -675,7 +676,7 @@ _COUNT_SOUTH_STEP = _PipecStep(
 )
 
 
-@task(name="count_south", cache_policy=_pipec_cache(_COUNT_SOUTH_STEP))
+@task(name="count_south", cache_policy=NO_CACHE)
 async def count_south(warehouse):
     return await _COUNT_SOUTH_STEP.run(warehouse=warehouse)
 
