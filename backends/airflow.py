@@ -271,7 +271,11 @@ def task_block(step: ir.Step, backend: AirflowBackend) -> str:
         return "\n\n".join(defs + ["\n".join(wiring)])
     fan_out = _fan_out_call(step)
     run = _run_call(
-        step, extra + (("foreach", Lit(step.foreach)), ("index", Raw("index")))
+        step,
+        extra
+        + (("foreach", Lit(step.foreach)),)
+        + _foreach_key(step)
+        + (("index", Raw("index")),),
     )
     defs = [
         _task_def(
@@ -417,10 +421,17 @@ def _fan_out_call(step: ir.Step) -> Call:
         ("source", Raw("SOURCE_" + py_name(step.name))),
         ("items", Lit(_ref(binding.ref))),
         ("foreach", Lit(step.foreach)),
+        *_foreach_key(step),
     ]
     if step.when is not None:
         args += _predicate_args(step)
     return Call("_pipec_fan_out", tuple(args))
+
+
+def _foreach_key(step: ir.Step) -> tuple[tuple[str, Expr], ...]:
+    if step.foreach_key is None:
+        return ()
+    return (("foreach_key", Lit(step.foreach_key)),)
 
 
 def _predicate_args(step: ir.Step) -> list[tuple[str, Expr]]:

@@ -254,7 +254,8 @@ class DefinitionsFile:
         ]
         if names.outs != list(step.outputs):
             args.append(lit("outs", names.outs))
-        optional = [("refs", refs), ("foreach", step.foreach), ("fallback", code.fallback),
+        optional = [("refs", refs), ("foreach", step.foreach), ("foreach_key", step.foreach_key),
+                    ("fallback", code.fallback),
                     ("predicate", code.predicate)]
         if step.when:
             optional.append(("when", {b.param: self.ref(names, b.ref) for b in step.when.params}))

@@ -379,8 +379,9 @@ class _Builder:
         name = self.names.task[step.name]
         taken = self.taken(step)
         args, ins = self.wire(step.params, taken)
-        element = next(a for a in args if a.name == step.foreach)
-        element_keys = {element.name, element.raw}
+        # No element argument: the list is a literal of the spec's constants.
+        element = next((a for a in args if a.name == step.foreach), None)
+        element_keys = {element.name, element.raw} if element else set()
         element_ins = [i for i in ins if i.key in element_keys]
         nested = bool(gates) or any("taskOutputParameter" in i.source for i in ins)
         # Inputs as the DAG holding the items and loop tasks reads them.
@@ -390,7 +391,7 @@ class _Builder:
 
         # <t>-items: the element indices.
         items = name + "-items"
-        spec = prog.spec_literal(step, "items", [element])
+        spec = prog.spec_literal(step, "items", [element] if element else [])
         outputs = {"outputDefinitions": {"parameters": {"Output": {"parameterType": "LIST"}}}}
         comp = self.component(items, step, {**self.input_definitions(element_ins, []), **outputs}, spec)
         depends = [] if nested else self.producers((step.param(step.foreach),))
@@ -412,7 +413,7 @@ class _Builder:
         inner = self.task(name, comp, step, self.task_inputs(inner_ins + _channelled(ins), []), [], [])
         inner.update(self.retry_policy(step))
         loop_channels = _channels(ins, scope_ins)
-        loop_definitions = self.input_definitions(loop_channels, [])["inputDefinitions"]
+        loop_definitions = self.input_definitions(loop_channels, []).get("inputDefinitions", {})
         loop_definitions.setdefault("parameters", {}).update(
             {channel: {"parameterType": "LIST"}, channel + "-loop-item": {"parameterType": "STRING"}}
         )
@@ -423,7 +424,7 @@ class _Builder:
             loop["outputDefinitions"] = {"artifacts": self.artifact_lists(step.outputs)}
         self.components[f"comp-{name}-loop"] = loop
         loop_inputs = self.task_inputs(loop_channels, [])
-        loop_inputs["inputs"].setdefault("parameters", {})[channel] = {
+        loop_inputs.setdefault("inputs", {}).setdefault("parameters", {})[channel] = {
             "taskOutputParameter": {"producerTask": items, "outputParameterKey": "Output"}
         }
         scope_tasks[name] = {

@@ -107,6 +107,20 @@ def _arg_entry(arg: Arg) -> list:
     return entry
 
 
+def constants(step: ir.Step) -> dict:
+    """The literals the step is called with, carried in its spec: its
+    `params` constants, and a foreach list that is the parameter's default
+    (both are passed to the function on every target)."""
+    out = {}
+    for binding in step.params:
+        ref = binding.ref
+        if isinstance(ref, ir.ConstantValue):
+            out[binding.param] = ref.value
+        elif isinstance(ref, ir.DefaultValue) and binding.param == step.foreach:
+            out[binding.param] = ref.value
+    return out
+
+
 def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
     """What the component's runtime reads: its arguments, the step's code
     and the options its `role` needs ("step": it runs the step or one
@@ -120,8 +134,12 @@ def spec_literal(step: ir.Step, role: str, args: list[Arg]) -> dict:
     if role == "step":
         spec["outputs"] = list(step.outputs)
         spec["parameters"] = {a.name: a.context_type for a in args if a.kind == "param_output"}
+    if role in ("step", "items") and constants(step):
+        spec["constants"] = constants(step)
     if step.foreach is not None and role in ("step", "items"):
         spec["foreach"] = step.foreach
+        if step.foreach_key is not None:
+            spec["foreach_key"] = step.foreach_key
     if role == "step" and uses_call(step):
         in_component = step.retry if step.fallback is not None else ir.RetryPolicy()
         spec["fallback"] = code.fallback if step.fallback is not None else None

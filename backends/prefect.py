@@ -355,7 +355,8 @@ class FlowFile:
             lit("outputs", list(step.outputs)),
             lit("params", [b.param for b in passed(step)]),
         ]
-        optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("fallback", code.fallback),
+        optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("foreach_key", step.foreach_key),
+                    ("fallback", code.fallback),
                     ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel)]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)

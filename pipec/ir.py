@@ -68,7 +68,18 @@ class DefaultValue:
     kind: str = "default"
 
 
-Ref = Union[OutputRef, ContextRef, DefaultValue]
+@dataclass(frozen=True)
+class ConstantValue:
+    """A literal given for the parameter where the step is added
+    (`add_step(fn, params={...})` or `@step(params={...})`): always passed to
+    the function, unlike a `DefaultValue`.  JSON values only (no tuple), so
+    every target carries it exactly."""
+
+    value: Literal = None
+    kind: str = "constant"
+
+
+Ref = Union[OutputRef, ContextRef, DefaultValue, ConstantValue]
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,8 @@ class Step:
     packages: tuple[str, ...] = ()
     resources: Resources = Resources()
     foreach: str | None = None
+    # With `foreach`: each element is a dict, and the step gets element[key].
+    foreach_key: str | None = None
     when: Predicate | None = None
     fallback: Fallback | None = None
     # A foreach step: at most this many elements at once (None: no limit).
@@ -328,7 +341,11 @@ def with_context(pipeline: Pipeline, overrides: dict[str, Literal]) -> Pipeline:
 
 # Fields that hold literal values (JSON data as written in the source); all
 # other sequences in the IR are tuples.
-_LITERAL_FIELDS = {("ContextParam", "default"), ("DefaultValue", "value")}
+_LITERAL_FIELDS = {
+    ("ContextParam", "default"),
+    ("DefaultValue", "value"),
+    ("ConstantValue", "value"),
+}
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -347,7 +364,7 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 # written before they existed reads the same: (node class, field, default).
 _OMITTED_DEFAULTS = {("Binding", "positional"): False, ("Pipeline", "timezone"): None,
                      ("Pipeline", "max_parallel"): None, ("Step", "max_parallel"): None,
-                     ("Step", "cache_ttl"): None}
+                     ("Step", "cache_ttl"): None, ("Step", "foreach_key"): None}
 
 
 def _to_data(node: Any) -> Any:
@@ -414,7 +431,7 @@ def _register(*classes: type) -> None:
 
 
 _register(
-    Span, OutputRef, ContextRef, DefaultValue, Binding, CodeBlock, RetryPolicy,
+    Span, OutputRef, ContextRef, DefaultValue, ConstantValue, Binding, CodeBlock, RetryPolicy,
     Resources, Predicate, Fallback, Step, ContextParam, Pipeline, Module,
 )
 
@@ -439,7 +456,8 @@ def from_json(text: str) -> Module:
 
 
 __all__ = [
-    "IR_VERSION", "Span", "OutputRef", "ContextRef", "DefaultValue", "Ref", "Binding",
+    "IR_VERSION", "Span", "OutputRef", "ContextRef", "DefaultValue", "ConstantValue", "Ref",
+    "Binding",
     "CodeBlock", "RetryPolicy", "Resources", "Predicate", "Fallback", "Step",
     "ContextParam", "Pipeline", "Module", "literal_type", "with_context", "to_json",
     "from_json", "to_data",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from pipec.options import RETRY_SPECS, STEP_OPTIONS, STEP_SPECS
+from pipec.options import ADD_STEP_SPECS, RETRY_SPECS, STEP_OPTIONS, STEP_SPECS
 
 _ATTR = "__pipec__"
 
@@ -37,7 +37,7 @@ def _marks(fn: Callable, decorator: str = "step") -> dict:
 
 def _check_options(decorator: str, options: Mapping[str, Any]) -> None:
     """The checks the compiler makes (PC202), at decoration time."""
-    specs = STEP_SPECS if decorator == "step" else RETRY_SPECS
+    specs = {"step": STEP_SPECS, "add_step": ADD_STEP_SPECS}.get(decorator, RETRY_SPECS)
     for option, value in options.items():
         spec = specs.get(option)
         if spec is not None and not spec.check(value):
@@ -196,9 +196,23 @@ class Pipeline:
             caller = sys._getframe(2).f_globals.get("__file__")
             self.defined_in = str(Path(caller).resolve()) if caller else None
 
-    def add_step(self, fn: Step | Callable) -> "Pipeline":
+    def add_step(self, fn: Step | Callable, **options: Any) -> "Pipeline":
+        """Add a step; keyword options (`name`, `inputs`, `params`,
+        `outputs`, any @step option) make it an instance with its own
+        bindings and options (what runs is what pipec compiles)."""
         if not isinstance(fn, Step):
             raise TypeError(f"{getattr(fn, '__name__', fn)!r} is not decorated with @step")
+        unknown = sorted(set(options) - set(ADD_STEP_SPECS))
+        if unknown:
+            raise TypeError(f"unknown add_step option(s): {', '.join(unknown)}")
+        _check_options("add_step", options)
+        if "name" in options or "outputs" in options:
+            outputs = options.get("outputs")
+            fn = replace(
+                fn,
+                name=options.get("name") or fn.name,
+                outputs=fn.outputs if outputs is None else tuple(outputs),
+            )
         if any(s.name == fn.name for s in self.steps):
             raise ValueError(f"pipeline {self.name!r} already has a step named {fn.name!r}")
         self.steps.append(fn)

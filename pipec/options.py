@@ -33,6 +33,8 @@ STEP_OPTIONS: dict[str, Any] = {
     "foreach": None,
     "max_parallel": None,
     "cache_ttl": None,
+    "foreach_key": None,
+    "params": None,
 }
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
 PIPELINE_OPTIONS: dict[str, Any] = {
@@ -111,6 +113,28 @@ def _is_wiring(value: Any) -> bool:
     )
 
 
+def is_json_value(value: Any) -> bool:
+    """A literal every target carries exactly: str, int, finite float, bool,
+    None, and lists and string-keyed dicts of those (no tuple: JSON would
+    hand it back as a list)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if type(value) is list:
+        return all(is_json_value(v) for v in value)
+    if type(value) is dict:
+        return all(isinstance(k, str) and is_json_value(v) for k, v in value.items())
+    return False
+
+
+def _is_constants(value: Any) -> bool:
+    """`params={"b": 3}`: parameter -> literal."""
+    return isinstance(value, dict) and all(
+        is_identifier(k) and is_json_value(v) for k, v in value.items()
+    )
+
+
 def is_pipeline_name(value: Any) -> bool:
     """Pipeline names become file names and DAG / flow ids."""
     return (
@@ -149,12 +173,28 @@ STEP_SPECS: dict[str, OptionSpec] = {
     "gpu": OptionSpec(
         "an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)
     ),
-    "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
+    # Several names (nested fan-out) pass here and are reported as
+    # unsupported where the step is read.
+    "foreach": OptionSpec(
+        "a parameter name",
+        _optional(lambda v: is_identifier(v) or (_is_identifiers(v) and len(v) > 1)),
+    ),
+    "foreach_key": OptionSpec("a string (a key of each element)", _optional(_is_str)),
+    "params": OptionSpec(
+        "a dict {parameter: literal} of JSON values (str, int, float, bool,"
+        " None, lists, dicts with string keys)",
+        _optional(_is_constants),
+    ),
     "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
     "cache_ttl": OptionSpec(
         "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
     ),
 }
+
+# Options only `pipeline.add_step(fn, ...)` takes; with STEP_SPECS, what
+# add_step accepts (every @step option overrides the decorator's there).
+ADD_STEP_ONLY_SPECS: dict[str, OptionSpec] = {}
+ADD_STEP_SPECS: dict[str, OptionSpec] = {**STEP_SPECS, **ADD_STEP_ONLY_SPECS}
 
 RETRY_SPECS: dict[str, OptionSpec] = {
     "max_attempts": OptionSpec("an integer >= 1", lambda v: _is_int(v) and v >= 1),

@@ -128,7 +128,8 @@ def _pipec_step(facts, inputs, call):
     if foreach is not None:
         if call.get("index") is None:
             return None
-        kwargs[foreach] = _pipec_items(step, foreach, kwargs[foreach])[call["index"]]
+        items = _pipec_items(step, foreach, kwargs[foreach], call.get("foreach_key"))
+        kwargs[foreach] = items[call["index"]]
     fallback = call.get("fallback")
     try:
         if call.get("fallback_only"):
@@ -166,7 +167,10 @@ def _pipec_fan_out(inputs, step, source, items, **options):
         module = _pipec_load(source, "<pipec step " + step + ">", "_pipec_step_" + step)
         _pipec_when(facts, inputs, module, step, options)
     values = _pipec_items(
-        step, options.get("foreach"), _pipec_value(facts, inputs, items)
+        step,
+        options.get("foreach"),
+        _pipec_value(facts, inputs, items),
+        options.get("foreach_key"),
     )
     return list(range(len(values))) or [None]
 
@@ -187,13 +191,15 @@ def _pipec_when(facts, inputs, module, step, options):
         raise AirflowSkipException(f"`when` predicate of step {step!r} is false")
 
 
-def _pipec_items(step, foreach, value):
+def _pipec_items(step, foreach, value, key=None):
+    """The elements of a foreach step: the list bound to `foreach`, or the
+    `key` of each of its elements (`foreach_key`)."""
     if not isinstance(value, (list, tuple)):
         raise ValueError(
             f"foreach parameter {foreach!r} of step {step!r} is bound to a "
             f"{type(value).__name__}, which is not a list"
         )
-    return value
+    return value if key is None else _pipec_field(step, foreach, key, value)
 
 
 def _pipec_value(facts, inputs, ref):

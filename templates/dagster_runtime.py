@@ -52,6 +52,7 @@ class _PipecStep:
         self.outs = tuple(options.get("outs", outputs))
         self.refs = dict(options.get("refs", {}))
         self.foreach = options.get("foreach")
+        self.foreach_key = options.get("foreach_key")
         self.fallback = options.get("fallback")
         self.predicate = options.get("predicate")
         self.when = dict(options.get("when", {}))
@@ -133,6 +134,8 @@ class _PipecStep:
                 f"foreach parameter {self.foreach!r} of step {self.name!r} is bound "
                 f"to a {type(items).__name__}, which is not a list"
             )
+        if self.foreach_key is not None:
+            items = _pipec_field(self.name, self.foreach, self.foreach_key, items)
         yield Output(len(items), "count")
         for index, item in enumerate(items):
             yield DynamicOutput(item, mapping_key=str(index), output_name="items")

@@ -200,7 +200,12 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
     called once.  With `result` (the wrapper's NamedTuple of output
     parameters), return the output parameters."""
     if index is not None:
-        kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
+        items = kwargs[spec["foreach"]]
+        if spec.get("foreach_key") is not None:
+            items = _pipec_field(
+                spec["step"], spec["foreach"], spec["foreach_key"], items
+            )
+        kwargs[spec["foreach"]] = items[int(index)]
     module = _pipec_module(spec)
     if call is None:
         value = _pipec_call(getattr(module, spec["function"]), kwargs)
@@ -280,8 +285,15 @@ def _pipec_invoke(spec, features, kwargs, returns):
     for arg in spec["args"]:
         if _pipec_arg(arg)[1] not in ("output", "param_output", "index"):
             values[arg[0]] = _pipec_value(kwargs, arg)
+    # Literals given where the step is added (`params`), as JSON values.
+    values.update(spec.get("constants", {}))
     if spec["role"] == "items":
-        return list(range(len(values[spec["foreach"]]))) or [-1]
+        items = values[spec["foreach"]]
+        if spec.get("foreach_key") is not None:
+            items = _pipec_field(
+                spec["step"], spec["foreach"], spec["foreach_key"], items
+            )
+        return list(range(len(items))) or [-1]
     if spec["role"] == "predicate":
         return features["predicate"](spec, values)
     call = features.get("call") if "timeout" in spec else None

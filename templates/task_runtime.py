@@ -287,6 +287,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_collect(step, names, results):
     """Outputs of a foreach step: each declared output becomes the list of
     the per-element results, in element order."""

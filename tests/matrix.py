@@ -56,6 +56,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
+    Scenario("instances", SCENARIO_DIR / "instances.py", "instances"),
+    Scenario("foreach_key_missing", SCENARIO_DIR / "instances.py", "missing_key"),
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 

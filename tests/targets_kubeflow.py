@@ -147,7 +147,7 @@ def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outco
         if isinstance(result, dict):
             statuses[step.name] = "succeeded"
             outputs.update(result)
-        elif result == "failed" or gate == "failed" or task in failed or f"{task}-when" in failed:
+        elif result == "failed" or gate == "failed" or failed & {task, f"{task}-when", f"{task}-items"}:
             statuses[step.name] = "failed"
         elif any(statuses[u] in ("failed", "upstream_failed") for u in step.upstream):
             statuses[step.name] = "upstream_failed"

@@ -77,6 +77,25 @@ def test_generator_covers_the_constructs():
         assert construct in text, construct
 
 
+def test_instances_feature_generates_instances_wiring_and_literals(tmp_path):
+    """With "instances", steps are added as instances (options at add_step),
+    wired by `inputs` dicts and given `params` literals; `pipec check`
+    accepts every module.  (`scripts/fuzz.py --features instances` runs
+    them on every target.)"""
+    pipelines = strategies.batch(7, 20, frozenset({"instances"}))
+    steps = [s for p in pipelines for s in p.steps]
+    assert any(s.options_at == "add_step" for s in steps)
+    assert any(s.wiring for s in steps)
+    assert any(s.constants for s in steps)
+    text = "".join(model.source(p) for p in pipelines)
+    for construct in (", name='", "params={", "inputs={"):
+        assert construct in text, construct
+    cases = harness.write_cases(pipelines, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "pipec.cli", "check", *(str(c.file) for c in cases)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize(
     "a, b",
     [

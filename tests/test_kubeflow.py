@@ -578,6 +578,29 @@ CONTAINERS_SEEN = {
     "containers_overrides": repr(tuple(value for _, value in CONTAINERS_OVERRIDES)),
 }
 
+# A foreach over the parameter's own default list, and literals given where
+# steps are added that hold text KFP would substitute: both travel in the
+# component's spec.
+LITERAL_LISTS_SOURCE = """
+from pipec import Pipeline, step
+
+
+@step(outputs=["doubled"], foreach="x")
+def double(x=[1, 2, 3]):
+    return x * 2
+
+
+@step(outputs=["said"])
+def say(text, n):
+    return text * n
+
+
+p = Pipeline("kfp_literal_lists")
+p.add_step(double)
+p.add_step(say, params={"text": "{{$.inputs}} /kfp-workspace ", "n": 2})
+p.add_step(double, name="tripled", params={"x": [[1], [2, 2]]}, outputs=["tripled"])
+"""
+
 WRITTEN = {
     "shadowing": (SHADOWING_SOURCE, "kfp_shadowing", ()),
     "parameters": (PARAMETERS_SOURCE, "kfp_parameters", ()),
@@ -589,6 +612,7 @@ WRITTEN = {
     "gated_loop_open": (GATED_LOOP_SOURCE, "kfp_gated_loop", (("enabled", True),)),
     "containers_defaults": (CONTAINERS_SOURCE, "kfp_containers", ()),
     "containers_overrides": (CONTAINERS_SOURCE, "kfp_containers", CONTAINERS_OVERRIDES),
+    "literal_lists": (LITERAL_LISTS_SOURCE, "kfp_literal_lists", ()),
 }
 
 

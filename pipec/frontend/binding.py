@@ -65,7 +65,12 @@ def check_graph(pipeline: PipelineDecl, diagnostics: Diagnostics) -> Graph:
             if first is None:
                 producers[output] = use
             elif first is not use:
-                span = use.decl.options["outputs"].span
+                # An instance that keeps the decorator's outputs: at add_step.
+                span = (
+                    use.decl.options["outputs"].span
+                    if "outputs" in use.overridden or not use.overridden
+                    else use.span
+                )
                 diagnostics.error(
                     "PC102",
                     span,
@@ -106,14 +111,18 @@ class Binder:
     def params(self, use: StepUse) -> tuple[ir.Binding, ...]:
         decl = use.decl
         inputs = self.inputs(use)
-        self._check_declared(decl, inputs)
+        constants = self._constants(decl, inputs)
+        self._check_declared(decl, inputs, constants)
         bindings = []
         for param in decl.params:
-            ref = self._ref(decl, param, param.name, inputs)
+            ref = self._ref(decl, param, inputs, constants)
             if ref is None:
-                self.diagnostics.error(
-                    "PC203", param.span, param=param.name, step=step_name(decl)
-                )
+                # An instance's unbound parameter is located where it is added.
+                span = use.span if use.overridden else param.span
+                if not use.invalid:
+                    self.diagnostics.error(
+                        "PC203", span, param=param.name, step=step_name(decl)
+                    )
                 continue
             bindings.append(
                 ir.Binding(
@@ -122,12 +131,43 @@ class Binder:
             )
         return tuple(bindings)
 
-    def _check_declared(self, decl: StepDecl, inputs: dict[str, str]) -> None:
+    def _constants(self, decl: StepDecl, inputs: dict[str, str]) -> dict:
+        """`params`: parameter -> literal (PC223 for a name that is no
+        parameter, PC224 for one the `inputs` dict wires too)."""
+        option = decl.options.get("params")
+        if option is None or not option.value:
+            return {}
+        params = [p.name for p in decl.params]
+        wiring = decl.option("inputs")
+        constants = {}
+        for name, value in option.value.items():
+            if name not in params:
+                self.diagnostics.error(
+                    "PC223",
+                    option.span,
+                    step=step_name(decl),
+                    name=name,
+                    function=decl.function,
+                    hint=did_you_mean(name, params),
+                )
+            elif isinstance(wiring, dict) and name in wiring:
+                self.diagnostics.error(
+                    "PC224", option.span, step=step_name(decl), name=name
+                )
+            else:
+                constants[name] = value
+        return constants
+
+    def _check_declared(
+        self, decl: StepDecl, inputs: dict[str, str], constants: dict
+    ) -> None:
         if decl.option("inputs") is None:
             return
         params = [p.name for p in decl.params]
         span = decl.options["inputs"].span
         for param, name in inputs.items():
+            if param in constants:  # a list-form input given a literal instead
+                continue
             if param not in params:
                 self.diagnostics.error(
                     "PC207", span, name=param, function=decl.function
@@ -144,17 +184,19 @@ class Binder:
                 )
 
     def _ref(
-        self, decl: StepDecl, param: Param, name: str, inputs: dict[str, str]
+        self, decl: StepDecl, param: Param, inputs: dict[str, str], constants: dict
     ) -> ir.Ref | None:
-        if name in inputs:
+        """In order: an `inputs` dict entry, a `params` literal, a list-form
+        (or inferred) input, a context key, the default."""
+        name = param.name
+        if name in inputs and name not in constants:
             output = inputs[name]
             producer = self.graph.producers.get(output)
             return ir.OutputRef(step_name(producer.decl) if producer else "", output)
-        producer = self.graph.producers.get(name)
+        if name in constants:
+            return ir.ConstantValue(constants[name])
         if name in self.context:
             return ir.ContextRef(name)
-        if name != param.name and producer is not None:
-            return ir.OutputRef(step_name(producer.decl), name)
         return self._default(decl, param)
 
     def _default(self, decl: StepDecl, param: Param) -> ir.DefaultValue | None:
@@ -203,8 +245,23 @@ class Binder:
         decl = use.decl
         name = decl.option("foreach")
         if name is None:
+            key = decl.options.get("foreach_key")
+            if key is not None and key.value is not None:
+                self.diagnostics.error(
+                    "PC225", key.span, key=key.value, step=step_name(decl)
+                )
             return None
         span = decl.options["foreach"].span
+        if not isinstance(name, str):
+            # Several parameters: a fan-out inside a fan-out.
+            self.diagnostics.error(
+                "PC601",
+                span,
+                step=step_name(decl),
+                feature=f"nested fan-out (foreach over {', '.join(name)})",
+                target="any",
+            )
+            return None
         if name not in [p.name for p in decl.params]:
             self.diagnostics.error(
                 "PC205", span, name=name, step=step_name(decl), function=decl.function
@@ -223,6 +280,8 @@ def _non_list(ref: ir.Ref, context: dict[str, ir.ContextParam]) -> str | None:
     """A description of what `ref` is bound to when that is not a list."""
     if isinstance(ref, ir.ContextRef) and context[ref.key].type != "list":
         return f"context key '{ref.key}' whose default is {context[ref.key].default!r}"
+    if isinstance(ref, ir.ConstantValue) and not isinstance(ref.value, list):
+        return f"{ref.value!r} (given in `params`)"
     if isinstance(ref, ir.DefaultValue) and not (
         ref.is_literal and isinstance(ref.value, list)
     ):

@@ -146,6 +146,7 @@ class Builder:
             packages=tuple(decl.option("packages", ())),
             resources=_resources(decl),
             foreach=foreach,
+            foreach_key=decl.option("foreach_key") if foreach else None,
             when=when,
             fallback=fallback,
             max_parallel=decl.option("max_parallel"),
@@ -174,7 +175,8 @@ def step_cache(decl: StepDecl, params: tuple[ir.Binding, ...], enable_cache: boo
     explicit = decl.option("cache")
     if explicit is not None:
         return explicit
-    if all(isinstance(b.ref, ir.DefaultValue) for b in params):
+    # Literals given with `params` are fixed like defaults: no input either.
+    if all(isinstance(b.ref, (ir.DefaultValue, ir.ConstantValue)) for b in params):
         return False
     return enable_cache
 

@@ -9,6 +9,7 @@ options were invalid, so later checks still run.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -79,6 +80,33 @@ class StepDecl:
     def option(self, name: str, default: Any = None) -> Any:
         option = self.options.get(name)
         return default if option is None or option.value is None else option.value
+
+
+_RETRY_OPTIONS = ("retries", "retry_delay", "retry_backoff")
+
+
+def instance(decl: StepDecl, overrides: dict[str, Option]) -> StepDecl:
+    """`add_step(fn, **overrides)`: the step with the given options in place
+    of the decorator's.  `params` adds to the decorator's (an instance's
+    entry wins; a decorator's entry for a parameter the instance wires with
+    `inputs` is dropped); retry options set here replace an `@retry`."""
+    options = {**decl.options, **overrides}
+    if "params" in decl.options and ("params" in overrides or "inputs" in overrides):
+        merged = dict(decl.options["params"].value or {})
+        wired = overrides.get("inputs")
+        for name in list(wired.value or ()) if wired is not None else ():
+            merged.pop(name, None)
+        own = overrides.get("params")
+        merged.update(own.value or {} if own is not None else {})
+        span = (own or decl.options["params"]).span
+        options["params"] = Option(merged, span)
+    replaced = any(option in overrides for option in _RETRY_OPTIONS)
+    return dataclasses.replace(
+        decl,
+        options=options,
+        retry=None if replaced else decl.retry,
+        retry_span=None if replaced else decl.retry_span,
+    )
 
 
 def decorator_kinds(

@@ -23,10 +23,16 @@ import libcst as cst
 
 from pipec import ir
 from pipec.diagnostics import Diagnostics, did_you_mean
-from pipec.frontend.declarations import Option, StepDecl, StepReader, qualified_in
+from pipec.frontend.declarations import (
+    Option,
+    StepDecl,
+    StepReader,
+    instance,
+    qualified_in,
+)
 from pipec.frontend.literals import LiteralEvaluator, NotLiteral, Uncarriable
-from pipec.options import PIPELINE_SPECS, is_identifier
-from pipec.frontend.scan import is_add_step_call, is_single_arg_call
+from pipec.options import ADD_STEP_SPECS, PIPELINE_SPECS, is_identifier
+from pipec.frontend.scan import is_add_step_call
 from pipec.frontend.sources import SourceModule, pipec_attr
 from pipec.frontend.symbols import Resolver
 from pipec.options import SCHEDULE_ALIASES
@@ -52,6 +58,10 @@ class StepUse:
     decl: StepDecl
     module: SourceModule
     target: cst.BaseExpression
+    # The add_step options that made this use an instance (sorted names).
+    overridden: tuple[str, ...] = ()
+    # An add_step option was invalid (reported): no follow-on PC203.
+    invalid: bool = False
 
     @property
     def span(self) -> ir.Span:
@@ -304,21 +314,81 @@ class PipelineReader:
         call: cst.Call,
         loop: dict[str, cst.BaseExpression] | None = None,
     ) -> None:
-        """`loop` maps an unrolled loop's variable to this round's element."""
-        if not is_single_arg_call(call):
+        """`loop` maps an unrolled loop's variable to this round's element.
+        Keyword options (`name`, `inputs`, `params`, `outputs`, any @step
+        option) make the step an instance: its own step, whose options
+        override the decorator's."""
+        first = call.args[0] if call.args else None
+        if first is None or first.keyword is not None or first.star:
             self._error_401(
                 call, "the step added here", "add_step takes one step function"
             )
             pipeline.unresolved_steps = True
             return
-        target = call.args[0].value
+        overrides = self._overrides(call)
+        invalid = len(overrides) < len(call.args) - 1
+        target = first.value
         if loop and isinstance(target, cst.Name) and target.value in loop:
             target = loop[target.value]
         decl = self._step_of(target)
         if decl is None:
             pipeline.unresolved_steps = True
-        else:
-            pipeline.steps.append(StepUse(decl, self.ctx.module, target))
+            return
+        if overrides:
+            decl = instance(decl, overrides)
+        use = StepUse(
+            decl, self.ctx.module, target, tuple(sorted(overrides)), invalid
+        )
+        pipeline.steps.append(use)
+
+    def _overrides(self, call: cst.Call) -> dict[str, Option]:
+        """The literal keyword options of `add_step(fn, ...)`, checked
+        against ADD_STEP_SPECS (PC220 unknown, PC221 invalid, PC222 not
+        literal, PC308 given twice)."""
+        module = self.ctx.module
+        options: dict[str, Option] = {}
+        for arg in call.args[1:]:
+            if arg.star or arg.keyword is None:
+                detail = "give add_step's options by keyword, as literals"
+                what = "unpacked options" if arg.star else "a positional argument"
+                self.ctx.diagnostics.error(
+                    "PC222", module.span(arg), what=what, detail=detail
+                )
+                continue
+            option = arg.keyword.value
+            if option in options:
+                self.ctx.diagnostics.error(
+                    "PC308", module.span(arg), call="add_step(...)", option=option
+                )
+                continue
+            spec = ADD_STEP_SPECS.get(option)
+            if spec is None:
+                hint = did_you_mean(option, ADD_STEP_SPECS)
+                self.ctx.diagnostics.error(
+                    "PC220", module.span(arg), option=option, hint=hint
+                )
+                continue
+            try:
+                value = self.ctx.evaluator.evaluate(module, arg.value)
+            except NotLiteral as error:
+                self.ctx.diagnostics.error(
+                    "PC222",
+                    module.span(arg.value),
+                    what=f"option '{option}'",
+                    detail=error.detail,
+                )
+                continue
+            if not spec.check(value):
+                self.ctx.diagnostics.error(
+                    "PC221",
+                    module.span(arg.value),
+                    option=option,
+                    expected=spec.expected,
+                    got=repr(value),
+                )
+                continue
+            options[option] = Option(value, module.span(arg))
+        return options
 
     def _step_of(self, target: cst.BaseExpression) -> StepDecl | None:
         """The step `add_step(target)` adds, or None (reported)."""

@@ -43,6 +43,7 @@ def code_digest(step: ir.Step) -> bytes:
         "helper_sources": [list(pair) for pair in code.helper_sources],
         "outputs": list(step.outputs),
         "foreach": step.foreach,
+        **({"foreach_key": step.foreach_key} if step.foreach_key is not None else {}),
         "when": [[b.param, repr(b.ref)] for b in step.when.params] if step.when else None,
     }
     text = json.dumps(carried, ensure_ascii=False, separators=(",", ":"), default=repr)

@@ -46,7 +46,7 @@ from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_gua
 from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
-from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_load, _pipec_loads
+from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_field, _pipec_load, _pipec_loads
 
 REUSABLE = (SUCCEEDED, CACHED)
 
@@ -222,6 +222,8 @@ class _Run:
                 out[binding.param] = self.envelopes[ref.output]
             elif isinstance(ref, ir.ContextRef):
                 out[binding.param] = self.context_envelopes[ref.key]
+            elif isinstance(ref, ir.ConstantValue):
+                out[binding.param] = _pipec_dumps(ref.value)
             elif ref.is_literal and binding.param == foreach:
                 out[binding.param] = _pipec_dumps(ref.value)
         return out
@@ -235,6 +237,11 @@ class _Run:
             error = (f"ValueError: foreach parameter '{step.foreach}' of step '{step.name}' is bound "
                      f"to {_short_repr(items)} ({type(items).__name__}), which is not a list")
             return Outcome(False, error=error)
+        if step.foreach_key is not None:
+            try:
+                items = _pipec_field(step.name, step.foreach, step.foreach_key, items)
+            except ValueError as exc:
+                return Outcome(False, error=f"ValueError: {exc}")
         calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
         limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
         return executor.run_foreach(calls, min(limits, default=None))

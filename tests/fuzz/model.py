@@ -101,9 +101,14 @@ def is_list(expr: Expr) -> bool:
 @dataclass(frozen=True)
 class Param:
     name: str
-    source: str  # "output", "context" or "default"
+    # "output", "context", "default", or "constant" (a literal given with
+    # `params=`, in `default`, on the decorator or where the step is added)
+    source: str
     default: Any = None
     annotation: str | None = None
+    # For an "output" parameter named otherwise: the output it is wired to
+    # by `inputs` as a dict.
+    wire: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,10 +145,26 @@ class Step:
     shape: str = "tuple"  # several outputs returned as "tuple", "list" or "dict"
     return_annotation: str | None = None
     positional_only: bool = False
+    # Where the step's options are written: "decorator", or "add_step" (an
+    # instance: `add_step(fn, name=..., outputs=..., ...)` on a function
+    # named `fn_<name>`, whose decorator gives only `outputs=["unused"]`).
+    options_at: str = "decorator"
 
     @property
     def inputs(self) -> list[str]:
-        return [p.name for p in self.params if p.source == "output"]
+        return [p.name for p in self.params if p.source == "output" and p.wire is None]
+
+    @property
+    def wiring(self) -> dict[str, str]:
+        return {p.name: p.wire for p in self.params if p.wire is not None}
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params if p.source == "constant"}
+
+    @property
+    def function(self) -> str:
+        return f"fn_{self.name}" if self.options_at == "add_step" else self.name
 
 
 @dataclass(frozen=True)
@@ -231,7 +252,9 @@ class _Writer:
         required, optional = [], []
         for p in step.params:
             text = p.name + (f": {p.annotation}" if p.annotation else "")
-            if p.source == "default":
+            if p.source == "constant":
+                required.append(text)
+            elif p.source == "default":
                 optional.append(text + (f" = {literal(p.default)}" if p.annotation else f"={literal(p.default)}"))
             else:
                 required.append(text)
@@ -245,16 +268,37 @@ class _Writer:
             required.append("/")
         return ", ".join(required + optional)
 
-    def decorators(self, step: Step) -> list[str]:
+    def options(self, step: Step) -> list[str]:
+        """The step's options as keyword arguments."""
         options = []
-        if step.declare_inputs and step.inputs:
+        if step.wiring:
+            # A dict wires only what it lists: every input is listed.
+            wired = {**step.wiring, **{n: n for n in step.inputs}}
+            options.append(f"inputs={wired!r}")
+        elif step.declare_inputs and step.inputs:
             options.append(f"inputs={list(step.inputs)!r}")
         if step.outputs:
             options.append(f"outputs={list(step.outputs)!r}")
+        if step.constants:
+            body = ", ".join(f"{name!r}: {literal(value)}" for name, value in step.constants.items())
+            options.append(f"params={{{body}}}")
         if step.foreach:
             options.append(f"foreach={step.foreach!r}")
         if step.retry and step.retry.style == "step":
             options.append(f"retries={step.retry.attempts - 1}, retry_delay=0.1")
+        return options
+
+    def add_step(self, step: Step) -> str:
+        if step.options_at == "decorator":
+            return f".add_step({step.name})"
+        options = self.options(step) + ([] if step.outputs else ["outputs=[]"])
+        return f".add_step({', '.join([step.function, f'name={step.name!r}'] + options)})"
+
+    def decorators(self, step: Step) -> list[str]:
+        if step.options_at == "decorator":
+            options = self.options(step)
+        else:  # overridden where the step is added
+            options = ['outputs=["unused"]']
         lines = [f"@step({', '.join(options)})" if options else "@step"]
         if step.retry and step.retry.style == "decorator":
             lines.append(f"@retry(max_attempts={step.retry.attempts}, delay=0.1, backoff=1.5)")
@@ -276,7 +320,7 @@ class _Writer:
     def step(self, step: Step) -> str:
         lines = self.decorators(step)
         annotation = f" -> {step.return_annotation}" if step.return_annotation else ""
-        lines.append(f"def {step.name}({self.signature(step)}){annotation}:")
+        lines.append(f"def {step.function}({self.signature(step)}){annotation}:")
         if step.retry is not None:
             lines.append(f"    if _attempt({STATE_DIR}, {step.name!r}) < {step.retry.succeed_on}:")
             lines.append(f"        raise ConnectionError('{step.name}: not yet')")
@@ -318,7 +362,7 @@ class _Writer:
             parts.append("\n" + ATTEMPT_HELPER)
         for text in self.functions + steps:
             parts.append("\n\n" + text)
-        adds = "".join(f".add_step({p.steps[i].name})" for i in p.add_order)
+        adds = "".join(self.add_step(p.steps[i]) for i in p.add_order)
         cache = "" if p.enable_cache else ", enable_cache=False"
         parts.append(f"\n\npipeline = Pipeline({p.name!r}, context=ctx{cache})\npipeline{adds}\n")
         return "".join(parts)

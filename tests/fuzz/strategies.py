@@ -12,7 +12,9 @@ shrinks (fewer steps, simpler values) like any hypothesis example.
 
 Feature flags (`features=`) turn on constructs whose support is not merged
 yet: "dataclasses" (instances of dataclasses defined in the module cross
-tasks) and "posonly" (positional-only step parameters).
+tasks), "posonly" (positional-only step parameters) and "instances"
+(options given at `add_step` on a function of another name, parameters
+wired to outputs of other names by `inputs` dicts, literals by `params`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 
 from fuzz.model import Const, Fail, Pack, Param, Pipeline, Record, Ref, Retry, Step, When
 
-FEATURES = frozenset({"dataclasses", "posonly"})
+FEATURES = frozenset({"dataclasses", "posonly", "instances"})
 
 # Strings that have broken code generators and serialisers before.
 SPECIAL_TEXT = ("", "{{ ds }}", "a'b\"c\\d\n", "\x00", "ﬁ", "1", "true", "null", "${HOME}", "é\u0301", "🚀")
@@ -123,13 +125,20 @@ def steps(draw, index: int, scope: _Scope) -> Step:
             foreach = draw(st.sampled_from(pool))
             if foreach not in upstream + from_context:
                 (upstream if foreach in scope.outputs else from_context).append(foreach)
-    params = [Param(n, "output") for n in upstream]
+    instances = "instances" in scope.features
+    params = []
+    for n in upstream:
+        rename = instances and n != foreach and draw(st.booleans())
+        params.append(Param(f"w_{n}", "output", wire=n) if rename else Param(n, "output"))
     for key in from_context:
         kind = ANNOTATIONS.get(type(scope.context[key]))
         annotate = kind is not None and key != foreach and draw(st.booleans())
         params.append(Param(key, "context", annotation=kind if annotate else None))
     for i in range(draw(st.integers(0, 1))):
         params.append(Param(f"d{index}_{i}", "default", default=draw(python_values)))
+    if instances:
+        for i in range(draw(st.integers(0, 1))):
+            params.append(Param(f"k{index}_{i}", "constant", default=draw(context_values)))
     names = [p.name for p in params]
     outputs = tuple(f"{name}_{chr(97 + i)}" for i in range(draw(st.integers(0, 3))))
     returns = tuple(_expr(draw, names, scope) for _ in outputs)
@@ -171,6 +180,7 @@ def steps(draw, index: int, scope: _Scope) -> Step:
         shape=draw(st.sampled_from(("tuple", "list", "dict"))),
         return_annotation=return_annotation,
         positional_only="posonly" in scope.features and draw(st.booleans()),
+        options_at=draw(st.sampled_from(("decorator", "add_step"))) if instances else "decorator",
     )
     scope.outputs.extend(outputs)
     scope.lists.update(o for o, is_list in zip(outputs, lists) if is_list or foreach is not None)

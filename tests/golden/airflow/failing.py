@@ -289,6 +289,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_collect(step, names, results):
     """Outputs of a foreach step: each declared output becomes the list of
     the per-element results, in element order."""
@@ -386,7 +401,8 @@ def _pipec_step(facts, inputs, call):
     if foreach is not None:
         if call.get("index") is None:
             return None
-        kwargs[foreach] = _pipec_items(step, foreach, kwargs[foreach])[call["index"]]
+        items = _pipec_items(step, foreach, kwargs[foreach], call.get("foreach_key"))
+        kwargs[foreach] = items[call["index"]]
     fallback = call.get("fallback")
     try:
         if call.get("fallback_only"):
@@ -424,7 +440,10 @@ def _pipec_fan_out(inputs, step, source, items, **options):
         module = _pipec_load(source, "<pipec step " + step + ">", "_pipec_step_" + step)
         _pipec_when(facts, inputs, module, step, options)
     values = _pipec_items(
-        step, options.get("foreach"), _pipec_value(facts, inputs, items)
+        step,
+        options.get("foreach"),
+        _pipec_value(facts, inputs, items),
+        options.get("foreach_key"),
     )
     return list(range(len(values))) or [None]
 
@@ -445,13 +464,15 @@ def _pipec_when(facts, inputs, module, step, options):
         raise AirflowSkipException(f"`when` predicate of step {step!r} is false")
 
 
-def _pipec_items(step, foreach, value):
+def _pipec_items(step, foreach, value, key=None):
+    """The elements of a foreach step: the list bound to `foreach`, or the
+    `key` of each of its elements (`foreach_key`)."""
     if not isinstance(value, (list, tuple)):
         raise ValueError(
             f"foreach parameter {foreach!r} of step {step!r} is bound to a "
             f"{type(value).__name__}, which is not a list"
         )
-    return value
+    return value if key is None else _pipec_field(step, foreach, key, value)
 
 
 def _pipec_value(facts, inputs, ref):

@@ -289,6 +289,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_collect(step, names, results):
     """Outputs of a foreach step: each declared output becomes the list of
     the per-element results, in element order."""
@@ -386,7 +401,8 @@ def _pipec_step(facts, inputs, call):
     if foreach is not None:
         if call.get("index") is None:
             return None
-        kwargs[foreach] = _pipec_items(step, foreach, kwargs[foreach])[call["index"]]
+        items = _pipec_items(step, foreach, kwargs[foreach], call.get("foreach_key"))
+        kwargs[foreach] = items[call["index"]]
     fallback = call.get("fallback")
     try:
         if call.get("fallback_only"):
@@ -424,7 +440,10 @@ def _pipec_fan_out(inputs, step, source, items, **options):
         module = _pipec_load(source, "<pipec step " + step + ">", "_pipec_step_" + step)
         _pipec_when(facts, inputs, module, step, options)
     values = _pipec_items(
-        step, options.get("foreach"), _pipec_value(facts, inputs, items)
+        step,
+        options.get("foreach"),
+        _pipec_value(facts, inputs, items),
+        options.get("foreach_key"),
     )
     return list(range(len(values))) or [None]
 
@@ -445,13 +464,15 @@ def _pipec_when(facts, inputs, module, step, options):
         raise AirflowSkipException(f"`when` predicate of step {step!r} is false")
 
 
-def _pipec_items(step, foreach, value):
+def _pipec_items(step, foreach, value, key=None):
+    """The elements of a foreach step: the list bound to `foreach`, or the
+    `key` of each of its elements (`foreach_key`)."""
     if not isinstance(value, (list, tuple)):
         raise ValueError(
             f"foreach parameter {foreach!r} of step {step!r} is bound to a "
             f"{type(value).__name__}, which is not a list"
         )
-    return value
+    return value if key is None else _pipec_field(step, foreach, key, value)
 
 
 def _pipec_value(facts, inputs, ref):
@@ -777,7 +798,7 @@ def _pipec_require(names):
 _PIPEC_STORE = {"root": None, "conn_id": None, "xcom_max_bytes": 65536}
 _PIPEC_HELPERS = {}
 
-# Step "count" (inventory.py:16): its code, run inside its task.
+# Step "count" (inventory.py:17): its code, run inside its task.
 SOURCE_count = """\
 STOCK = {
     "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
@@ -789,16 +810,34 @@ def count(warehouse: str) -> dict:
     return dict(STOCK[warehouse])
 """
 
-# Step "reorder" (inventory.py:21): its code, run inside its task.
+# Step "reorder" (inventory.py:22): its code, run inside its task.
 SOURCE_reorder = """\
 def reorder(levels: dict, low_stock: int) -> list:
     return sorted(sku for sku, qty in levels.items() if qty < low_stock)
 """
 
-# Step "order" (inventory.py:26): its code, run inside its task.
+# Step "order" (inventory.py:27): its code, run inside its task.
 SOURCE_order = """\
 def order(skus: list, levels: dict, batch: int = 10) -> dict:
     return {sku: batch - levels[sku] for sku in skus}
+"""
+
+# Step "count_south" (inventory.py:17): its code, run inside its task.
+SOURCE_count_south = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+
+# Step "combine" (inventory.py:32): its code, run inside its task.
+SOURCE_combine = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
 """
 
 
@@ -859,3 +898,32 @@ with DAG(
         )
 
     out_order = task_order({"count": out_count, "reorder": out_reorder})
+
+    @task(task_id="count_south", retries=0)
+    def task_count_south(inputs):
+        return _pipec_run(
+            inputs,
+            step="count_south",
+            source=SOURCE_count_south,
+            function="count",
+            outputs=["south_stock"],
+            params={"warehouse": ["default", "south"]},
+        )
+
+    out_count_south = task_count_south({})
+
+    @task(task_id="combine", retries=0)
+    def task_combine(inputs):
+        return _pipec_run(
+            inputs,
+            step="combine",
+            source=SOURCE_combine,
+            function="combine",
+            outputs=["total"],
+            params={
+                "a": ["output", "count", "stock"],
+                "b": ["output", "count_south", "south_stock"],
+            },
+        )
+
+    out_combine = task_combine({"count": out_count, "count_south": out_count_south})

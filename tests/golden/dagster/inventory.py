@@ -274,6 +274,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -313,6 +328,7 @@ class _PipecStep:
         self.outs = tuple(options.get("outs", outputs))
         self.refs = dict(options.get("refs", {}))
         self.foreach = options.get("foreach")
+        self.foreach_key = options.get("foreach_key")
         self.fallback = options.get("fallback")
         self.predicate = options.get("predicate")
         self.when = dict(options.get("when", {}))
@@ -394,6 +410,8 @@ class _PipecStep:
                 f"foreach parameter {self.foreach!r} of step {self.name!r} is bound "
                 f"to a {type(items).__name__}, which is not a list"
             )
+        if self.foreach_key is not None:
+            items = _pipec_field(self.name, self.foreach, self.foreach_key, items)
         yield Output(len(items), "count")
         for index, item in enumerate(items):
             yield DynamicOutput(item, mapping_key=str(index), output_name="items")
@@ -565,6 +583,56 @@ def order(context, **inputs):
     yield from _ORDER_STEP.run(context, inputs)
 
 
+_COUNT_SOUTH_CODE = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+_COUNT_SOUTH_STEP = _PipecStep(
+    name="count_south",
+    code=_COUNT_SOUTH_CODE,
+    location="<pipec step count_south from inventory.py>",
+    module="inventory",
+    function="count",
+    outputs=["south_stock"],
+    refs={"warehouse": ["default", "south"]},
+)
+
+
+@op(out={"south_stock": Out(is_required=False)}, tags={"pipec/step": "count_south"})
+def count_south(context, **inputs):
+    yield from _COUNT_SOUTH_STEP.run(context, inputs)
+
+
+_COMBINE_CODE = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
+"""
+_COMBINE_STEP = _PipecStep(
+    name="combine",
+    code=_COMBINE_CODE,
+    location="<pipec step combine from inventory.py>",
+    module="inventory",
+    function="combine",
+    outputs=["total"],
+    refs={"a": ["output", "stock"], "b": ["output", "south_stock"]},
+)
+
+
+@op(
+    ins={"stock": In(), "south_stock": In()},
+    out={"total": Out(is_required=False)},
+    tags={"pipec/step": "combine"},
+)
+def combine(context, **inputs):
+    yield from _COMBINE_STEP.run(context, inputs)
+
+
 @job(
     description="Reorder low stock",
     tags={"pipec/pipeline": "inventory", "pipec/tags": ["example"]},
@@ -573,6 +641,8 @@ def inventory():
     stock = count()
     to_order = reorder(stock=stock)
     order_2 = order(to_order=to_order, stock=stock)
+    south_stock = count_south()
+    total = combine(stock=stock, south_stock=south_stock)
 
 
 defs = Definitions(

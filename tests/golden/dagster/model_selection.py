@@ -276,6 +276,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -315,6 +330,7 @@ class _PipecStep:
         self.outs = tuple(options.get("outs", outputs))
         self.refs = dict(options.get("refs", {}))
         self.foreach = options.get("foreach")
+        self.foreach_key = options.get("foreach_key")
         self.fallback = options.get("fallback")
         self.predicate = options.get("predicate")
         self.when = dict(options.get("when", {}))
@@ -396,6 +412,8 @@ class _PipecStep:
                 f"foreach parameter {self.foreach!r} of step {self.name!r} is bound "
                 f"to a {type(items).__name__}, which is not a list"
             )
+        if self.foreach_key is not None:
+            items = _pipec_field(self.name, self.foreach, self.foreach_key, items)
         yield Output(len(items), "count")
         for index, item in enumerate(items):
             yield DynamicOutput(item, mapping_key=str(index), output_name="items")

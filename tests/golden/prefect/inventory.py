@@ -2,6 +2,7 @@
 # Prefect 3 flow for pipeline 'inventory'; run it with `python inventory.py`.
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 # pipec task runtime
 import ast
@@ -274,6 +275,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -339,6 +355,8 @@ class _PipecStep:
         # The step function's parameters (task parameters of the same name).
         self.params = tuple(options.get("params", ()))
         self.foreach = options.get("foreach")
+        # Each element is a dict; the step gets its value at this key.
+        self.foreach_key = options.get("foreach_key")
         self.fallback = options.get("fallback")
         self.predicate = options.get("predicate")
         # Predicate parameter -> the task parameter that carries its value.
@@ -351,6 +369,8 @@ class _PipecStep:
         """The step's code and bindings, for the task's cache policy."""
         spec = repr((self.name, self.code, self.function, self.outputs))
         spec += repr((self.upstream, self.params, self.foreach, self.when))
+        if self.foreach_key is not None:
+            spec += repr(self.foreach_key)
         spec += repr((self.fallback, self.predicate))
         return hashlib.sha256(spec.encode("utf-8")).hexdigest()
 
@@ -371,6 +391,11 @@ class _PipecStep:
             if value is _PIPEC_SKIPPED:
                 return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
             values[param] = value
+        if self.foreach_key is not None:
+            key = self.foreach_key
+            values[self.foreach] = _pipec_field(
+                self.name, self.foreach, key, [element]
+            )[0]
         for param in self.params:
             if param not in self.upstream or param == self.foreach:
                 # A run parameter: each task gets a copy of its own.
@@ -629,15 +654,66 @@ async def order(skus, levels):
     return await _ORDER_STEP.run(skus=skus, levels=levels)
 
 
+_COUNT_SOUTH_CODE = """\
+STOCK = {
+    "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
+    "south": {"A-100": 9, "C-300": 1},
+}
+
+
+def count(warehouse: str) -> dict:
+    return dict(STOCK[warehouse])
+"""
+_COUNT_SOUTH_STEP = _PipecStep(
+    name="count_south",
+    code=_COUNT_SOUTH_CODE,
+    location="<pipec step count_south from inventory.py>",
+    module="inventory",
+    function="count",
+    outputs=["south_stock"],
+    params=["warehouse"],
+)
+
+
+@task(name="count_south", cache_policy=NO_CACHE)
+async def count_south(warehouse):
+    return await _COUNT_SOUTH_STEP.run(warehouse=warehouse)
+
+
+_COMBINE_CODE = """\
+def combine(a: dict, b: dict) -> dict:
+    return {sku: a.get(sku, 0) + b.get(sku, 0) for sku in sorted({*a, *b})}
+"""
+_COMBINE_STEP = _PipecStep(
+    name="combine",
+    code=_COMBINE_CODE,
+    location="<pipec step combine from inventory.py>",
+    module="inventory",
+    function="combine",
+    outputs=["total"],
+    params=["a", "b"],
+    upstream={"a": "stock", "b": "south_stock"},
+)
+
+
+@task(name="combine", cache_policy=_pipec_cache(_COMBINE_STEP))
+async def combine(a, b):
+    return await _COMBINE_STEP.run(a=a, b=b)
+
+
 @flow(name="inventory", persist_result=True, description="Reorder low stock")
 def inventory(warehouse: str = "north", low_stock: int = 5) -> dict:
     count_run = count.submit(warehouse=warehouse)
+    count_south_run = count_south.submit(warehouse="south")
     reorder_run = reorder.submit(levels=count_run, low_stock=low_stock)
+    combine_run = combine.submit(a=count_run, b=count_south_run)
     order_run = order.submit(skus=reorder_run, levels=count_run)
     runs = [
         (_COUNT_STEP, count_run),
         (_REORDER_STEP, reorder_run),
         (_ORDER_STEP, order_run),
+        (_COUNT_SOUTH_STEP, count_south_run),
+        (_COMBINE_STEP, combine_run),
     ]
     return _pipec_publish("pipec-inventory", _pipec_finish(runs))
 

@@ -276,6 +276,21 @@ def _pipec_fallback_args(function, kwargs):
     return out
 
 
+def _pipec_field(step, foreach, key, items):
+    """The elements a foreach step with `foreach_key` gets: `key` of each
+    element of `items`; an element that is no dict with that key fails the
+    step, as a value that is no list does."""
+    picked = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or key not in item:
+            raise ValueError(
+                f"foreach parameter {foreach!r} of step {step!r}: element {index} "
+                f"is a {type(item).__name__} without key {key!r}"
+            )
+        picked.append(item[key])
+    return picked
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -382,6 +397,8 @@ class _PipecStep:
         # The step function's parameters (task parameters of the same name).
         self.params = tuple(options.get("params", ()))
         self.foreach = options.get("foreach")
+        # Each element is a dict; the step gets its value at this key.
+        self.foreach_key = options.get("foreach_key")
         self.fallback = options.get("fallback")
         self.predicate = options.get("predicate")
         # Predicate parameter -> the task parameter that carries its value.
@@ -394,6 +411,8 @@ class _PipecStep:
         """The step's code and bindings, for the task's cache policy."""
         spec = repr((self.name, self.code, self.function, self.outputs))
         spec += repr((self.upstream, self.params, self.foreach, self.when))
+        if self.foreach_key is not None:
+            spec += repr(self.foreach_key)
         spec += repr((self.fallback, self.predicate))
         return hashlib.sha256(spec.encode("utf-8")).hexdigest()
 
@@ -414,6 +433,11 @@ class _PipecStep:
             if value is _PIPEC_SKIPPED:
                 return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
             values[param] = value
+        if self.foreach_key is not None:
+            key = self.foreach_key
+            values[self.foreach] = _pipec_field(
+                self.name, self.foreach, key, [element]
+            )[0]
         for param in self.params:
             if param not in self.upstream or param == self.foreach:
                 # A run parameter: each task gets a copy of its own.
