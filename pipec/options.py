@@ -31,7 +31,11 @@ STEP_OPTIONS: dict[str, Any] = {
     "memory": None,
     "gpu": None,
     "foreach": None,
+    "after": (),
+    "trigger": "all_succeeded",
+    "final": False,
 }
+TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
 PIPELINE_OPTIONS: dict[str, Any] = {
     "context": None,
@@ -146,6 +150,11 @@ STEP_SPECS: dict[str, OptionSpec] = {
         "an integer >= 0 or None", _optional(lambda v: _is_int(v) and v >= 0)
     ),
     "foreach": OptionSpec("a parameter name", _optional(is_identifier)),
+    "after": OptionSpec("a list of step names", _optional(_is_identifiers)),
+    "trigger": OptionSpec(
+        "one of " + ", ".join(repr(t) for t in TRIGGERS), lambda v: v in TRIGGERS
+    ),
+    "final": OptionSpec("True or False", lambda v: isinstance(v, bool)),
 }
 
 RETRY_SPECS: dict[str, OptionSpec] = {

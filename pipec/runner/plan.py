@@ -22,6 +22,8 @@ from pipec import ir
 FAILED = "failed"
 UPSTREAM_FAILED = "upstream_failed"
 SKIPPED = "skipped"
+SUCCEEDED = "succeeded"
+CACHED = "cached"
 
 
 class PipelineError(ValueError):
@@ -33,32 +35,66 @@ class PipelineError(ValueError):
         super().__init__(f"pipeline {pipeline!r} cannot run:\n{lines}")
 
 
-def blocked(upstream_statuses: Iterable[str]) -> str | None:
+def blocked(upstream_statuses: Iterable[str], trigger: str = "all_succeeded") -> str | None:
     """The status of a step whose upstream steps ended with these statuses
-    without running it: upstream_failed when one failed (or could not run),
-    skipped when one was skipped (skips propagate, as Airflow's all_success
-    trigger rule does), else None (the step runs)."""
+    without running it, or None (the step runs), by its trigger rule (the
+    rules of Airflow's all_success, all_done, none_failed_min_one_success
+    and one_success, decided once every upstream step has ended; "ok" is
+    succeeded or cached):
+
+    - all_succeeded: upstream_failed when one failed (or could not run),
+      else skipped when one was skipped (skips propagate);
+    - all_done: always runs;
+    - none_failed: upstream_failed when one failed (or could not run),
+      else skipped when all were skipped, else runs;
+    - one_succeeded: runs when one succeeded, else skipped when all were
+      skipped, else upstream_failed.
+
+    A step without upstream steps always runs."""
     statuses = list(upstream_statuses)
-    if FAILED in statuses or UPSTREAM_FAILED in statuses:
+    if not statuses or trigger == "all_done":
+        return None
+    failed = FAILED in statuses or UPSTREAM_FAILED in statuses
+    all_skipped = all(s == SKIPPED for s in statuses)
+    if trigger == "one_succeeded":
+        if any(s not in (FAILED, UPSTREAM_FAILED, SKIPPED) for s in statuses):
+            return None
+        return SKIPPED if all_skipped else UPSTREAM_FAILED
+    if failed:
         return UPSTREAM_FAILED
-    if SKIPPED in statuses:
-        return SKIPPED
-    return None
+    if trigger == "none_failed":
+        return SKIPPED if all_skipped else None
+    return SKIPPED if SKIPPED in statuses else None
 
 
-def blocked_by(upstream: Iterable[str], results: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def blocked_by(upstream: Iterable[str], results: Mapping[str, Any],
+               trigger: str = "all_succeeded") -> tuple[str | None, str | None]:
     """`blocked` for a step whose upstream steps are `upstream` (names, with
     their `results`), and why: "upstream step 'x' failed" names the first
     failed (or upstream_failed) one, else the first skipped one."""
     names = list(upstream)
-    status = blocked(results[name].status for name in names)
+    status = blocked((results[name].status for name in names), trigger)
     if status is None:
         return None, None
     wanted = (SKIPPED,) if status == SKIPPED else (FAILED, UPSTREAM_FAILED)
     name = next(n for n in names if results[n].status in wanted)
     verb = {FAILED: "failed", UPSTREAM_FAILED: "did not run (upstream_failed)",
             SKIPPED: "was skipped"}[results[name].status]
-    return status, f"upstream step {name!r} {verb}"
+    reason = f"upstream step {name!r} {verb}"
+    if trigger == "one_succeeded":
+        reason = f"no upstream step succeeded ({reason})"
+    return status, reason
+
+
+def run_statuses(pipeline: ir.Pipeline, step: ir.Step, results: Mapping[str, Any]) -> dict[str, str]:
+    """What a final step's `statuses` parameter receives: {step name:
+    succeeded | failed | skipped | upstream_failed} of every other step, in
+    pipeline order (a cached step succeeded)."""
+    return {
+        other.name: SUCCEEDED if results[other.name].status == CACHED else results[other.name].status
+        for other in pipeline.steps
+        if other.name != step.name
+    }
 
 
 def resolve_context(pipeline: ir.Pipeline, overrides: Mapping[str, Any] | None,
