@@ -56,6 +56,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
+    Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway"),
+    Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]
