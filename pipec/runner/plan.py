@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pipec import ir
+from pipec.templates.task_runtime import _pipec_blocked
 
 FAILED = "failed"
 UPSTREAM_FAILED = "upstream_failed"
@@ -37,34 +38,10 @@ class PipelineError(ValueError):
 
 def blocked(upstream_statuses: Iterable[str], trigger: str = "all_succeeded") -> str | None:
     """The status of a step whose upstream steps ended with these statuses
-    without running it, or None (the step runs), by its trigger rule (the
-    rules of Airflow's all_success, all_done, none_failed_min_one_success
-    and one_success, decided once every upstream step has ended; "ok" is
-    succeeded or cached):
-
-    - all_succeeded: upstream_failed when one failed (or could not run),
-      else skipped when one was skipped (skips propagate);
-    - all_done: always runs;
-    - none_failed: upstream_failed when one failed (or could not run),
-      else skipped when all were skipped, else runs;
-    - one_succeeded: runs when one succeeded, else skipped when all were
-      skipped, else upstream_failed.
-
-    A step without upstream steps always runs."""
-    statuses = list(upstream_statuses)
-    if not statuses or trigger == "all_done":
-        return None
-    failed = FAILED in statuses or UPSTREAM_FAILED in statuses
-    all_skipped = all(s == SKIPPED for s in statuses)
-    if trigger == "one_succeeded":
-        if any(s not in (FAILED, UPSTREAM_FAILED, SKIPPED) for s in statuses):
-            return None
-        return SKIPPED if all_skipped else UPSTREAM_FAILED
-    if failed:
-        return UPSTREAM_FAILED
-    if trigger == "none_failed":
-        return SKIPPED if all_skipped else None
-    return SKIPPED if SKIPPED in statuses else None
+    without running it (upstream_failed or skipped), or None (the step
+    runs), by its trigger rule: `_pipec_blocked` of the task runtime, the
+    one definition the targets that decide it at run time embed too."""
+    return _pipec_blocked(upstream_statuses, trigger)
 
 
 def blocked_by(upstream: Iterable[str], results: Mapping[str, Any],
