@@ -24,7 +24,7 @@ def total(data: list) -> int:
     return sum(data)
 
 
-@step(outputs=["big"])
+@step(outputs=["big"], cache=False)
 @when(lambda total: total > 100)
 def big(total: int) -> str:
     return "big"
