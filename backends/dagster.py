@@ -102,10 +102,16 @@ class DagsterBackend(Backend):
     extension = ".py"
     SETTINGS = {"artifact_root": str}
     SUPPORTS_CACHE = False
+    # An op runs when its inputs arrived: Dagster has no trigger rules, and
+    # ordering without data is not mapped yet.
+    SUPPORTED_TRIGGERS = ("all_succeeded",)
+    SUPPORTS_FINAL = False
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
         for step in pipeline.steps:
+            if step.after:
+                self.unsupported(step, "after= (an order without data)", "after")
             refs = [b.ref for b in step.params] + [b.ref for b in (step.when.params if step.when else ())]
             for key in dict.fromkeys(r.key for r in refs if isinstance(r, ir.ContextRef) and reserved(r.key)):
                 self.unsupported(step, f"the context key {key!r} (a name Dagster's Config classes reserve)", "name",
@@ -271,6 +277,8 @@ class DefinitionsFile:
             return ["output", names.ins[ref.output]]
         if isinstance(ref, ir.ContextRef):
             return ["context", ref.key]
+        if isinstance(ref, ir.StatusesRef):  # a final step: PC601 (or warned about)
+            return ["default", None]
         return ["default", ref.value]
 
     def op_options(self, names: OpNames, ins: list[str], outs: list[tuple[str, str]]) -> list[Arg]:

@@ -57,6 +57,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway"),
+    Scenario("after", SCENARIO_DIR / "after.py", "after"),
+    Scenario("after_skipped", SCENARIO_DIR / "after.py", "after", (("threshold", 1),)),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),)),
 )
 
