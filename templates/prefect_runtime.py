@@ -44,7 +44,7 @@ class _PipecStep:
         # Predicate parameter -> the task parameter that carries its value.
         self.when = dict(options.get("when", {}))
         # A step that decides when it runs from its upstream steps' states
-        # (`_pipec_trigger`): the task parameter saying whether it runs, and
+        # (`_PipecUpstream`): the task parameter saying whether it runs, and
         # whether an output its upstream step did not produce reads None.
         self.go = options.get("go")
         self.anyway = bool(options.get("anyway"))
