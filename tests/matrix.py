@@ -58,8 +58,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hostile", SCENARIO_DIR / "hostile.py", "hostile"),
     Scenario("crossing", SCENARIO_DIR / "crossing.py", "crossing"),
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
-    Scenario("after", SCENARIO_DIR / "after.py", "after", (), ("dagster",)),
-    Scenario("after_skipped", SCENARIO_DIR / "after.py", "after", (("threshold", 1),), ("dagster",)),
+    Scenario("after", SCENARIO_DIR / "after.py", "after"),
+    Scenario("after_skipped", SCENARIO_DIR / "after.py", "after", (("threshold", 1),)),
+    Scenario("after_failed", SCENARIO_DIR / "after.py", "after", (("size", -1),)),
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
 )

@@ -9,6 +9,8 @@ ctx = context(size=4, threshold=10)
 
 @step(outputs=["rows"])
 def load(size: int) -> list:
+    if size < 0:
+        raise ValueError(f"size {size} is negative")
     return list(range(size))
 
 

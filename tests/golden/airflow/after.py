@@ -845,10 +845,12 @@ _PIPEC_HELPERS = {}
 # Step "load" (after.py:11): its code, run inside its task.
 SOURCE_load = """\
 def load(size: int) -> list:
+    if size < 0:
+        raise ValueError(f"size {size} is negative")
     return list(range(size))
 """
 
-# Step "train" (after.py:17): its code, run inside its task.
+# Step "train" (after.py:19): its code, run inside its task.
 SOURCE_train = """\
 def train(rows: list) -> int:
     return sum(rows)
@@ -858,13 +860,13 @@ def _when_train(rows, threshold):
     return sum(rows) < threshold
 """
 
-# Step "announce" (after.py:22): its code, run inside its task.
+# Step "announce" (after.py:24): its code, run inside its task.
 SOURCE_announce = """\
 def announce() -> str:
     return "loaded"
 """
 
-# Step "notify" (after.py:27): its code, run inside its task.
+# Step "notify" (after.py:29): its code, run inside its task.
 SOURCE_notify = """\
 def notify(note: str) -> str:
     return note + ", trained"

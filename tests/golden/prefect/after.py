@@ -606,6 +606,8 @@ def _pipec_finish(runs):
 
 _LOAD_CODE = """\
 def load(size: int) -> list:
+    if size < 0:
+        raise ValueError(f"size {size} is negative")
     return list(range(size))
 """
 _LOAD_STEP = _PipecStep(
