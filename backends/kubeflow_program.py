@@ -90,7 +90,7 @@ class Arg:
 
 
 def uses_call(step: ir.Step) -> bool:
-    """Whether the component runs the step through `_pipec_call` (its
+    """Whether the component runs the step through `_pipec_attempts` (its
     timeout, its in-component retries and its fallback)."""
     return step.timeout is not None or step.fallback is not None
 
@@ -168,7 +168,7 @@ def escape_json(text: str) -> str:
 # The optional runtime functions a pipeline's program carries only when one
 # of its steps needs them.
 FEATURES = {
-    "call": "_pipec_call",
+    "call": "_pipec_attempts",
     "install": "_pipec_install",
     "helpers": "_pipec_helpers",
     "predicate": "_pipec_run_predicate",

@@ -351,7 +351,7 @@ class FlowFile:
         if any(p.type == "null" for p in self.pipeline.context):
             lines += ["from typing import Any", ""]
         lines.append(f"from prefect import {', '.join(prefect)}")
-        if any(s.fallback or not s.cache for s in steps):
+        if any(s.fallback or not s.cache or gated(s) for s in steps):
             lines.append("from prefect.cache_policies import NO_CACHE")
         return lines
 

@@ -26,7 +26,6 @@ fallback runs inside the last attempt.  Values between ops go through
 pickle, under a base path (local folder or object-storage URL).
 """
 
-import inspect
 import json
 import os
 import tempfile
@@ -161,24 +160,6 @@ class _PipecStep:
             yield Output([result[name] for result in results], out)
         if self.done:
             yield Output(None, self.done)
-
-
-def _pipec_call(fn, kwargs):
-    """Call `fn` with `kwargs`, passing positional-only parameters by
-    position (an unbound one before a bound one gets its own default)."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return fn(*args, **kwargs)
 
 
 def _pipec_timed(fn, kwargs, step):

@@ -21,7 +21,7 @@ top-level side effects.
 - Context values travel as typed KFP parameters; lists, dicts and None as
   JSON text in STRING parameters, read back exactly (`json.loads`: ints of
   any size, dict order kept), as KFP's LIST/STRUCT values would not be.
-- `_pipec_call` runs a step with its timeout (enforced here: KFP core has no
+- `_pipec_attempts` runs a step with its timeout (enforced here: KFP core has no
   per-task timeout), the retries the component does itself (only for steps
   with a fallback: KFP does not tell a container which attempt it runs) and
   the fallback after the last attempt.
@@ -30,10 +30,10 @@ top-level side effects.
   component's spec (`_pipec_spec`, read from the executor input): its
   signature declares the component's inputs and outputs with their KFP
   types.  Positional-only parameters of a step are passed by position
-  (`_pipec_apply`).
+  (`_pipec_call`).
 
 A pipeline's program carries only the definitions its steps reach
-(`backends/runtime_code.py`): the optional features (`_pipec_call`,
+(`backends/runtime_code.py`): the optional features (`_pipec_attempts`,
 `_pipec_install`, `_pipec_helpers`, `_pipec_run_predicate`) are handed to
 `_pipec_task` by the program only when one of its steps uses them.
 """
@@ -150,7 +150,7 @@ def _pipec_helpers(helpers):
 def _pipec_timed(function, kwargs, timeout):
     """Call `function(**kwargs)`; raise TimeoutError after `timeout` s."""
     if not timeout:
-        return _pipec_apply(function, kwargs)
+        return _pipec_call(function, kwargs)
 
     def expired(signum, frame):
         raise TimeoutError(f"step timed out after {timeout} seconds")
@@ -160,13 +160,13 @@ def _pipec_timed(function, kwargs, timeout):
     # no task runs that long: such a timeout is set to that.
     signal.setitimer(signal.ITIMER_REAL, min(timeout, 1e8))
     try:
-        return _pipec_apply(function, kwargs)
+        return _pipec_call(function, kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
-def _pipec_call(module, spec, kwargs):
+def _pipec_attempts(module, spec, kwargs):
     """Run a step that has a timeout or a fallback: its timeout per attempt,
     the in-component retries, and the fallback's value after the last
     attempt failed."""
@@ -183,22 +183,7 @@ def _pipec_call(module, spec, kwargs):
             elif fallback is None:
                 raise
     print(f"step {spec['step']!r}: calling fallback {spec['fallback']!r}")
-    return _pipec_apply(fallback, kwargs)
-
-
-def _pipec_apply(function, kwargs):
-    """`function(**kwargs)`, its positional-only parameters passed by
-    position (`def f(x, /)`)."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return function(**kwargs)
-    kwargs, args = dict(kwargs), []
-    for parameter in parameters:
-        if parameter.kind != parameter.POSITIONAL_ONLY or parameter.name not in kwargs:
-            break
-        args.append(kwargs.pop(parameter.name))
-    return function(*args, **kwargs)
+    return _pipec_call(fallback, kwargs)
 
 
 def _pipec_module(spec):
@@ -210,7 +195,7 @@ def _pipec_module(spec):
 def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
     """Run one step (or element `index` of a foreach step) and write its
     outputs (a dict output name -> output artifact, the raw artifact for an
-    output that travels as a parameter).  `call` (`_pipec_call`, for a step
+    output that travels as a parameter).  `call` (`_pipec_attempts`, for a step
     with a timeout or a fallback) runs the step; without it, the step is
     called once.  With `result` (the wrapper's NamedTuple of output
     parameters), return the output parameters."""
@@ -218,7 +203,7 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
         kwargs[spec["foreach"]] = kwargs[spec["foreach"]][int(index)]
     module = _pipec_module(spec)
     if call is None:
-        value = _pipec_apply(getattr(module, spec["function"]), kwargs)
+        value = _pipec_call(getattr(module, spec["function"]), kwargs)
     else:
         value = call(module, spec, kwargs)
     parameters = {}
@@ -234,7 +219,7 @@ def _pipec_run_step(spec, kwargs, outputs, index=None, result=None, call=None):
 def _pipec_run_predicate(spec, kwargs):
     """Evaluate the step's `when` predicate: True runs the step."""
     module = _pipec_module(spec)
-    return bool(_pipec_apply(getattr(module, spec["predicate"]), kwargs))
+    return bool(_pipec_call(getattr(module, spec["predicate"]), kwargs))
 
 
 def _pipec_spec():

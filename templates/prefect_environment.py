@@ -10,7 +10,6 @@ here again would bind them twice).
 """
 
 import importlib.util
-import inspect
 import json
 import os
 import subprocess
@@ -94,25 +93,6 @@ def _pipec_packages(requirements):
         if folder not in sys.path:
             sys.path.append(folder)
             importlib.invalidate_caches()
-
-
-def _pipec_call(function, kwargs):
-    """Call a step function with its bound parameters; positional-only ones
-    (`def f(x, /)`) are passed by position."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(function).parameters.values():
-        if param.kind is not param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            # An unbound one before a bound one gets its own default.
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return function(*args, **kwargs)
 
 
 def _pipec_publish(key, result):

@@ -111,7 +111,9 @@ class _PipecStep:
             if param in self.upstream:
                 value = _pipec_select(value, self.upstream[param])
                 if value is _PIPEC_SKIPPED:
-                    return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
+                    return _pipec_skipped(
+                        f"an upstream step of {self.name!r} was skipped"
+                    )
             when[name] = value
         predicate = getattr(module, self.predicate)
         return bool(await asyncio.to_thread(_pipec_call, predicate, when))
@@ -147,7 +149,9 @@ class _PipecNoElements:
         if self.reason == "false":
             return _pipec_skipped(f"the `when` condition of {step!r} is false")
         if self.reason == "raised":
-            raise RuntimeError(f"the `when` predicate of {step!r} raised (see its task)")
+            raise RuntimeError(
+                f"the `when` predicate of {step!r} raised (see its task)"
+            )
         raise TypeError(f"foreach step {step!r}: {self.reason}")
 
 

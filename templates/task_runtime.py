@@ -20,6 +20,7 @@ the producer's code to get it (`_PipecUnpickler`).
 import ast
 import contextvars
 import functools
+import inspect
 import io
 import json
 import linecache
@@ -205,6 +206,31 @@ def _pipec_loads(data):
     if data[:1] == b"\x80":
         return _pipec_unpickle(data)
     return json.loads(data.decode("utf-8"))
+
+
+def _pipec_call(fn, kwargs):
+    """`fn(**kwargs)`, its positional-only parameters (`def f(x, /)`) passed
+    by position: an unbound one before a bound one gets its own default."""
+    kwargs = dict(kwargs)
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_posonlyargcount:
+        return fn(**kwargs)  # the common case, without inspect's cost
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature
+        return fn(**kwargs)
+    args, defaults = [], []
+    for param in params:
+        if param.kind != param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
+    return fn(*args, **kwargs)
 
 
 def _pipec_outputs(step, names, value):

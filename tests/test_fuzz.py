@@ -41,6 +41,7 @@ FIXED: dict[str, tuple[str, ...]] = {
     "dagster_empty_tuple_default": ("dagster",),
     # a foreach step's `when` runs once, on the whole list, in a task of its own
     "prefect_empty_foreach_when_false": ("prefect",),
+    "prefect_foreach_when_whole_list": ("prefect",),
 }
 
 

@@ -159,8 +159,8 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
             elif isinstance(node, ast.Import):
                 defined.update(alias.name for alias in node.names)
         assert "#" not in program and '"""' not in program, name
-        if "call=_pipec_call" not in program:
-            assert not defined & {"_pipec_call", "_pipec_timed", "signal", "time"}, name
+        if "call=_pipec_attempts" not in program:
+            assert not defined & {"_pipec_attempts", "_pipec_timed", "signal", "time"}, name
         if "install=_pipec_install" not in program:
             assert not defined & {"_pipec_install", "subprocess"}, name
         if "helpers=_pipec_helpers" not in program:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import inspect
 import os
 import threading
 import time
@@ -51,7 +50,7 @@ from typing import Any, Callable
 from pipec.runner.capture import element_capture
 from pipec.runner.events import ATTEMPT_FAILED, ELEMENT_FINISHED, Event
 from pipec.runner.outputs import normalize_outputs
-from pipec.templates.task_runtime import _pipec_dumps, _pipec_fallback_args, _pipec_loads
+from pipec.templates.task_runtime import _pipec_call, _pipec_dumps, _pipec_fallback_args, _pipec_loads
 
 # Module-level so tests can replace it: execute.sleep = fake.
 sleep = time.sleep
@@ -92,36 +91,9 @@ class Call:
         return {name: _pipec_loads(data) for name, data in self.arguments.items()}
 
     def invoke(self, fn: Callable, values: dict[str, Any] | None = None) -> Any:
-        """`fn` called with this call's values (or `values`)."""
-        values = self.values() if values is None else dict(values)
-        args: list[Any] = []
-        positional = positional_only(fn)
-        if positional:
-            # An unbound positional-only parameter before a bound one gets
-            # its own default.
-            defaults = []
-            for param in list(inspect.signature(fn).parameters.values())[: len(positional)]:
-                if param.name in values:
-                    args += defaults + [values.pop(param.name)]
-                    defaults = []
-                elif param.default is not param.empty:
-                    defaults.append(param.default)
-                else:
-                    break
-        return fn(*args, **values)
-
-
-def positional_only(fn: Callable) -> tuple[str, ...]:
-    """The names of `fn`'s positional-only parameters (read from its code
-    object: `inspect.signature` would cost more than a trivial step)."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        try:
-            params = inspect.signature(fn).parameters.values()
-        except (TypeError, ValueError):
-            return ()
-        return tuple(p.name for p in params if p.kind == p.POSITIONAL_ONLY)
-    return tuple(code.co_varnames[: code.co_posonlyargcount])
+        """`fn` called with this call's values (or `values`), as every target
+        calls it (`_pipec_call`: positional-only parameters by position)."""
+        return _pipec_call(fn, self.values() if values is None else values)
 
 
 @dataclass

@@ -210,6 +210,31 @@ def _pipec_loads(data):
     return json.loads(data.decode("utf-8"))
 
 
+def _pipec_call(fn, kwargs):
+    """`fn(**kwargs)`, its positional-only parameters (`def f(x, /)`) passed
+    by position: an unbound one before a bound one gets its own default."""
+    kwargs = dict(kwargs)
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_posonlyargcount:
+        return fn(**kwargs)  # the common case, without inspect's cost
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature
+        return fn(**kwargs)
+    args, defaults = [], []
+    for param in params:
+        if param.kind != param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
+    return fn(*args, **kwargs)
+
+
 def _pipec_outputs(step, names, value):
     """The outputs of step `step`, declared as `names`, from its return value.
 
@@ -518,24 +543,6 @@ def _pipec_run_failed():
     raise AirflowFailException("a step of this run failed or could not run")
 
 
-def _pipec_call(fn, kwargs):
-    """Call `fn` with `kwargs`, passing positional-only parameters by
-    position (an unbound one before a bound one gets its own default)."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return fn(*args, **kwargs)
-
-
 def _pipec_put(facts, name, value):
     """The envelope of output `name`: inline JSON, or a pickled artifact."""
     text = _pipec_json(value)
@@ -730,6 +737,7 @@ def _pipec_child_code():
     definitions."""
     head = [
         "import ast",
+        "import contextvars",
         "import functools",
         "import importlib.util",
         "import inspect",
@@ -752,6 +760,7 @@ def _pipec_child_code():
         "_PIPEC_CLASSES = weakref.WeakKeyDictionary()",
         "_PIPEC_MODULES = weakref.WeakValueDictionary()",
         "_PIPEC_FOREIGN = {}",
+        '_PIPEC_READER = contextvars.ContextVar("_PIPEC_READER", default=None)',
     ]
     parts = [inspect.getsource(globals()[name]) for name in _PIPEC_CHILD]
     tail = "_pipec_child_main(sys.argv[1], sys.argv[2])\n"

@@ -10,6 +10,7 @@ from dagster import ConfigurableResource, Definitions, DynamicOut, In, Out, job,
 import ast
 import contextvars
 import functools
+import inspect
 import io
 import linecache
 import pickle
@@ -196,6 +197,31 @@ def _pipec_loads(data):
     return json.loads(data.decode("utf-8"))
 
 
+def _pipec_call(fn, kwargs):
+    """`fn(**kwargs)`, its positional-only parameters (`def f(x, /)`) passed
+    by position: an unbound one before a bound one gets its own default."""
+    kwargs = dict(kwargs)
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_posonlyargcount:
+        return fn(**kwargs)  # the common case, without inspect's cost
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature
+        return fn(**kwargs)
+    args, defaults = [], []
+    for param in params:
+        if param.kind != param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
+    return fn(*args, **kwargs)
+
+
 def _pipec_outputs(step, names, value):
     """The outputs of step `step`, declared as `names`, from its return value.
 
@@ -262,7 +288,6 @@ def _pipec_same(a, b):
 
 
 # pipec Dagster runtime
-import inspect
 import json
 import os
 import tempfile
@@ -397,24 +422,6 @@ class _PipecStep:
             yield Output([result[name] for result in results], out)
         if self.done:
             yield Output(None, self.done)
-
-
-def _pipec_call(fn, kwargs):
-    """Call `fn` with `kwargs`, passing positional-only parameters by
-    position (an unbound one before a bound one gets its own default)."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind != param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return fn(*args, **kwargs)
 
 
 def _pipec_timed(fn, kwargs, step):

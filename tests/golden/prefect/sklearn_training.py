@@ -9,6 +9,7 @@ from prefect import flow, task
 import ast
 import contextvars
 import functools
+import inspect
 import io
 import json
 import linecache
@@ -196,6 +197,31 @@ def _pipec_loads(data):
     return json.loads(data.decode("utf-8"))
 
 
+def _pipec_call(fn, kwargs):
+    """`fn(**kwargs)`, its positional-only parameters (`def f(x, /)`) passed
+    by position: an unbound one before a bound one gets its own default."""
+    kwargs = dict(kwargs)
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_posonlyargcount:
+        return fn(**kwargs)  # the common case, without inspect's cost
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature
+        return fn(**kwargs)
+    args, defaults = [], []
+    for param in params:
+        if param.kind != param.POSITIONAL_ONLY:
+            break
+        if param.name in kwargs:
+            args += defaults + [kwargs.pop(param.name)]
+            defaults = []
+        elif param.default is not param.empty:
+            defaults.append(param.default)
+        else:
+            break
+    return fn(*args, **kwargs)
+
+
 def _pipec_outputs(step, names, value):
     """The outputs of step `step`, declared as `names`, from its return value.
 
@@ -294,7 +320,6 @@ def _pipec_same(a, b):
 
 # pipec task environment
 import importlib.util
-import inspect
 import os
 import subprocess
 import tempfile
@@ -336,25 +361,6 @@ def _pipec_packages(requirements):
         if folder not in sys.path:
             sys.path.append(folder)
             importlib.invalidate_caches()
-
-
-def _pipec_call(function, kwargs):
-    """Call a step function with its bound parameters; positional-only ones
-    (`def f(x, /)`) are passed by position."""
-    kwargs = dict(kwargs)
-    args, defaults = [], []
-    for param in inspect.signature(function).parameters.values():
-        if param.kind is not param.POSITIONAL_ONLY:
-            break
-        if param.name in kwargs:
-            # An unbound one before a bound one gets its own default.
-            args += defaults + [kwargs.pop(param.name)]
-            defaults = []
-        elif param.default is not param.empty:
-            defaults.append(param.default)
-        else:
-            break
-    return function(*args, **kwargs)
 
 
 def _pipec_publish(key, result):
@@ -479,7 +485,9 @@ class _PipecStep:
             if param in self.upstream:
                 value = _pipec_select(value, self.upstream[param])
                 if value is _PIPEC_SKIPPED:
-                    return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
+                    return _pipec_skipped(
+                        f"an upstream step of {self.name!r} was skipped"
+                    )
             when[name] = value
         predicate = getattr(module, self.predicate)
         return bool(await asyncio.to_thread(_pipec_call, predicate, when))
@@ -515,7 +523,9 @@ class _PipecNoElements:
         if self.reason == "false":
             return _pipec_skipped(f"the `when` condition of {step!r} is false")
         if self.reason == "raised":
-            raise RuntimeError(f"the `when` predicate of {step!r} raised (see its task)")
+            raise RuntimeError(
+                f"the `when` predicate of {step!r} raised (see its task)"
+            )
         raise TypeError(f"foreach step {step!r}: {self.reason}")
 
 
