@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pipec import ir
 from pipec.backends.base import Backend, Emit, register, template_code
 from pipec.backends.prefect_code import Arg, Names, arg, call, identifier, lit
+from pipec.backends.pylayout import Call, Dict, Lit, Raw, statement
 from pipec.backends import runtime_code
 from pipec.backends.prefect_deploy import (
     PrefectSettings, check_names, deployment_yaml, pipeline_image, templated,  # noqa: F401 (templated: tests)
@@ -452,9 +453,9 @@ class FlowFile:
         target = names.attempt or names.run
         lines: list[str] = []
         if names.go:
-            runs = ", ".join(f"{py_str(u)}: {self.by_name[u].run}" for u in step.upstream)
-            lines += call(f"{names.upstream_states} = _PipecUpstream",
-                          [lit("", step.trigger), Arg(value="{" + runs + "}")], 1)
+            runs = Dict(tuple((u, Raw(self.by_name[u].run)) for u in step.upstream))
+            expr = Call("_PipecUpstream", ((None, Lit(step.trigger)), (None, runs)))
+            lines += statement(1, f"{names.upstream_states} = ", expr).split("\n")
             args = [arg(n, self.controlled_value(names, ref)) for n, ref in names.params]
             wait_for = arg("wait_for", f"{names.upstream_states}.wait_for")
             lines += call(f"{target} = {names.task}.submit",

@@ -415,7 +415,9 @@ class _PipecStep:
         that Prefect's timeout can stop waiting for it) and name its outputs.
         The step's code is loaded first: values read take its classes."""
         if self.go is not None and not raw[self.go]:
-            return _pipec_skipped(f"the upstream steps of {self.name!r} do not let it run")
+            return _pipec_skipped(
+                f"the upstream steps of {self.name!r} do not let it run"
+            )
         module = self.load()
         values = self.values(raw)
         if not isinstance(values, dict):
@@ -941,7 +943,19 @@ def anyway(rows: list = [3, 1, 2], divisor: int = 0) -> dict:
     )
     report_upstream = _PipecUpstream(
         "all_done",
-        {"load": load_run, "divide": divide_run, "total": total_run, "big": big_run, "notify": notify_run, "cleanup": cleanup_run, "summarize": summarize_run, "pick": pick_run, "strict": strict_run, "careful": careful_run, "lonely": lonely_run},
+        {
+            "load": load_run,
+            "divide": divide_run,
+            "total": total_run,
+            "big": big_run,
+            "notify": notify_run,
+            "cleanup": cleanup_run,
+            "summarize": summarize_run,
+            "pick": pick_run,
+            "strict": strict_run,
+            "careful": careful_run,
+            "lonely": lonely_run,
+        },
     )
     report_run = report.submit(
         statuses=report_upstream.statuses,

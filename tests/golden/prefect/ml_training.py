@@ -416,7 +416,9 @@ class _PipecStep:
         that Prefect's timeout can stop waiting for it) and name its outputs.
         The step's code is loaded first: values read take its classes."""
         if self.go is not None and not raw[self.go]:
-            return _pipec_skipped(f"the upstream steps of {self.name!r} do not let it run")
+            return _pipec_skipped(
+                f"the upstream steps of {self.name!r} do not let it run"
+            )
         module = self.load()
         values = self.values(raw)
         if not isinstance(values, dict):
