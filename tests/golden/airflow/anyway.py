@@ -915,13 +915,13 @@ def careful() -> int:
     return 2
 """
 
-# Step "lonely" (anyway.py:71): its code, run inside its task.
+# Step "lonely" (anyway.py:72): its code, run inside its task.
 SOURCE_lonely = """\
 def lonely() -> int:
     return 3
 """
 
-# Step "report" (anyway.py:76): its code, run inside its task.
+# Step "report" (anyway.py:77): its code, run inside its task.
 SOURCE_report = """\
 def report(statuses: dict, total) -> dict:
     return {"statuses": statuses, "total": total}

@@ -854,7 +854,7 @@ _LONELY_STEP = _PipecStep(
 )
 
 
-@task(name="lonely", cache_policy=_pipec_cache(_LONELY_STEP))
+@task(name="lonely", cache_policy=NO_CACHE)
 async def lonely(pipec_go):
     return await _LONELY_STEP.run(pipec_go=pipec_go)
 
