@@ -127,7 +127,7 @@ class AirflowBackend(Backend):
         pods = self.SUPPORTS_RESOURCES and any(_needs_pod(s) for s in pipeline.steps)
         text = template.render(
             header=self.header(pipeline),
-            imports=_runtime_imports() + ("\n" + POD_IMPORT if pods else ""),
+            imports=_runtime_imports(bool(pipeline.timezone)) + ("\n" + POD_IMPORT if pods else ""),
             runtime=_runtime_code(),
             store=self.store() + "\n" + self.helpers(pipeline),
             sources=[_source_block(step) for step in pipeline.steps],
@@ -226,13 +226,21 @@ class AirflowBackend(Backend):
 # -- the DAG ----------------------------------------------------------------
 
 
+def start_date(pipeline: ir.Pipeline) -> str:
+    """The DAG's fixed start date; in the pipeline's time zone, if it has
+    one (Airflow reads a cron schedule in the start date's time zone)."""
+    if pipeline.timezone is None:
+        return START_DATE
+    return f"pendulum.datetime(2024, 1, 1, tz={py_str(pipeline.timezone)})"
+
+
 def dag_call(pipeline: ir.Pipeline) -> Call:
     args: list[tuple[str | None, Expr]] = [("dag_id", Lit(pipeline.name))]
     if pipeline.description is not None:
         args.append(("description", Lit(pipeline.description)))
     args += [
         ("schedule", Lit(pipeline.schedule)),
-        ("start_date", Raw(START_DATE)),
+        ("start_date", Raw(start_date(pipeline))),
         ("catchup", Raw("False")),
     ]
     if pipeline.tags:
@@ -508,12 +516,14 @@ def _split_runtime(name: str) -> tuple[list[str], str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _runtime_imports() -> str:
-    """The imports of both runtimes: plain `import x` lines merged and sorted,
-    then the Airflow runtime's `from airflow...` imports as written."""
+def _runtime_imports(pendulum: bool = False) -> str:
+    """The imports of both runtimes: plain `import x` lines merged and sorted
+    (with `pendulum`, Airflow's time zone library, for a time zone), then the
+    Airflow runtime's `from airflow...` imports as written."""
     common, _ = _split_runtime("task_runtime.py")
     airflow, _ = _split_runtime("airflow_runtime.py")
-    plain = sorted({line for line in common + airflow if line.startswith("import ")})
+    extra = ["import pendulum"] if pendulum else []
+    plain = sorted({line for line in common + airflow + extra if line.startswith("import ")})
     rest = [line for line in airflow if line and not line.startswith("import ")]
     assert all(line.startswith("import ") for line in common if line)
     return "\n".join(plain) + "\n\n" + "\n".join(rest)

@@ -407,7 +407,7 @@ class DefinitionsFile:
             lines += ["    schedules=[", "        ScheduleDefinition("]
             lines += [f"            name={py_literal(self.job + '_schedule')},",
                       f"            cron_schedule={py_literal(cron)},",
-                      f"            job={self.job},", '            execution_timezone="UTC",', "        ),", "    ],"]
+                      f"            job={self.job},", f"            execution_timezone={py_literal(p.timezone or 'UTC')},", "        ),", "    ],"]
         store = f"_PipecIOManager(base_path={py_literal(self.artifact_root, 2, 'base_path=')})"
         lines += ["    resources={", f'        "context": {self.context_class}(),',
                   f'        "io_manager": {store},', "    },", ")"]

@@ -528,6 +528,7 @@ class KubeflowBackend(Backend):
             ("owner", pipeline.owner),
             ("tags", list(pipeline.tags) if pipeline.tags else None),
             ("version", pipeline.version),
+            ("timezone", pipeline.timezone),
         ]
         for key, value in metadata:
             if value is not None:

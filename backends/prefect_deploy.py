@@ -166,7 +166,7 @@ def deployment_yaml(backend, pipeline: ir.Pipeline, flow: str, settings: Prefect
         notes.append(f"parameters with the flow's defaults (not written here): {', '.join(kept)}")
     if pipeline.schedule:
         cron = CRON_ALIASES.get(pipeline.schedule, pipeline.schedule)
-        entry["schedules"] = [{"cron": cron, "timezone": "UTC"}]
+        entry["schedules"] = [{"cron": cron, "timezone": pipeline.timezone or "UTC"}]
     entry["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": settings.working_directory}}]
     pool: dict = {}
     if settings.work_pool:

@@ -77,6 +77,7 @@ _REGISTRY: list[Code] = [
     Code("PC307", ERROR, "context key {key!r} is not a Python identifier; it cannot name a parameter"),
     Code("PC308", ERROR, "{call} gets '{option}' twice; give each argument once"),
     Code("PC309", ERROR, "context value for '{key}' cannot be carried: {detail}"),
+    Code("PC310", ERROR, "invalid timezone '{timezone}': {detail}"),
     Code("PC401", ERROR, "{what} cannot be resolved statically: {detail}"),
     Code("PC402", ERROR, "pipeline '{pipeline}' is not defined in '{path}'{hint}"),
     Code("PC403", ERROR, "'{path}' defines no pipeline"),

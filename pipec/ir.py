@@ -270,6 +270,8 @@ class Pipeline:
     tags: tuple[str, ...] = ()
     enable_cache: bool = True
     version: str | None = None
+    # The IANA time zone the schedule is read in (None: UTC).
+    timezone: str | None = None
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -360,6 +362,7 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 # written before they existed reads the same: (node class, field, default).
 _OMITTED_DEFAULTS = {
     ("Binding", "positional"): False,
+    ("Pipeline", "timezone"): None,
     ("Step", "after"): (),
     ("Step", "trigger"): "all_succeeded",
     ("Step", "final"): False,

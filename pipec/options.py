@@ -45,6 +45,7 @@ PIPELINE_OPTIONS: dict[str, Any] = {
     "tags": (),
     "enable_cache": True,
     "version": None,
+    "timezone": None,
 }
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -173,6 +174,7 @@ PIPELINE_SPECS: dict[str, OptionSpec] = {
     "version": OptionSpec(
         "a string or None", _optional(lambda v: _is_str(v) or _is_number(v))
     ),
+    "timezone": OptionSpec("an IANA time zone name (e.g. 'Europe/Paris') or None", _optional(_is_str)),
 }
 
 # Options whose value is an expression, not a literal: handled by the caller.

@@ -59,7 +59,7 @@ def total(numbers, title) -> dict:
     return {"sum": sum(numbers), "title": title}
 
 
-served = Pipeline("served", context=ctx, schedule="* * * * *")
+served = Pipeline("served", context=ctx, schedule="* * * * *", timezone="Europe/Paris")
 served.add_step(make).add_step(title).add_step(total)
 '''
 
@@ -259,6 +259,7 @@ def test_the_deployment_carries_no_absolute_path(deployed):
         {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PIPEC_PROJECT_ROOT }}"}}
     ]
     assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["* * * * *"]
+    assert [s["schedule"]["timezone"] for s in deployment["schedules"]] == ["Europe/Paris"]
 
 
 def test_a_run_with_parameters_matches_the_local_run(deployed):

@@ -113,6 +113,7 @@ class Builder:
             tags=tuple(decl.option("tags", ())),
             enable_cache=enable_cache,
             version=decl.option("version"),
+            timezone=decl.option("timezone"),
         )
 
     def _step(

@@ -40,6 +40,7 @@ PIPELINE_POSITIONAL = (
     "tags",
     "enable_cache",
     "version",
+    "timezone",
 )
 
 
@@ -285,6 +286,13 @@ class PipelineReader:
                     "PC302", module.span(arg.value), schedule=value, detail=problem
                 )
                 return
+        if option == "timezone" and value is not None:
+            problem = timezone_problem(value)
+            if problem:
+                self.ctx.diagnostics.error(
+                    "PC310", module.span(arg.value), timezone=value, detail=problem
+                )
+                return
         if option == "version" and value is not None:
             value = str(value)
         pipeline.options[option] = Option(value, module.span(arg))
@@ -473,6 +481,19 @@ class ContextReader:
             # an error, so no output is built from this placeholder.
             return ir.ContextParam(key, None, "null", span)
         return ir.ContextParam(key, value, ir.literal_type(value), span)
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why `name` is no IANA time zone name; None when it is one.  The
+    time zone database comes from `tzdata` (a dependency), so the answer is
+    the same on every machine."""
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    if name in known:
+        return None
+    close = did_you_mean(name, known)
+    return "not an IANA time zone name such as 'Europe/Paris' or 'UTC'" + close
 
 
 def schedule_problem(schedule: str) -> str | None:
