@@ -243,6 +243,8 @@ def dag_call(pipeline: ir.Pipeline) -> Call:
         ("start_date", Raw(start_date(pipeline))),
         ("catchup", Raw("False")),
     ]
+    if pipeline.max_parallel is not None:
+        args.append(("max_active_tasks", Lit(pipeline.max_parallel)))
     if pipeline.tags:
         args.append(("tags", Lit(list(pipeline.tags))))
     if pipeline.owner is not None:
@@ -292,7 +294,15 @@ def task_block(step: ir.Step, backend: AirflowBackend) -> str:
             fan_out,
             retries=False,
         ),
-        _task_def(step, step.name, "task_" + name, ("inputs", "index"), run, pod=pod),
+        _task_def(
+            step,
+            step.name,
+            "task_" + name,
+            ("inputs", "index"),
+            run,
+            pod=pod,
+            limit=step.max_parallel,
+        ),
     ]
     wiring = [
         statement(1, f"index_{name} = ", Call("items_" + name, ((None, inputs),))),
@@ -316,10 +326,14 @@ def _task_def(
     body: Call,
     retries: bool = True,
     pod: bool = False,
+    limit: int | None = None,
 ) -> str:
+    """`limit`: at most this many mapped instances of the task at once."""
     args = _task_args(step, task_id, retries)
     if pod:
         args.append(("executor_config", pod_override(step)))
+    if limit is not None:
+        args.append(("max_active_tis_per_dagrun", Lit(limit)))
     decorator = statement(1, "@", Call("task", tuple(args)))
     signature = statement(
         1, "def ", Call(function, tuple((None, Raw(p)) for p in params)), ":"

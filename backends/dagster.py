@@ -235,6 +235,8 @@ class DefinitionsFile:
             used.append("DynamicOut")
         if self.pipeline.schedule:
             used.append("ScheduleDefinition")
+        if self.executor_config():
+            used.append("multiprocess_executor")
         used.sort(key=lambda name: (name[0].islower(), name))
         lines = []
         if any(TYPES[c.type] == "Any" for c in self.pipeline.context):
@@ -358,6 +360,19 @@ class DefinitionsFile:
         return list(dict.fromkeys(names.ins[ref.output] for ref in refs))
 
     # -- the job --------------------------------------------------------------
+    def executor_config(self) -> dict:
+        """The run's concurrency limits, as Dagster's multiprocess executor
+        takes them: `max_concurrent` ops of the run, and per foreach step
+        (its ops tagged `pipec/step`) a tag concurrency limit."""
+        config: dict = {}
+        if self.pipeline.max_parallel is not None:
+            config["max_concurrent"] = self.pipeline.max_parallel
+        limits = [{"key": "pipec/step", "value": s.name, "limit": s.max_parallel}
+                  for s in self.pipeline.steps if s.max_parallel is not None]
+        if limits:
+            config["tag_concurrency_limits"] = limits
+        return config
+
     def job_def(self) -> list[str]:
         p = self.pipeline
         options = []
@@ -371,6 +386,12 @@ class DefinitionsFile:
         if p.tags:
             tags["pipec/tags"] = list(p.tags)
         options.append(lit("tags", tags))
+        executor = self.executor_config()
+        if executor:
+            flat = f"multiprocess_executor.configured({py_literal(executor)})"
+            if width(f"{INDENT}executor_def={flat},") > LINE_LENGTH:  # as black splits it
+                flat = f"multiprocess_executor.configured(\n{INDENT * 2}{py_literal(executor, 2)}\n{INDENT})"
+            options.append(arg("executor_def", flat))
         lines = call("@job", options) + [f"def {self.job}():"]
         local = Names(sorted(self.names.taken) + ["element"])
         variables: dict[str, str] = {}

@@ -302,7 +302,9 @@ class _Builder:
 
     def task(self, name: str, comp: str, step: ir.Step, inputs: dict, depends: list[str], gates: list[str]) -> dict:
         spec = {"taskInfo": {"name": name}, "componentRef": {"name": comp}, **inputs}
-        spec["cachingOptions"] = {"enableCache": bool(step.cache)}
+        # KFP's cache never expires: a step whose cache does is not cached
+        # (re-running is always right; see check_capabilities' note).
+        spec["cachingOptions"] = {"enableCache": bool(step.cache and step.cache_ttl is None)}
         if depends:
             spec["dependentTasks"] = depends
         spec.update(self.condition(gates))
@@ -441,6 +443,9 @@ class _Builder:
             "dependentTasks": [items] + ([] if nested else [t for t in self.step_producers(step) if t != items]),
             "parameterIterator": {"itemInput": channel + "-loop-item", "items": {"inputParameter": channel}},
         }
+        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
+        if limits:  # as the KFP SDK writes `dsl.ParallelFor(..., parallelism=n)`
+            scope_tasks[name]["iteratorPolicy"] = {"parallelismLimit": min(limits)}
         if not nested:
             self.tasks.update(scope_tasks)
             self.output_task[step.name] = name
@@ -529,11 +534,17 @@ class KubeflowBackend(Backend):
             ("tags", list(pipeline.tags) if pipeline.tags else None),
             ("version", pipeline.version),
             ("timezone", pipeline.timezone),
+            ("max_parallel", pipeline.max_parallel),
         ]
         for key, value in metadata:
             if value is not None:
                 self.note_metadata(pipeline, f"the pipeline's {key} ({header_value(value)})")
                 lines.append(f"{key}: {header_value(value)}")
+        expiring = [s.name for s in pipeline.steps if s.cache and s.cache_ttl is not None]
+        if expiring:
+            what = "cache expiry (cache_ttl) of step(s) " + ", ".join(expiring)
+            self.note_metadata(pipeline, what + ": KFP's cache never expires, so they are not cached")
+            lines.append(f"not cached (KFP's cache never expires): {', '.join(expiring)}")
         out = []
         for line in lines:
             out += comment_lines(line)

@@ -349,11 +349,17 @@ class FlowFile:
         if any(s.foreach and len(task_params(s)[0]) > 1 for s in steps):
             prefect.append("unmapped")
         lines = []
+        if any(s.cache and s.cache_ttl is not None for s in steps):
+            lines.append("from datetime import timedelta")
         if any(p.type == "null" for p in self.pipeline.context):
-            lines += ["from typing import Any", ""]
+            lines.append("from typing import Any")
+        if lines:
+            lines.append("")
         lines.append(f"from prefect import {', '.join(prefect)}")
         if any(s.fallback or not s.cache or gated(s) for s in steps):
             lines.append("from prefect.cache_policies import NO_CACHE")
+        if self.pipeline.max_parallel is not None:
+            lines.append("from prefect.task_runners import ThreadPoolTaskRunner")
         return lines
 
     def spec(self, names: StepNames) -> list[str]:
@@ -368,8 +374,8 @@ class FlowFile:
             lit("params", [b.param for b in passed(step)]),
         ]
         optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("fallback", code.fallback),
-                    ("predicate", code.predicate), ("when", names.when), ("go", names.go),
-                    ("anyway", step.trigger != "all_succeeded")]
+                    ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel),
+                    ("go", names.go), ("anyway", step.trigger != "all_succeeded")]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 
@@ -387,6 +393,8 @@ class FlowFile:
         if step.timeout is not None:
             options.append(lit("timeout_seconds", float(step.timeout)))
         options.append(arg("cache_policy", f"_pipec_cache({names.spec})" if step.cache else "NO_CACHE"))
+        if step.cache and step.cache_ttl is not None:
+            options.append(arg("cache_expiration", f"timedelta(seconds={step.cache_ttl!r})"))
         given = [name for name, _ in names.params] + ([names.go] if names.go else [])
         params = [Arg(value=name) for name in given]
         body = call(f"return await {names.spec}.run", [arg(n, n) for n in given], 1)
@@ -412,6 +420,8 @@ class FlowFile:
     def flow_def(self) -> list[str]:
         p = self.pipeline
         options = [lit("name", p.name), arg("persist_result", "True")]
+        if p.max_parallel is not None:  # the flow's tasks run at most this many at once
+            options.append(arg("task_runner", f"ThreadPoolTaskRunner(max_workers={p.max_parallel})"))
         if p.description:
             options.append(lit("description", p.description))
         if p.version:

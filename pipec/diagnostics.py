@@ -68,6 +68,7 @@ _REGISTRY: list[Code] = [
     Code("PC231", ERROR, "pipeline '{pipeline}' has two final steps, '{first}' and '{second}'; a pipeline has at most one"),
     Code("PC232", ERROR, "final step '{step}' runs after every other step whatever happened; it takes no {option}=..."),
     Code("PC233", ERROR, "step '{step}' runs after final step '{name}', which runs after every other step; a final step has no downstream steps"),
+    Code("PC218", ERROR, "step '{step}' sets max_parallel, which limits how many elements of a foreach step run at once, but it has no foreach; limit the whole pipeline with Pipeline(..., max_parallel=N)"),
     Code("PC301", ERROR, "context value for '{key}' is not a literal (str, int, float, bool, None, or a list or dict of those); give it a literal default and override it per run (--set, --config, the target's run parameters), or compute the value inside the step"),
     Code("PC302", ERROR, "invalid schedule '{schedule}': {detail}"),
     Code("PC303", ERROR, "unknown option '{option}' for Pipeline{hint}"),

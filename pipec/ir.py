@@ -201,6 +201,11 @@ class Step:
     foreach: str | None = None
     when: Predicate | None = None
     fallback: Fallback | None = None
+    # A foreach step: at most this many elements at once (None: no limit).
+    max_parallel: int | None = None
+    # Cached outputs older than this many seconds are not reused (None: no
+    # expiry).
+    cache_ttl: float | None = None
     # The step function's return annotation, as written ("" when none).
     returns: str = ""
     # Where each option was written, by option name ("retries", "timeout",
@@ -272,6 +277,8 @@ class Pipeline:
     version: str | None = None
     # The IANA time zone the schedule is read in (None: UTC).
     timezone: str | None = None
+    # At most this many tasks of a run at once (None: no limit).
+    max_parallel: int | None = None
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -363,6 +370,9 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 _OMITTED_DEFAULTS = {
     ("Binding", "positional"): False,
     ("Pipeline", "timezone"): None,
+    ("Pipeline", "max_parallel"): None,
+    ("Step", "max_parallel"): None,
+    ("Step", "cache_ttl"): None,
     ("Step", "after"): (),
     ("Step", "trigger"): "all_succeeded",
     ("Step", "final"): False,

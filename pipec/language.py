@@ -190,6 +190,7 @@ class Pipeline:
     enable_cache: bool = True
     version: str | None = None
     timezone: str | None = None
+    max_parallel: int | None = None
     steps: list[Step] = field(default_factory=list)
     # The module file whose code created the pipeline: `run()` compiles it
     # statically and runs that pipeline's IR, as `pipec run FILE` does.

@@ -34,6 +34,8 @@ STEP_OPTIONS: dict[str, Any] = {
     "after": (),
     "trigger": "all_succeeded",
     "final": False,
+    "max_parallel": None,
+    "cache_ttl": None,
 }
 TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
@@ -46,6 +48,7 @@ PIPELINE_OPTIONS: dict[str, Any] = {
     "enable_cache": True,
     "version": None,
     "timezone": None,
+    "max_parallel": None,
 }
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 
@@ -156,6 +159,10 @@ STEP_SPECS: dict[str, OptionSpec] = {
         "one of " + ", ".join(repr(t) for t in TRIGGERS), lambda v: v in TRIGGERS
     ),
     "final": OptionSpec("True or False", lambda v: isinstance(v, bool)),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
+    "cache_ttl": OptionSpec(
+        "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
+    ),
 }
 
 RETRY_SPECS: dict[str, OptionSpec] = {
@@ -175,6 +182,7 @@ PIPELINE_SPECS: dict[str, OptionSpec] = {
         "a string or None", _optional(lambda v: _is_str(v) or _is_number(v))
     ),
     "timezone": OptionSpec("an IANA time zone name (e.g. 'Europe/Paris') or None", _optional(_is_str)),
+    "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
 }
 
 # Options whose value is an expression, not a literal: handled by the caller.

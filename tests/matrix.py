@@ -63,6 +63,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("after_failed", SCENARIO_DIR / "after.py", "after", (("size", -1),)),
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
+    Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

@@ -114,6 +114,7 @@ class Builder:
             enable_cache=enable_cache,
             version=decl.option("version"),
             timezone=decl.option("timezone"),
+            max_parallel=decl.option("max_parallel"),
         )
 
     def _step(
@@ -127,6 +128,8 @@ class Builder:
         code = self._code(decl, name)
         when = binder.predicate(use, code.predicate or "")
         foreach = binder.check_foreach(use, params)
+        if decl.option("max_parallel") is not None and foreach is None:
+            self.diagnostics.error("PC218", decl.options["max_parallel"].span, step=name)
         fallback = (
             ir.Fallback(code.fallback, decl.fallback.span)
             if decl.fallback and code.fallback
@@ -141,13 +144,15 @@ class Builder:
             span=decl.span,
             retry=retry_policy(decl, self.diagnostics),
             timeout=_float_or_none(decl.option("timeout")),
-            cache=decl.option("cache", enable_cache),
+            cache=step_cache(decl, params, enable_cache),
+            cache_ttl=_float_or_none(decl.option("cache_ttl")),
             image=decl.option("image"),
             packages=tuple(decl.option("packages", ())),
             resources=_resources(decl),
             foreach=foreach,
             when=when,
             fallback=fallback,
+            max_parallel=decl.option("max_parallel"),
             returns=decl.module.code(decl.node.returns.annotation) if decl.node.returns else "",
             option_spans=option_spans(decl),
             trigger="all_done" if decl.option("final") else decl.option("trigger", "all_succeeded"),
@@ -164,6 +169,20 @@ class Builder:
         if key not in self._code_cache:
             self._code_cache[key] = self.code.extract(decl, name)
         return self._code_cache[key]
+
+
+def step_cache(decl: StepDecl, params: tuple[ir.Binding, ...], enable_cache: bool) -> bool:
+    """Whether the step's outputs are cached: its `cache` option, else the
+    pipeline's `enable_cache` — except that a step with no inputs (it reads
+    nothing the run passes it, so what it returns may change with the world:
+    the time, a table) is cached only when it says `cache=True`, as Airflow
+    and Dagster, which cache nothing, behave."""
+    explicit = decl.option("cache")
+    if explicit is not None:
+        return explicit
+    if all(isinstance(b.ref, ir.DefaultValue) for b in params):
+        return False
+    return enable_cache
 
 
 def _float_or_none(value) -> float | None:

@@ -41,6 +41,7 @@ PIPELINE_POSITIONAL = (
     "enable_cache",
     "version",
     "timezone",
+    "max_parallel",
 )
 
 

@@ -197,10 +197,11 @@ class StepExecutor:
         return Outcome(True, outputs, attempts, error=error, traceback=tb, fallback_used=True,
                        envelopes=envelopes)
 
-    def run_foreach(self, calls: list[Call]) -> Outcome:
+    def run_foreach(self, calls: list[Call], limit: int | None = None) -> Outcome:
+        """Every element, at most `limit` (and FOREACH_WORKERS) at once."""
         if not calls:
             return Outcome(True, {}, 0, envelopes=self._gather([]))
-        workers = min(FOREACH_WORKERS, len(calls))
+        workers = min(FOREACH_WORKERS, len(calls), limit or FOREACH_WORKERS)
         progress = _Progress(len(calls))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"pipec-{self.step.name}") as pool:
             futures = [pool.submit(contextvars.copy_context().run, self._element, call, i, progress)

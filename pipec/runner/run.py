@@ -200,7 +200,7 @@ class _Run:
             return reused
         self.emit(STEP_STARTED, step=step.name, elements=_elements(step, arguments))
         if step.cache:
-            hit = self.store.cache_get(key)
+            hit = self.store.cache_get(key, step.cache_ttl)
             if hit is not None and list(hit) == list(step.outputs):
                 return self.produced(StepResult(step.name, CACHED, cached=True, key=key), hit)
         with capture.step_capture(sink):
@@ -244,7 +244,8 @@ class _Run:
                      f"to {_short_repr(items)} ({type(items).__name__}), which is not a list")
             return Outcome(False, error=error)
         calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
-        return executor.run_foreach(calls)
+        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
+        return executor.run_foreach(calls, min(limits, default=None))
 
     # -- outputs, resume ---------------------------------------------------------
     def produced(self, result: StepResult, envelopes: dict[str, bytes]) -> StepResult:

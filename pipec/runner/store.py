@@ -28,6 +28,7 @@ import re
 import secrets
 import subprocess
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -247,8 +248,9 @@ class Store:
         return max(found, key=lambda item: item[:2])[2]
 
     # -- cache -------------------------------------------------------------
-    def cache_get(self, key: str) -> dict | None:
-        """The envelopes of the outputs cached under `key`, or None."""
+    def cache_get(self, key: str, ttl: float | None = None) -> dict | None:
+        """The envelopes of the outputs cached under `key`, or None (also
+        when they were cached more than `ttl` seconds ago)."""
         try:
             with open(self.cache_dir / f"{key}.pkl", "rb") as f:
                 entry = pickle.load(f)
@@ -257,8 +259,11 @@ class Store:
         outputs = entry.get("outputs") if isinstance(entry, dict) else None
         if not isinstance(outputs, dict) or not all(type(v) is bytes for v in outputs.values()):
             return None
+        if ttl is not None and not time.time() - entry.get("created", 0.0) <= ttl:
+            return None
         return outputs
 
     def cache_put(self, key: str, envelopes: dict[str, bytes]) -> None:
-        data = pickle.dumps({"outputs": dict(envelopes)}, protocol=pickle.HIGHEST_PROTOCOL)
+        entry = {"outputs": dict(envelopes), "created": time.time()}
+        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         atomic_write(self.cache_dir / f"{key}.pkl", data)

@@ -319,6 +319,9 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
+import threading
+
+
 def _pipec_publish(key, result):
     """Keep the run's step statuses and outputs on the Prefect server: a
     markdown artifact of the flow run (key `key`) holding them as JSON.  An
@@ -348,6 +351,7 @@ def _pipec_publish(key, result):
 # pipec Prefect runtime
 import asyncio
 import hashlib
+import threading
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import wait
@@ -373,6 +377,9 @@ class _PipecStep:
         self.predicate = options.get("predicate")
         # Predicate parameter -> the task parameter that carries its value.
         self.when = dict(options.get("when", {}))
+        # A foreach step's limit: at most this many elements run at once.
+        limit = options.get("max_parallel")
+        self.slots = threading.BoundedSemaphore(limit) if limit else None
         # A step that decides when it runs from its upstream steps' states
         # (`_PipecUpstream`): the task parameter saying whether it runs, and
         # whether an output its upstream step did not produce reads None.
@@ -429,8 +436,16 @@ class _PipecStep:
                 return _pipec_skipped(f"the `when` condition of {self.name!r} is false")
         args = {name: values[name] for name in self.params}
         function = getattr(module, self.function)
-        value = await asyncio.to_thread(_pipec_call, function, args)
+        value = await asyncio.to_thread(self.call, function, args)
         return _pipec_envelopes(self.name, self.outputs, value)
+
+    def call(self, function, args):
+        """The step function called, once a slot is free if the step has a
+        limit (the flow's tasks run in threads of one process)."""
+        if self.slots is None:
+            return _pipec_call(function, args)
+        with self.slots:
+            return _pipec_call(function, args)
 
     async def gate(self, **raw):
         """A foreach step's `when`, evaluated once on whole values before its
