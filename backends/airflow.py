@@ -74,6 +74,14 @@ MECHANISMS = {
     "helpers": ("embed", "import"),
 }
 POD_IMPORT = "from kubernetes.client import models as k8s"
+# Airflow's trigger rule for each of pipec's (`ir.TRIGGERS`).
+TRIGGER_RULES = {
+    "all_done": "all_done",
+    "none_failed": "none_failed_min_one_success",
+    "one_succeeded": "one_success",
+}
+# The task that decides the DAG run's state when steps run anyway.
+WATCHER = "pipec-run-status"
 
 
 @register
@@ -112,6 +120,9 @@ class AirflowBackend(Backend):
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         airflow_limits.check(pipeline, self.diagnostics)
+        for step in pipeline.steps:
+            if step.foreach is not None and step.trigger != "all_succeeded":
+                self.unsupported(step, "a trigger rule on a foreach step", "trigger")
         template = _environment().get_template("airflow_dag.py.j2")
         pods = self.SUPPORTS_RESOURCES and any(_needs_pod(s) for s in pipeline.steps)
         text = template.render(
@@ -121,7 +132,8 @@ class AirflowBackend(Backend):
             store=self.store() + "\n" + self.helpers(pipeline),
             sources=[_source_block(step) for step in pipeline.steps],
             dag_open=statement(0, "with ", dag_call(pipeline), " as dag:"),
-            tasks=[task_block(step, self) for step in pipeline.steps],
+            tasks=[task_block(step, self) for step in pipeline.steps]
+            + watcher_block(pipeline),
         )
         return Emit(self.filename(pipeline), text)
 
@@ -352,7 +364,31 @@ def _task_args(step: ir.Step, task_id: str, retries: bool) -> list[tuple[str, Ex
             )
     if retries and step.timeout is not None:
         args.append(("execution_timeout", _seconds(step.timeout)))
+    if step.trigger != "all_succeeded":
+        args.append(("trigger_rule", Lit(TRIGGER_RULES[step.trigger])))
     return args
+
+
+def watcher_block(pipeline: ir.Pipeline) -> list[str]:
+    """A step that runs anyway can end the DAG run after a failed step, and
+    Airflow decides a run's state by its last tasks: this task, after every
+    task, fails the run when one failed (or could not run), as the local run
+    does, and is skipped otherwise (Airflow's "watcher" pattern)."""
+    if all(step.trigger == "all_succeeded" for step in pipeline.steps):
+        return []
+    args = (
+        ("task_id", Lit(WATCHER)),
+        ("trigger_rule", Lit("one_failed")),
+        ("retries", Lit(0)),
+    )
+    lines = [
+        statement(1, "@", Call("task", args)),
+        statement(1, "def ", Call("pipec_run_status", ()), ":"),
+        statement(2, "", Call("_pipec_run_failed", ())),
+    ]
+    outs = Call("", tuple((None, Raw("out_" + py_name(s.name))) for s in pipeline.steps), "[", "]")
+    wiring = statement(1, "", outs, " >> pipec_run_status()")
+    return ["\n".join(lines), wiring]
 
 
 def pod_override(step: ir.Step) -> Dict:
@@ -410,6 +446,8 @@ def _run_call(step: ir.Step, extra: tuple[tuple[str, Expr], ...]) -> Call:
         args += _predicate_args(step)
     if step.fallback is not None:
         args.append(("fallback", Lit(step.code.fallback)))
+    if any(isinstance(b.ref, ir.StatusesRef) for b in step.params):
+        args.append(("steps", Lit(list(step.upstream))))
     return Call("_pipec_run", tuple(args) + extra)
 
 
@@ -459,6 +497,8 @@ def _ref(ref: ir.Ref) -> list:
         return ["output", ref.step, ref.output]
     if isinstance(ref, ir.ContextRef):
         return ["context", ref.key]
+    if isinstance(ref, ir.StatusesRef):
+        return ["statuses"]
     return ["default", ref.value]
 
 

@@ -69,6 +69,9 @@ class Backend:
     SUPPORTS_PACKAGES: ClassVar[bool] = True
     SUPPORTS_SCHEDULE: ClassVar[bool] = True
     SUPPORTS_CACHE: ClassVar[bool] = True
+    # The trigger rules (`ir.TRIGGERS`) a target maps, and the final step.
+    SUPPORTED_TRIGGERS: ClassVar[tuple[str, ...]] = ir.TRIGGERS
+    SUPPORTS_FINAL: ClassVar[bool] = True
 
     rewrites: ClassVar[tuple[Callable[[ir.Pipeline], ir.Pipeline], ...]] = ()
 
@@ -108,6 +111,10 @@ class Backend:
                 self.unsupported(step, "a container image", "image")
             if step.packages and not self.SUPPORTS_PACKAGES:
                 self.unsupported(step, "packages", "packages")
+            if step.final and not self.SUPPORTS_FINAL:
+                self.unsupported(step, "a final step (final=True)", "final")
+            elif step.trigger not in self.SUPPORTED_TRIGGERS:
+                self.unsupported(step, f"trigger={step.trigger!r}", "trigger")
 
     # -- compile -----------------------------------------------------------
     def compile(self, pipeline: ir.Pipeline) -> Emit:

@@ -44,7 +44,9 @@ CRON_ALIASES = {
     "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
     "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
 }
-DAGSTER_IMPORTS = ("ConfigurableResource", "Definitions", "DynamicOut", "In", "Out", "ScheduleDefinition", "job", "op")
+DAGSTER_IMPORTS = (
+    "ConfigurableResource", "Definitions", "DynamicOut", "In", "Nothing", "Out", "ScheduleDefinition", "job", "op",
+)
 RUNTIME_NAMES = tuple(sorted(runtime_code.defined_names(("task_runtime.py", "dagster_runtime.py")))) + (
     "inspect", "json", "os", "pickle", "tempfile", "threading", "linecache", "types", "Any",
     "ConfigurableIOManager", "DynamicOutput", "Output", "RetryRequested", "defs",
@@ -94,6 +96,11 @@ class OpNames:
     # Op input name of each upstream output the step reads, in order.
     ins: dict[str, str] = field(default_factory=dict)
     element: str = ""
+    # A step named in another step's `after`: its Nothing output saying it
+    # succeeded (not yielded when it was skipped or failed).
+    done: str = ""
+    # Op input name of each `after` step's Nothing output, by step.
+    after_ins: dict[str, str] = field(default_factory=dict)
 
 
 @register
@@ -102,6 +109,10 @@ class DagsterBackend(Backend):
     extension = ".py"
     SETTINGS = {"artifact_root": str}
     SUPPORTS_CACHE = False
+    # An op runs when all its inputs arrived (`after` steps: Nothing
+    # inputs): Dagster has no trigger rules and no op that runs anyway.
+    SUPPORTED_TRIGGERS = ("all_succeeded",)
+    SUPPORTS_FINAL = False
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
@@ -149,7 +160,9 @@ class DefinitionsFile:
     def _output_names(self) -> dict[str, str]:
         """The Dagster name of every output of the pipeline (ASCII)."""
         taken = Names([])
-        return {out: taken.take(identifier(out)) for step in self.pipeline.steps for out in step.outputs}
+        outs = {out: taken.take(identifier(out)) for step in self.pipeline.steps for out in step.outputs}
+        self.done = taken.take("pipec_done")
+        return outs
 
     def _op_names(self, step: ir.Step) -> OpNames:
         ident = identifier(step.name)
@@ -164,6 +177,10 @@ class DefinitionsFile:
             names.element = local.take("element")
         for ref in step.input_refs():
             names.ins[ref.output] = local.take(self.outs[ref.output])
+        for name in step.after:
+            names.after_ins[name] = local.take("after_" + identifier(name))
+        if any(step.name in other.after for other in self.pipeline.steps):
+            names.done = self.done
         return names
 
     # -- the file -----------------------------------------------------------
@@ -212,6 +229,8 @@ class DefinitionsFile:
     def imports(self) -> list[str]:
         steps = self.pipeline.steps
         used = ["ConfigurableResource", "Definitions", "In", "Out", "job", "op"]
+        if any(names.done for names in self.ops):
+            used.append("Nothing")
         if any(step.foreach for step in steps):
             used.append("DynamicOut")
         if self.pipeline.schedule:
@@ -254,6 +273,8 @@ class DefinitionsFile:
         ]
         if names.outs != list(step.outputs):
             args.append(lit("outs", names.outs))
+        if names.done:
+            args.append(lit("done", names.done))
         optional = [("refs", refs), ("foreach", step.foreach), ("foreach_key", step.foreach_key),
                     ("fallback", code.fallback),
                     ("predicate", code.predicate)]
@@ -274,12 +295,18 @@ class DefinitionsFile:
             return ["output", names.ins[ref.output]]
         if isinstance(ref, ir.ContextRef):
             return ["context", ref.key]
+        if isinstance(ref, ir.StatusesRef):  # a final step: PC601 (or warned about)
+            return ["default", None]
         return ["default", ref.value]
 
-    def op_options(self, names: OpNames, ins: list[str], outs: list[tuple[str, str]]) -> list[Arg]:
+    def op_options(self, names: OpNames, ins: list[str], outs: list[tuple[str, str]],
+                   after: bool = False) -> list[Arg]:
         options = []
-        if ins:
-            options.append(Arg("ins=", mapping([(name, "In()") for name in ins])))
+        inputs = [(name, "In()") for name in ins]
+        if after:
+            inputs += [(name, "In(Nothing)") for name in names.after_ins.values()]
+        if inputs:
+            options.append(Arg("ins=", mapping(inputs)))
         # No outputs: `out={}`, or Dagster expects a "result".
         options.append(Arg("out=", mapping(outs)))
         step = names.step
@@ -310,11 +337,14 @@ class DefinitionsFile:
     def op_defs(self, names: OpNames) -> list[list[str]]:
         step, spec = names.step, names.spec
         optional = [(out, "Out(is_required=False)") for out in names.outs]
+        if names.done:
+            optional.append((names.done, "Out(Nothing, is_required=False)"))
         ins = list(names.ins.values())
         if not step.foreach:
-            head = call("@op", self.op_options(names, ins, optional))
+            head = call("@op", self.op_options(names, ins, optional, after=True))
             return [head + [f"def {names.op}(context, **inputs):", f"    yield from {spec}.run(context, inputs)"]]
-        items = call("@op", self.op_options(names, ins, [("items", "DynamicOut()"), ("count", "Out(is_required=False)")]))
+        items = call("@op", self.op_options(names, ins, [("items", "DynamicOut()"), ("count", "Out(is_required=False)")],
+                                            after=True))
         items += [f"def {names.items}(context, **inputs):", f"    yield from {spec}.fan_out(context, inputs)"]
         each = call("@op", self.op_options(names, [names.element] + self.element_ins(names), [("result", "Out()")]))
         each += call(f"def {names.op}", [Arg(value="context"), Arg(value=names.element), Arg(value="**inputs")], 0, ":")
@@ -374,7 +404,10 @@ class DefinitionsFile:
         """The lines of the job body that wire one step's ops."""
         step = names.step
         ins = [arg(names.ins[ref.output], variables[ref.output]) for ref in step.input_refs()]
+        ins += [arg(name, variables[("done", upstream)]) for upstream, name in names.after_ins.items()]
         outs = [variables.setdefault(out, local.take(self.outs[out])) for out in step.outputs]
+        if names.done:
+            outs.append(variables.setdefault(("done", step.name), local.take(f"{names.op}_done")))
         target = f"{', '.join(outs)} = " if outs else ""
         if not step.foreach:
             return call(f"{target}{names.op}", ins, 1)

@@ -232,6 +232,16 @@ class _Builder:
                     tasks.append(task)
         return tasks
 
+    def step_producers(self, step: ir.Step) -> list[str]:
+        """The tasks of the steps whose outputs `step` takes, then of its
+        `after` steps (ordering only)."""
+        tasks = self.producers(step.params)
+        for name in step.after:
+            task = self.output_task[name]
+            if task not in tasks:
+                tasks.append(task)
+        return tasks
+
     @staticmethod
     def input_definitions(ins: list[_In], gates: list[str], extra: dict | None = None) -> dict:
         out: dict = {}
@@ -360,7 +370,7 @@ class _Builder:
         outputs, output_definitions = self.outputs(step, taken)
         spec = prog.spec_literal(step, "step", args + outputs)
         comp = self.component(name, step, {**self.input_definitions(ins, gates), **output_definitions}, spec)
-        depends = self.producers(step.params) + gates
+        depends = self.step_producers(step) + gates
         spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
         spec.update(self.retry_policy(step))
         self.tasks[name] = spec
@@ -431,7 +441,7 @@ class _Builder:
             "taskInfo": {"name": name},
             "componentRef": {"name": f"comp-{name}-loop"},
             **loop_inputs,
-            "dependentTasks": [items] + ([] if nested else [t for t in self.producers(step.params) if t != items]),
+            "dependentTasks": [items] + ([] if nested else [t for t in self.step_producers(step) if t != items]),
             "parameterIterator": {"itemInput": channel + "-loop-item", "items": {"inputParameter": channel}},
         }
         limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
@@ -455,7 +465,7 @@ class _Builder:
             "taskInfo": {"name": wrapper},
             "componentRef": {"name": f"comp-{wrapper}"},
             **self.task_inputs(outer, gates),
-            "dependentTasks": self.producers(step.params) + gates,
+            "dependentTasks": self.step_producers(step) + gates,
             **self.condition(gates),
         }
 
@@ -508,6 +518,11 @@ class KubeflowBackend(Backend):
     extension = ".yaml"
     SETTINGS = {"kfp_version": str, "base_image": str}
     SUPPORTS_SCHEDULE = False
+    # KFP runs a task after its upstream tasks succeeded; `ignore_upstream_
+    # failure()` (all_done) is not run by kfp.local, so it cannot be checked
+    # here: the other rules and the final step are PC601.
+    SUPPORTED_TRIGGERS = ("all_succeeded",)
+    SUPPORTS_FINAL = False
 
     def header(self, pipeline: ir.Pipeline) -> list[str]:
         lines = [

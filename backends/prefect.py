@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pipec import ir
 from pipec.backends.base import Backend, Emit, register, template_code
 from pipec.backends.prefect_code import Arg, Names, arg, call, identifier, lit
+from pipec.backends.pylayout import Call, Dict, Lit, Raw, statement
 from pipec.backends import runtime_code
 from pipec.backends.prefect_deploy import (
     PrefectSettings, check_names, deployment_yaml, pipeline_image, templated,  # noqa: F401 (templated: tests)
@@ -103,6 +104,11 @@ class StepNames:
     # Task parameters in order: (name, ref).
     params: list[tuple[str, ir.Ref]] = field(default_factory=list)
     when: dict[str, str] = field(default_factory=dict)
+    # A step that decides when it runs (`controlled`): the flow's local for
+    # its upstream steps' states, and its task's parameter saying whether
+    # it runs.
+    upstream_states: str = ""
+    go: str = ""
 
     def upstream(self) -> dict[str, str]:
         return {name: ref.output for name, ref in self.params if isinstance(ref, ir.OutputRef)}
@@ -145,7 +151,7 @@ def submission_order(pipeline: ir.Pipeline) -> list[ir.Step]:
     ready = [step for step in pipeline.steps if not waiting[step.name]]
     order: list[ir.Step] = []
     while ready:
-        chosen = [step for step in ready if not maps_upstream(step)] or ready[:1]
+        chosen = [step for step in ready if not (maps_upstream(step) or controlled(step))] or ready[:1]
         taken = {step.name for step in chosen}
         ready = [step for step in ready if step.name not in taken]
         for step in chosen:
@@ -156,6 +162,12 @@ def submission_order(pipeline: ir.Pipeline) -> list[ir.Step]:
                     ready.append(consumer)
         ready.sort(key=lambda step: index[step.name])
     return order
+
+
+def controlled(step: ir.Step) -> bool:
+    """Whether the flow decides when the step runs from its upstream steps'
+    states: a trigger rule, `after` steps, or the final step."""
+    return step.trigger != "all_succeeded" or bool(step.after) or step.final
 
 
 def maps_upstream(step: ir.Step) -> bool:
@@ -203,6 +215,9 @@ class PrefectBackend(Backend):
             if step.packages and self.settings.packages == "error":
                 self.unsupported(step, "packages (the prefect setting 'packages' is 'error')", "packages")
         for step in pipeline.steps:
+            if step.foreach and controlled(step):
+                option = "final" if step.final else "trigger" if step.trigger != "all_succeeded" else "after"
+                self.unsupported(step, f"{option}= on a foreach step", option)
             if step.retry.backoff != 1.0 and step.retry.retries > MAX_RETRY_DELAYS:
                 self.unsupported(step, f"more than {MAX_RETRY_DELAYS} retries with backoff", "retries",
                                  f"retries after the {MAX_RETRY_DELAYS}th wait as long as the {MAX_RETRY_DELAYS}th")
@@ -251,6 +266,9 @@ class FlowFile:
             names.attempt = self.names.take(f"{ident}_attempt")
         if maps_upstream(step) or gated(step):
             names.items = self.names.take(f"{ident}_items")
+        if controlled(step):
+            names.upstream_states = self.names.take(f"{ident}_upstream")
+            names.go = Names([n for n, _ in names.params]).take("pipec_go")
         if gated(step):
             names.gate_task = self.names.take(f"{ident}_when")
             names.gate = self.names.take(f"{ident}_gate")
@@ -357,7 +375,8 @@ class FlowFile:
         ]
         optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("foreach_key", step.foreach_key),
                     ("fallback", code.fallback),
-                    ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel)]
+                    ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel),
+                    ("go", names.go), ("anyway", step.trigger != "all_succeeded")]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 
@@ -377,8 +396,9 @@ class FlowFile:
         options.append(arg("cache_policy", f"_pipec_cache({names.spec})" if step.cache else "NO_CACHE"))
         if step.cache and step.cache_ttl is not None:
             options.append(arg("cache_expiration", f"timedelta(seconds={step.cache_ttl!r})"))
-        params = [Arg(value=name) for name, _ in names.params]
-        body = call(f"return await {names.spec}.run", [arg(n, n) for n, _ in names.params], 1)
+        given = [name for name, _ in names.params] + ([names.go] if names.go else [])
+        params = [Arg(value=name) for name in given]
+        body = call(f"return await {names.spec}.run", [arg(n, n) for n in given], 1)
         head = call(f"async def {names.task}", params, 0, ":")
         return call("@task", options) + head + self.prepare(step) + body
 
@@ -430,10 +450,31 @@ class FlowFile:
             return self.by_name[ref.step].run
         return py_literal(ref.value)
 
+    def controlled_value(self, names: StepNames, ref: ir.Ref) -> str:
+        """What a controlled step's task gets: upstream results as they
+        ended (None when not produced), the statuses of the final step."""
+        if isinstance(ref, ir.OutputRef):
+            return f"{names.upstream_states}.given({py_str(ref.step)})"
+        if isinstance(ref, ir.StatusesRef):
+            return f"{names.upstream_states}.statuses"
+        return self.value(ref)
+
     def submit(self, names: StepNames) -> list[str]:
         step = names.step
         target = names.attempt or names.run
         lines: list[str] = []
+        if names.go:
+            runs = Dict(tuple((u, Raw(self.by_name[u].run)) for u in step.upstream))
+            expr = Call("_PipecUpstream", ((None, Lit(step.trigger)), (None, runs)))
+            lines += statement(1, f"{names.upstream_states} = ", expr).split("\n")
+            args = [arg(n, self.controlled_value(names, ref)) for n, ref in names.params]
+            wait_for = arg("wait_for", f"{names.upstream_states}.wait_for")
+            lines += call(f"{target} = {names.task}.submit",
+                          args + [arg(names.go, f"{names.upstream_states}.go"), wait_for], 1)
+            if names.fallback_task:
+                args.insert(0, Arg(value=f"allow_failure({names.attempt})"))
+                lines += call(f"{names.run} = {names.fallback_task}.submit", args + [wait_for], 1)
+            return lines
         if not step.foreach:
             args = [arg(n, self.value(ref)) for n, ref in names.params]
             lines += call(f"{target} = {names.task}.submit", args, 1)

@@ -31,6 +31,9 @@ def edges(pipeline: ir.Pipeline) -> list[tuple[str, str, list[str]]]:
             by_producer.setdefault(ref.step, [])
             if ref.output not in by_producer[ref.step]:
                 by_producer[ref.step].append(ref.output)
+        for name in step.upstream:  # ordering only: `after`, the final step
+            if name not in by_producer and (name in step.after or step.final):
+                by_producer[name] = []
         result.extend(
             (producer, step.name, outputs) for producer, outputs in by_producer.items()
         )
@@ -50,6 +53,10 @@ def marks(step: ir.Step) -> list[str]:
         found.append(f"on_failure={step.fallback.name}")
     if step.timeout is not None:
         found.append(f"timeout={step.timeout:g}s")
+    if step.trigger != "all_succeeded" and not step.final:
+        found.append(f"trigger={step.trigger}")
+    if step.final:
+        found.append("final")
     return found
 
 
@@ -77,6 +84,8 @@ def _text_one(pipeline: ir.Pipeline) -> str:
     for producer, consumer, outputs in edges(pipeline):
         incoming.setdefault(consumer, []).append(
             f"{_plain(producer)}: {', '.join(map(_plain, outputs))}"
+            if outputs
+            else f"{_plain(producer)} (order only)"
         )
     for index, step in enumerate(pipeline.steps, 1):
         head = f"  {index}. {_plain(step.name)}"
@@ -134,7 +143,7 @@ def _mermaid_body(pipeline: ir.Pipeline, prefix: str) -> list[str]:
     for producer, consumer, outputs in edges(pipeline):
         arrow = "-.->" if pipeline.step(consumer).when is not None else "-->"
         lines.append(
-            f'    {ids[producer]} {arrow}|"{mermaid_escape(", ".join(outputs))}"| {ids[consumer]}'
+            f'    {ids[producer]} {arrow}|"{mermaid_escape(", ".join(outputs) or "after")}"| {ids[consumer]}'
         )
     return lines
 
@@ -194,7 +203,7 @@ def _dot_body(pipeline: ir.Pipeline, prefix: str) -> list[str]:
         lines.append(f"  {ids[step.name]} [{', '.join(attrs)}];")
     for producer, consumer, outputs in edges(pipeline):
         lines.append(
-            f'  {ids[producer]} -> {ids[consumer]} [label="{dot_escape(", ".join(outputs))}"];'
+            f'  {ids[producer]} -> {ids[consumer]} [label="{dot_escape(", ".join(outputs) or "after")}"{"" if outputs else ", style=dashed"}];'
         )
     return lines
 

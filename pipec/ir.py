@@ -79,7 +79,20 @@ class ConstantValue:
     kind: str = "constant"
 
 
-Ref = Union[OutputRef, ContextRef, DefaultValue, ConstantValue]
+@dataclass(frozen=True)
+class StatusesRef:
+    """{step name: status} of every other step of the run (succeeded,
+    failed, skipped, upstream_failed): what a final step's `statuses`
+    parameter receives."""
+
+    kind: str = "statuses"
+
+
+Ref = Union[OutputRef, ContextRef, DefaultValue, ConstantValue, StatusesRef]
+
+# When a step runs, given how its upstream steps ended (Airflow's trigger
+# rules all_success, all_done, none_failed_min_one_success, one_success).
+TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,15 @@ class Step:
     # Where each option was written, by option name ("retries", "timeout",
     # "when", "foreach", ...), for located diagnostics from backends.
     option_spans: tuple[tuple[str, Span], ...] = ()
+    # Steps this step runs after without reading their outputs (`after=`);
+    # they are in `upstream` too.
+    after: tuple[str, ...] = ()
+    # When it runs relative to its upstream steps: one of TRIGGERS.  An
+    # output of an upstream step that produced nothing binds to None.
+    trigger: str = "all_succeeded"
+    # The pipeline's final step: runs after every other step (they are its
+    # `upstream`, trigger all_done) whatever happened.
+    final: bool = False
 
     def option_span(self, option: str) -> Span:
         for name, span in self.option_spans:
@@ -362,9 +384,17 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 
 # Fields left out of `to_json` while they hold their default, so that IR
 # written before they existed reads the same: (node class, field, default).
-_OMITTED_DEFAULTS = {("Binding", "positional"): False, ("Pipeline", "timezone"): None,
-                     ("Pipeline", "max_parallel"): None, ("Step", "max_parallel"): None,
-                     ("Step", "cache_ttl"): None, ("Step", "foreach_key"): None}
+_OMITTED_DEFAULTS = {
+    ("Binding", "positional"): False,
+    ("Pipeline", "timezone"): None,
+    ("Pipeline", "max_parallel"): None,
+    ("Step", "max_parallel"): None,
+    ("Step", "cache_ttl"): None,
+    ("Step", "foreach_key"): None,
+    ("Step", "after"): (),
+    ("Step", "trigger"): "all_succeeded",
+    ("Step", "final"): False,
+}
 
 
 def _to_data(node: Any) -> Any:
@@ -431,7 +461,7 @@ def _register(*classes: type) -> None:
 
 
 _register(
-    Span, OutputRef, ContextRef, DefaultValue, ConstantValue, Binding, CodeBlock, RetryPolicy,
+    Span, OutputRef, ContextRef, DefaultValue, ConstantValue, StatusesRef, Binding, CodeBlock, RetryPolicy,
     Resources, Predicate, Fallback, Step, ContextParam, Pipeline, Module,
 )
 
@@ -456,8 +486,8 @@ def from_json(text: str) -> Module:
 
 
 __all__ = [
-    "IR_VERSION", "Span", "OutputRef", "ContextRef", "DefaultValue", "ConstantValue", "Ref",
-    "Binding",
+    "IR_VERSION", "Span", "OutputRef", "ContextRef", "DefaultValue", "ConstantValue", "StatusesRef",
+    "Ref", "TRIGGERS", "Binding",
     "CodeBlock", "RetryPolicy", "Resources", "Predicate", "Fallback", "Step",
     "ContextParam", "Pipeline", "Module", "literal_type", "with_context", "to_json",
     "from_json", "to_data",

@@ -100,6 +100,9 @@ class Step:
     memory: str | None = None
     gpu: int | None = None
     foreach: str | None = None
+    after: tuple[str, ...] = ()
+    trigger: str = "all_succeeded"
+    final: bool = False
     when: Callable[..., Any] | None = None
     fallback: Callable[..., Any] | None = None
 
@@ -156,6 +159,9 @@ def step(fn: Callable | None = None, **options: Any) -> Any:
             memory=options.get("memory"),
             gpu=options.get("gpu"),
             foreach=options.get("foreach"),
+            after=tuple(options.get("after") or ()),
+            trigger=options.get("trigger") or "all_succeeded",
+            final=bool(options.get("final")),
             when=marks.get("when"),
             fallback=marks.get("on_failure"),
         )

@@ -31,11 +31,15 @@ STEP_OPTIONS: dict[str, Any] = {
     "memory": None,
     "gpu": None,
     "foreach": None,
+    "after": (),
+    "trigger": "all_succeeded",
+    "final": False,
     "max_parallel": None,
     "cache_ttl": None,
     "foreach_key": None,
     "params": None,
 }
+TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
 PIPELINE_OPTIONS: dict[str, Any] = {
     "context": None,
@@ -185,6 +189,11 @@ STEP_SPECS: dict[str, OptionSpec] = {
         " None, lists, dicts with string keys)",
         _optional(_is_constants),
     ),
+    "after": OptionSpec("a list of step names", _optional(_is_identifiers)),
+    "trigger": OptionSpec(
+        "one of " + ", ".join(repr(t) for t in TRIGGERS), lambda v: v in TRIGGERS
+    ),
+    "final": OptionSpec("True or False", lambda v: isinstance(v, bool)),
     "max_parallel": OptionSpec("an integer >= 1 or None", _optional(lambda v: _is_int(v) and v >= 1)),
     "cache_ttl": OptionSpec(
         "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)

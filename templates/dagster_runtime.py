@@ -11,7 +11,8 @@ function (and of its `when` predicate) to ["output", input name],
 ["context", key] (a field of the pipeline's context resource, overridable in
 the run config) or ["default", value].  A step's op yields one output per
 declared output; a skipped step yields none, so Dagster skips the ops that
-consume them.  A foreach step is three ops: `<step>__items` (the predicate,
+consume them.  A step that others run `after` also yields a Nothing output
+`done` (when it produced its outputs) that those ops take as an input.  A foreach step is three ops: `<step>__items` (the predicate,
 evaluated once, then one dynamic output per element and the element count),
 `<step>` mapped over the elements, and `<step>__collect`, which runs even for
 an empty list (it also takes the count) and turns the per-element results,
@@ -60,6 +61,8 @@ class _PipecStep:
         self.delay = options.get("delay", 1.0)
         self.backoff = options.get("backoff", 1.0)
         self.timeout = options.get("timeout")
+        # The Nothing output that steps running `after` this one wait for.
+        self.done = options.get("done")
 
     def load(self):
         return _pipec_load(self.code, self.location, self.module)
@@ -122,6 +125,8 @@ class _PipecStep:
         values = self.attempt(context, module, kwargs)
         for name, out in zip(self.outputs, self.outs):
             yield Output(values[name], out)
+        if self.done:
+            yield Output(None, self.done)
 
     def fan_out(self, context, inputs):
         """The `__items` op of a foreach step: the element count, then one
@@ -156,6 +161,8 @@ class _PipecStep:
         results, in element order."""
         for name, out in zip(self.outputs, self.outs):
             yield Output([result[name] for result in results], out)
+        if self.done:
+            yield Output(None, self.done)
 
 
 def _pipec_timed(fn, kwargs, step):

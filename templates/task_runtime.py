@@ -309,6 +309,37 @@ def _pipec_collect(step, names, results):
     return {name: [outputs[name] for outputs in per_element] for name in names}
 
 
+def _pipec_blocked(statuses, trigger):
+    """The status of a step whose upstream steps ended with `statuses`
+    without running it, or None when it runs, by its trigger rule (the
+    rules of Airflow's all_success, all_done, none_failed_min_one_success
+    and one_success, decided once every upstream step has ended):
+
+    - all_succeeded: upstream_failed when one failed (or could not run),
+      else skipped when one was skipped (skips propagate);
+    - all_done: always runs;
+    - none_failed: upstream_failed when one failed (or could not run),
+      else skipped when all were skipped, else runs;
+    - one_succeeded: runs when one succeeded (or was cached), else skipped
+      when all were skipped, else upstream_failed.
+
+    A step without upstream steps always runs."""
+    statuses = list(statuses)
+    if not statuses or trigger == "all_done":
+        return None
+    failed = "failed" in statuses or "upstream_failed" in statuses
+    all_skipped = all(status == "skipped" for status in statuses)
+    if trigger == "one_succeeded":
+        if any(s in ("succeeded", "cached") for s in statuses):
+            return None
+        return "skipped" if all_skipped else "upstream_failed"
+    if failed:
+        return "upstream_failed"
+    if trigger == "none_failed":
+        return "skipped" if all_skipped else None
+    return "skipped" if "skipped" in statuses else None
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):

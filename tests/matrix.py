@@ -27,6 +27,8 @@ class Scenario:
     # Context overrides for the run; the string "{tmp}" in a value is replaced
     # by a fresh folder of the run (state that must survive retries).
     overrides: tuple[tuple[str, Any], ...] = ()
+    # Targets that refuse the scenario (PC601: a construct they cannot express).
+    refused_by: tuple[str, ...] = ()
 
     def context(self, workdir: Path) -> dict[str, Any]:
         state = workdir / "state"
@@ -58,10 +60,25 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("language", SCENARIO_DIR / "language.py", "language"),
     Scenario("instances", SCENARIO_DIR / "instances.py", "instances"),
     Scenario("foreach_key_missing", SCENARIO_DIR / "instances.py", "missing_key"),
+    Scenario("after", SCENARIO_DIR / "after.py", "after"),
+    Scenario("after_skipped", SCENARIO_DIR / "after.py", "after", (("threshold", 1),)),
+    Scenario("after_failed", SCENARIO_DIR / "after.py", "after", (("size", -1),)),
+    Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
+    Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]
+
+
+def scenarios_for(target: str) -> tuple[Scenario, ...]:
+    """The scenarios target `target` accepts."""
+    return tuple(s for s in SCENARIOS if target not in s.refused_by)
+
+
+def refused_files(target: str) -> set[Path]:
+    """Scenario modules that target `target` refuses (PC601)."""
+    return {s.file for s in SCENARIOS if target in s.refused_by}
 
 
 @dataclass

@@ -104,7 +104,7 @@ def dagster_runs(tmp_path_factory, edges):
     # in-memory filesystem), chosen in the run config.
     memory = {"resources": {"io_manager": {"config": {"base_path": "memory://pipec-artifacts"}}}}
     variants = {"edges_memory": (edges, memory)}
-    return targets_dagster.run_scenarios(matrix.SCENARIOS + (edges,), base, commands, variants)
+    return targets_dagster.run_scenarios(matrix.scenarios_for("dagster") + (edges,), base, commands, variants)
 
 
 def test_pipec_is_blocked_in_the_driver(dagster_runs):
@@ -112,7 +112,7 @@ def test_pipec_is_blocked_in_the_driver(dagster_runs):
     assert dagster_runs["blocked"] is True
 
 
-@pytest.mark.parametrize("scenario", matrix.SCENARIOS, ids=matrix.SCENARIO_IDS)
+@pytest.mark.parametrize("scenario", matrix.scenarios_for("dagster"), ids=lambda s: s.id)
 def test_same_outcome_as_local_run(scenario, dagster_runs, tmp_path):
     run = dagster_runs["runs"][scenario.id]
     assert "error" not in run, run.get("error")
@@ -152,7 +152,7 @@ def test_scenarios_cover_every_status(dagster_runs):
     """Skips, failures, upstream failures, retries and the fallback all
     happen on Dagster (so the comparisons above cannot pass vacuously)."""
     seen = set()
-    for scenario in matrix.SCENARIOS:
+    for scenario in matrix.scenarios_for("dagster"):
         seen |= set(targets_dagster.outcome(scenario, dagster_runs["runs"][scenario.id]).statuses.values())
     assert {"succeeded", "skipped", "failed", "upstream_failed"} <= seen
     resilient = dagster_runs["runs"]["retries_fallback"]

@@ -135,3 +135,17 @@ def test_text_escapes(hostile):
         graph.to_text([hostile]).splitlines()
     )
     assert all(line.isprintable() for line in out.splitlines())
+
+
+def test_ordering_only_edges_and_run_anyway_marks():
+    scenarios = Path(__file__).parent / "scenarios"
+    code, out, _ = cli("graph", str(scenarios / "after.py"))
+    assert code == 0
+    assert "  3. announce\n       <- load (order only)\n" in out
+    assert "       <- announce: note\n       <- train (order only)\n" in out
+    code, out, _ = cli("graph", str(scenarios / "after.py"), "--format", "dot")
+    assert 's0 -> s2 [label="after", style=dashed];' in out
+    code, out, _ = cli("graph", str(scenarios / "anyway.py"))
+    assert "cleanup  [trigger=all_done]" in out
+    assert "report  [final]" in out
+    assert "<- pick (order only)" in out  # the final step runs after every step

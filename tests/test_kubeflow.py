@@ -28,7 +28,8 @@ from pipec.frontend import load  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow"
 SOURCES = sorted(
-    [*matrix.EXAMPLES.glob("*.py"), matrix.EXAMPLES / "shop" / "pipelines.py", *matrix.SCENARIO_DIR.glob("*.py")]
+    {*matrix.EXAMPLES.glob("*.py"), matrix.EXAMPLES / "shop" / "pipelines.py", *matrix.SCENARIO_DIR.glob("*.py")}
+    - matrix.refused_files("kubeflow")
 )
 
 
@@ -225,7 +226,7 @@ def test_pipec_blocker_works():
     matrix.assert_pipec_blocked(env=matrix.no_pipec_env())
 
 
-@pytest.mark.parametrize("scenario", matrix.SCENARIOS, ids=matrix.SCENARIO_IDS)
+@pytest.mark.parametrize("scenario", matrix.scenarios_for("kubeflow"), ids=lambda s: s.id)
 def test_same_outcome_as_local_run(scenario, tmp_path):
     expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
     actual = targets_kubeflow.run(scenario, tmp_path / "kfp")

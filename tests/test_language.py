@@ -138,3 +138,86 @@ def test_inputs_dict_misuse_is_located(tmp_path: Path) -> None:
         ("PC203", 8),
     ]
     assert "did you mean 'raw_data'" in str(result.diagnostics)
+
+
+ORDERED = """\
+from pipec import Pipeline, step
+
+@step(outputs=["model"])
+def train():
+    return 1
+
+@step(outputs=["notice"])
+def notify():
+    return "done"
+
+"""
+
+
+def test_after_orders_without_data_and_is_in_upstream(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = ORDERED.replace("@step(outputs=[\"notice\"])", "@step(after=[\"train\"], outputs=[\"notice\"])")
+    path.write_text(text + 'p = Pipeline("ordered").add_step(notify).add_step(train)\n')
+    result = load(path)
+    assert codes(result) == []
+    (pipeline,) = result.module.pipelines
+    assert [s.name for s in pipeline.steps] == ["train", "notify"]
+    notify = pipeline.step("notify")
+    assert notify.after == ("train",) and notify.upstream == ("train",)
+    assert notify.params == ()
+    # Unused, the new fields leave the IR's JSON as it was.
+    text = ir.to_json(result.module)
+    assert '"trigger"' not in text and '"final"' not in text
+
+
+def test_after_naming_no_step_is_located_with_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = ORDERED.replace("@step(outputs=[\"notice\"])", "@step(after=[\"trian\"], outputs=[\"notice\"])")
+    path.write_text(text + 'p = Pipeline("ordered").add_step(train).add_step(notify)\n')
+    result = load(path)
+    assert codes(result) == [("PC230", 7, 7)]
+    assert "did you mean 'train'?" in result.diagnostics[0].message
+
+
+def test_a_declared_input_that_is_no_parameter_points_to_after(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = ORDERED.replace("@step(outputs=[\"notice\"])", "@step(inputs=[\"model\"], outputs=[\"notice\"])")
+    path.write_text(text + 'p = Pipeline("ordered").add_step(train).add_step(notify)\n')
+    result = load(path)
+    assert codes(result) == [("PC207", 7, 7)]
+    assert "after=[...]" in result.diagnostics[0].message
+
+
+def test_trigger_and_final_compile_to_the_ir(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = ORDERED.replace("@step(outputs=[\"notice\"])", "@step(trigger=\"all_done\", outputs=[\"notice\"])")
+    text += "@step(final=True)\ndef report(statuses, model):\n    return None\n\n"
+    path.write_text(text + 'p = Pipeline("ordered").add_step(report).add_step(train).add_step(notify)\n')
+    result = load(path)
+    assert codes(result) == []
+    (pipeline,) = result.module.pipelines
+    assert [s.name for s in pipeline.steps] == ["train", "notify", "report"]
+    assert pipeline.step("notify").trigger == "all_done"
+    report = pipeline.step("report")
+    assert report.final and report.trigger == "all_done"
+    assert report.upstream == ("train", "notify")
+    assert report.param("statuses").ref == ir.StatusesRef()
+    assert report.param("model").ref == ir.OutputRef("train", "model")
+    assert ir.from_json(ir.to_json(result.module)) == result.module
+
+
+def test_trigger_and_final_misuse_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "flow.py"
+    text = ORDERED.replace("@step(outputs=[\"notice\"])", "@step(trigger=\"sometimes\", after=[\"report\"])")
+    text += "@step(final=True, after=[\"train\"])\ndef report():\n    return None\n\n"
+    text += "@step(final=True)\ndef again():\n    return None\n\n"
+    path.write_text(
+        text + 'p = Pipeline("ordered").add_step(train).add_step(notify).add_step(report).add_step(again)\n'
+    )
+    result = load(path)
+    assert codes(result) == [
+        ("PC202", 7, 15),
+        ("PC233", 7, 28),
+        ("PC232", 11, 19),
+        ("PC231", 15, 7),
+    ]

@@ -112,3 +112,27 @@ def test_pipeline_run_calls_the_runner(tmp_path, monkeypatch):
     assert module.p.defined_in == str(path.resolve())
     result = module.p.run({"x": 5})
     assert result.success and result["y"] == 10
+
+
+# The trigger rules, decided once (`_pipec_blocked` of the task runtime: the
+# local run and the Prefect flows apply it; Airflow's trigger rules agree).
+@pytest.mark.parametrize(
+    "trigger, statuses, expected",
+    [
+        ("all_succeeded", ["succeeded", "skipped"], "skipped"),
+        ("all_succeeded", ["skipped", "failed"], "upstream_failed"),
+        ("all_succeeded", ["succeeded", "cached"], None),
+        ("all_done", ["failed", "upstream_failed", "skipped"], None),
+        ("none_failed", ["succeeded", "skipped"], None),
+        ("none_failed", ["skipped", "skipped"], "skipped"),
+        ("none_failed", ["succeeded", "upstream_failed"], "upstream_failed"),
+        ("one_succeeded", ["failed", "cached"], None),
+        ("one_succeeded", ["skipped", "skipped"], "skipped"),
+        ("one_succeeded", ["skipped", "failed"], "upstream_failed"),
+        ("one_succeeded", [], None),
+    ],
+)
+def test_trigger_rules(trigger, statuses, expected):
+    from pipec.runner.plan import blocked
+
+    assert blocked(statuses, trigger) == expected

@@ -195,6 +195,8 @@ class Binder:
             return ir.OutputRef(step_name(producer.decl) if producer else "", output)
         if name in constants:
             return ir.ConstantValue(constants[name])
+        if name == "statuses" and decl.option("final"):
+            return ir.StatusesRef()
         if name in self.context:
             return ir.ContextRef(name)
         return self._default(decl, param)
@@ -340,6 +342,58 @@ def retry_policy(
                 )
             policy = dataclasses.replace(policy, backoff=1.0)
     return policy
+
+
+def ordering_edges(
+    graph: Graph, edges: dict[str, list[str]], diagnostics: Diagnostics
+) -> dict[str, tuple[str, ...]]:
+    """Adds to `edges` (step -> the steps it consumes outputs of) the
+    ordering-only dependencies: each step's `after=` names (PC230 for a name
+    that is no step, PC233 for the final step) and, for the final step,
+    every other step (PC231 for a second final step, PC232 for `after` or
+    `trigger` on it).  Returns each step's `after` names, checked."""
+    names = [step_name(use.decl) for use in graph.uses]
+    finals = [use for use in graph.uses if use.decl.option("final")]
+    for use in finals[1:]:
+        diagnostics.error(
+            "PC231",
+            use.decl.options["final"].span,
+            pipeline=graph.pipeline.name,
+            first=step_name(finals[0].decl),
+            second=step_name(use.decl),
+        )
+    final = step_name(finals[0].decl) if finals else None
+    after: dict[str, tuple[str, ...]] = {}
+    for use in graph.uses:
+        decl, name = use.decl, step_name(use.decl)
+        if decl.option("final"):
+            for option in ("after", "trigger"):
+                if option in decl.options:
+                    diagnostics.error(
+                        "PC232", decl.options[option].span, step=name, option=option
+                    )
+        checked = []
+        for other in decl.option("after", ()):
+            span = decl.options["after"].span
+            if other not in names:
+                hint = did_you_mean(other, [n for n in names if n != name])
+                diagnostics.error(
+                    "PC230",
+                    span,
+                    step=name,
+                    name=other,
+                    pipeline=graph.pipeline.name,
+                    hint=hint,
+                )
+            elif other == final and name != final:
+                diagnostics.error("PC233", span, step=name, name=other)
+            elif other not in checked:
+                checked.append(other)
+        after[name] = tuple(checked)
+        edges[name] = [*edges[name], *(o for o in checked if o not in edges[name])]
+    if final is not None:
+        edges[final] = [n for n in names if n != final]
+    return after
 
 
 def execution_order(

@@ -22,6 +22,7 @@ from pipec.frontend.binding import (
     check_graph,
     execution_order,
     option_spans,
+    ordering_edges,
     retry_policy,
     step_name,
     step_outputs,
@@ -84,6 +85,7 @@ class Builder:
             for use in graph.uses
         }
         edges = {name: producers for name, (_, producers) in built.items()}
+        after = ordering_edges(graph, edges, self.diagnostics)
         ordered = [
             step_name(use.decl)
             for use in execution_order(graph, edges, self.diagnostics)
@@ -92,8 +94,10 @@ class Builder:
         steps = []
         for name in ordered:
             step, producers = built[name]
-            upstream = tuple(sorted(producers, key=position.__getitem__))
-            steps.append(dataclasses.replace(step, upstream=upstream))
+            upstream = tuple(sorted(edges[name], key=position.__getitem__))
+            steps.append(
+                dataclasses.replace(step, upstream=upstream, after=after.get(name, ()))
+            )
         if not decl.steps and not decl.unresolved_steps and decl.name is not None:
             self.diagnostics.error("PC105", decl.span, pipeline=decl.name)
         return ir.Pipeline(
@@ -152,6 +156,8 @@ class Builder:
             max_parallel=decl.option("max_parallel"),
             returns=decl.module.code(decl.node.returns.annotation) if decl.node.returns else "",
             option_spans=option_spans(decl),
+            trigger="all_done" if decl.option("final") else decl.option("trigger", "all_succeeded"),
+            final=bool(decl.option("final", False)),
         )
         producers = []
         for ref in step.input_refs():

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pipec import ir
+from pipec.templates.task_runtime import _pipec_blocked
 
 FAILED = "failed"
 UPSTREAM_FAILED = "upstream_failed"
 SKIPPED = "skipped"
+SUCCEEDED = "succeeded"
+CACHED = "cached"
 
 
 class PipelineError(ValueError):
@@ -33,32 +36,42 @@ class PipelineError(ValueError):
         super().__init__(f"pipeline {pipeline!r} cannot run:\n{lines}")
 
 
-def blocked(upstream_statuses: Iterable[str]) -> str | None:
+def blocked(upstream_statuses: Iterable[str], trigger: str = "all_succeeded") -> str | None:
     """The status of a step whose upstream steps ended with these statuses
-    without running it: upstream_failed when one failed (or could not run),
-    skipped when one was skipped (skips propagate, as Airflow's all_success
-    trigger rule does), else None (the step runs)."""
-    statuses = list(upstream_statuses)
-    if FAILED in statuses or UPSTREAM_FAILED in statuses:
-        return UPSTREAM_FAILED
-    if SKIPPED in statuses:
-        return SKIPPED
-    return None
+    without running it (upstream_failed or skipped), or None (the step
+    runs), by its trigger rule: `_pipec_blocked` of the task runtime, the
+    one definition the targets that decide it at run time embed too."""
+    return _pipec_blocked(upstream_statuses, trigger)
 
 
-def blocked_by(upstream: Iterable[str], results: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def blocked_by(upstream: Iterable[str], results: Mapping[str, Any],
+               trigger: str = "all_succeeded") -> tuple[str | None, str | None]:
     """`blocked` for a step whose upstream steps are `upstream` (names, with
     their `results`), and why: "upstream step 'x' failed" names the first
     failed (or upstream_failed) one, else the first skipped one."""
     names = list(upstream)
-    status = blocked(results[name].status for name in names)
+    status = blocked((results[name].status for name in names), trigger)
     if status is None:
         return None, None
     wanted = (SKIPPED,) if status == SKIPPED else (FAILED, UPSTREAM_FAILED)
     name = next(n for n in names if results[n].status in wanted)
     verb = {FAILED: "failed", UPSTREAM_FAILED: "did not run (upstream_failed)",
             SKIPPED: "was skipped"}[results[name].status]
-    return status, f"upstream step {name!r} {verb}"
+    reason = f"upstream step {name!r} {verb}"
+    if trigger == "one_succeeded":
+        reason = f"no upstream step succeeded ({reason})"
+    return status, reason
+
+
+def run_statuses(pipeline: ir.Pipeline, step: ir.Step, results: Mapping[str, Any]) -> dict[str, str]:
+    """What a final step's `statuses` parameter receives: {step name:
+    succeeded | failed | skipped | upstream_failed} of every other step, in
+    pipeline order (a cached step succeeded)."""
+    return {
+        other.name: SUCCEEDED if results[other.name].status == CACHED else results[other.name].status
+        for other in pipeline.steps
+        if other.name != step.name
+    }
 
 
 def resolve_context(pipeline: ir.Pipeline, overrides: Mapping[str, Any] | None,

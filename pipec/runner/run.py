@@ -6,9 +6,13 @@ runtime), never the user's imported module.  Steps run one after the other
 in the IR's order (dependency order, ties in add_step order).  For each
 step, in this order:
 
-1. an upstream step (one whose output it or its predicate consumes) failed
-   or is upstream_failed → `upstream_failed`; else one was skipped →
-   `skipped` (`plan.blocked`);
+1. its upstream steps (those whose outputs it or its predicate consumes,
+   its `after` steps; for the final step, every other step) ended so that
+   its trigger rule does not let it run → `upstream_failed` or `skipped`
+   (`plan.blocked`: by default, one failed or is upstream_failed →
+   `upstream_failed`, else one was skipped → `skipped`); a parameter bound
+   to an output of an upstream step that produced nothing gets None, and
+   a final step's `statuses` the status of every other step;
 2. resuming, and the step succeeded or was cached in the resumed run with
    the same key (code, arguments: see `cache`) → taken over, outputs loaded;
 3. its `when` predicate is false → `skipped` (a predicate that raises fails
@@ -43,12 +47,13 @@ from pipec.runner.cache import code_digest, step_key
 from pipec.runner.events import (RUN_FINISHED, RUN_STARTED, STEP_FINISHED, STEP_OUTPUT,
                                  STEP_STARTED, Event, ProgressCallback)
 from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_guard
-from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context
+from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context, run_statuses
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
 from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_field, _pipec_load, _pipec_loads
 
 REUSABLE = (SUCCEEDED, CACHED)
+_NONE = _pipec_dumps(None)
 
 
 def run_pipeline(pipeline: Any, context: Mapping[str, Any] | None = None, *, store: Any = None,
@@ -150,7 +155,7 @@ class _Run:
 
     def run_step(self, step: ir.Step) -> StepResult:
         start = time.perf_counter()
-        status, reason = blocked_by(step.upstream, self.results)
+        status, reason = blocked_by(step.upstream, self.results, step.trigger)
         if status is not None:
             return self.finish(StepResult(step.name, status, reason=reason), detail=reason)
         result = self.attempt_step(step)
@@ -188,7 +193,7 @@ class _Run:
                 return StepResult(step.name, FAILED, error=f"`when` predicate raised {describe(exc)}")
             if not go:
                 return StepResult(step.name, SKIPPED, reason=_false_predicate(step, when_args))
-        arguments = self.arguments(step.params, step.foreach)
+        arguments = self.arguments(step.params, step.foreach, step)
         key = step_key(code_digest(step), arguments.items())
         reused = self.reuse(step, key)
         if reused is not None:
@@ -210,7 +215,8 @@ class _Run:
                             key=None if outcome.fallback_used else key)
         return self.produced(result, outcome.envelopes)
 
-    def arguments(self, bindings: tuple[ir.Binding, ...], foreach: str | None = None) -> dict[str, bytes]:
+    def arguments(self, bindings: tuple[ir.Binding, ...], foreach: str | None = None,
+                  step: ir.Step | None = None) -> dict[str, bytes]:
         """The envelope of each bound parameter, in signature order.  A
         default is left to the function's signature (the IR's literal is
         JSON: a tuple default would arrive as a list), as every target does,
@@ -218,8 +224,10 @@ class _Run:
         out = {}
         for binding in bindings:
             ref = binding.ref
-            if isinstance(ref, ir.OutputRef):
-                out[binding.param] = self.envelopes[ref.output]
+            if isinstance(ref, ir.OutputRef):  # None when its step produced nothing
+                out[binding.param] = self.envelopes.get(ref.output, _NONE)
+            elif isinstance(ref, ir.StatusesRef):
+                out[binding.param] = _pipec_dumps(run_statuses(self.pipeline, step, self.results))
             elif isinstance(ref, ir.ContextRef):
                 out[binding.param] = self.context_envelopes[ref.key]
             elif isinstance(ref, ir.ConstantValue):

@@ -311,6 +311,37 @@ def _pipec_collect(step, names, results):
     return {name: [outputs[name] for outputs in per_element] for name in names}
 
 
+def _pipec_blocked(statuses, trigger):
+    """The status of a step whose upstream steps ended with `statuses`
+    without running it, or None when it runs, by its trigger rule (the
+    rules of Airflow's all_success, all_done, none_failed_min_one_success
+    and one_success, decided once every upstream step has ended):
+
+    - all_succeeded: upstream_failed when one failed (or could not run),
+      else skipped when one was skipped (skips propagate);
+    - all_done: always runs;
+    - none_failed: upstream_failed when one failed (or could not run),
+      else skipped when all were skipped, else runs;
+    - one_succeeded: runs when one succeeded (or was cached), else skipped
+      when all were skipped, else upstream_failed.
+
+    A step without upstream steps always runs."""
+    statuses = list(statuses)
+    if not statuses or trigger == "all_done":
+        return None
+    failed = "failed" in statuses or "upstream_failed" in statuses
+    all_skipped = all(status == "skipped" for status in statuses)
+    if trigger == "one_succeeded":
+        if any(s in ("succeeded", "cached") for s in statuses):
+            return None
+        return "skipped" if all_skipped else "upstream_failed"
+    if failed:
+        return "upstream_failed"
+    if trigger == "none_failed":
+        return "skipped" if all_skipped else None
+    return "skipped" if "skipped" in statuses else None
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -348,8 +379,13 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
     bindings), `fallback`, `foreach` (the fanned-out parameter) with `index`
     (this element; None for the placeholder of an empty list), `packages`
     (the step runs in a virtual environment with them installed)."""
-    facts = _pipec_facts(get_current_context())
+    context = get_current_context()
+    facts = _pipec_facts(context)
     _pipec_helpers(_PIPEC_HELPERS)
+    steps = options.pop("steps", None)
+    if steps is not None:
+        statuses = ["default", _pipec_statuses(context["ti"], steps)]
+        params = {k: statuses if v[0] == "statuses" else v for k, v in params.items()}
     call = dict(
         options,
         step=step,
@@ -485,9 +521,47 @@ def _pipec_value(facts, inputs, ref):
     if kind == "default":
         return ref[1]
     result = inputs[ref[1]]
+    if result is None:  # its step produced nothing (a step that runs anyway)
+        return None
     if isinstance(result, dict):
         return _pipec_get(result[ref[2]])
     return [_pipec_get(each[ref[2]]) for each in result if each is not None]
+
+
+def _pipec_statuses(ti, steps):
+    """{step: succeeded | failed | skipped | upstream_failed} of `steps`,
+    read from this DAG run's task instances (a foreach step's mapped
+    instances `step_<index>` and its `step-items` task together)."""
+    names = {"success": "succeeded", "failed": "failed", "skipped": "skipped"}
+    found = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])
+    states = found.get(ti.run_id, {})
+    out = {}
+    for step in steps:
+        mine = [
+            str(getattr(state, "value", state))
+            for key, state in states.items()
+            if key in (step, step + "-items")
+            or (
+                key.startswith(step + "_")
+                and key[len(step) + 1 :].isdigit()
+                and key not in steps
+            )
+        ]
+        mine = [names.get(state, state) for state in mine]
+        if states.get(step + "-items") == "failed" or "failed" in mine:
+            out[step] = "failed"
+        elif "upstream_failed" in mine:
+            out[step] = "upstream_failed"
+        elif mine and all(state == "skipped" for state in mine):
+            out[step] = "skipped"
+        else:
+            out[step] = "succeeded"
+    return out
+
+
+def _pipec_run_failed():
+    """The run-state task: it runs only when a task failed or could not run."""
+    raise AirflowFailException("a step of this run failed or could not run")
 
 
 def _pipec_put(facts, name, value):

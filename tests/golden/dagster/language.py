@@ -336,6 +336,8 @@ class _PipecStep:
         self.delay = options.get("delay", 1.0)
         self.backoff = options.get("backoff", 1.0)
         self.timeout = options.get("timeout")
+        # The Nothing output that steps running `after` this one wait for.
+        self.done = options.get("done")
 
     def load(self):
         return _pipec_load(self.code, self.location, self.module)
@@ -398,6 +400,8 @@ class _PipecStep:
         values = self.attempt(context, module, kwargs)
         for name, out in zip(self.outputs, self.outs):
             yield Output(values[name], out)
+        if self.done:
+            yield Output(None, self.done)
 
     def fan_out(self, context, inputs):
         """The `__items` op of a foreach step: the element count, then one
@@ -432,6 +436,8 @@ class _PipecStep:
         results, in element order."""
         for name, out in zip(self.outputs, self.outs):
             yield Output([result[name] for result in results], out)
+        if self.done:
+            yield Output(None, self.done)
 
 
 def _pipec_timed(fn, kwargs, step):

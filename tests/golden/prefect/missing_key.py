@@ -290,6 +290,37 @@ def _pipec_field(step, foreach, key, items):
     return picked
 
 
+def _pipec_blocked(statuses, trigger):
+    """The status of a step whose upstream steps ended with `statuses`
+    without running it, or None when it runs, by its trigger rule (the
+    rules of Airflow's all_success, all_done, none_failed_min_one_success
+    and one_success, decided once every upstream step has ended):
+
+    - all_succeeded: upstream_failed when one failed (or could not run),
+      else skipped when one was skipped (skips propagate);
+    - all_done: always runs;
+    - none_failed: upstream_failed when one failed (or could not run),
+      else skipped when all were skipped, else runs;
+    - one_succeeded: runs when one succeeded (or was cached), else skipped
+      when all were skipped, else upstream_failed.
+
+    A step without upstream steps always runs."""
+    statuses = list(statuses)
+    if not statuses or trigger == "all_done":
+        return None
+    failed = "failed" in statuses or "upstream_failed" in statuses
+    all_skipped = all(status == "skipped" for status in statuses)
+    if trigger == "one_succeeded":
+        if any(s in ("succeeded", "cached") for s in statuses):
+            return None
+        return "skipped" if all_skipped else "upstream_failed"
+    if failed:
+        return "upstream_failed"
+    if trigger == "none_failed":
+        return "skipped" if all_skipped else None
+    return "skipped" if "skipped" in statuses else None
+
+
 def _pipec_same(a, b):
     """Equality that also compares types (1 != 1.0 != True, list != tuple)."""
     if type(a) is not type(b):
@@ -334,7 +365,6 @@ def _pipec_publish(key, result):
 # pipec Prefect runtime
 import asyncio
 import hashlib
-import threading
 
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import wait
@@ -365,6 +395,11 @@ class _PipecStep:
         # A foreach step's limit: at most this many elements run at once.
         limit = options.get("max_parallel")
         self.slots = threading.BoundedSemaphore(limit) if limit else None
+        # A step that decides when it runs from its upstream steps' states
+        # (`_PipecUpstream`): the task parameter saying whether it runs, and
+        # whether an output its upstream step did not produce reads None.
+        self.go = options.get("go")
+        self.anyway = bool(options.get("anyway"))
 
     def cache_key(self, context, parameters):
         """The step's code and bindings, for the task's cache policy."""
@@ -389,7 +424,9 @@ class _PipecStep:
             if param == self.foreach:
                 continue
             value = _pipec_select(values[param], output)
-            if value is _PIPEC_SKIPPED:
+            if value is _PIPEC_SKIPPED and self.anyway:
+                value = None
+            elif value is _PIPEC_SKIPPED:
                 return _pipec_skipped(f"an upstream step of {self.name!r} was skipped")
             values[param] = value
         if self.foreach_key is not None:
@@ -407,6 +444,10 @@ class _PipecStep:
         """The task body: skip, or call the step function in a thread (so
         that Prefect's timeout can stop waiting for it) and name its outputs.
         The step's code is loaded first: values read take its classes."""
+        if self.go is not None and not raw[self.go]:
+            return _pipec_skipped(
+                f"the upstream steps of {self.name!r} do not let it run"
+            )
         module = self.load()
         values = self.values(raw)
         if not isinstance(values, dict):
@@ -532,6 +573,31 @@ def _pipec_status(run):
         if status in statuses:
             return status, None
     return "succeeded", results if isinstance(run, list) else results[0]
+
+
+class _PipecUpstream:
+    """The upstream steps of a step with a trigger rule, an `after` list or
+    the final step, once they have ended (the flow waits for them): their
+    statuses and results, and whether the step runs (`_pipec_blocked`, the
+    rule the local run applies).  When it does not, its task is skipped
+    (`go` False) or waits for a failed upstream run and is never ready
+    (upstream_failed), as Prefect leaves a consumer of a failed task."""
+
+    def __init__(self, trigger, runs):
+        self.statuses, self.results, failed = {}, {}, []
+        for name, run in runs.items():
+            status, result = _pipec_status(run)
+            self.statuses[name] = status
+            self.results[name] = result
+            if status in ("failed", "upstream_failed"):
+                failed.append(run)
+        blocked = _pipec_blocked(list(self.statuses.values()), trigger)
+        self.go = blocked is None
+        self.wait_for = failed[:1] if blocked == "upstream_failed" else []
+
+    def given(self, name):
+        """Upstream step `name`'s result; None when it produced nothing."""
+        return self.results[name]
 
 
 def _pipec_elements(run, output):
