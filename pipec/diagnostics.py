@@ -68,6 +68,7 @@ _REGISTRY: list[Code] = [
     Code("PC231", ERROR, "pipeline '{pipeline}' has two final steps, '{first}' and '{second}'; a pipeline has at most one"),
     Code("PC232", ERROR, "final step '{step}' runs after every other step whatever happened; it takes no {option}=..."),
     Code("PC233", ERROR, "step '{step}' runs after final step '{name}', which runs after every other step; a final step has no downstream steps"),
+    Code("PC240", NOTE, "parameter '{param}' of step '{step}' receives the context key '{param}', not its default {default}; to keep the default, rename the parameter or give the value with add_step(..., params={{'{param}': ...}})"),
     Code("PC218", ERROR, "step '{step}' sets max_parallel, which limits how many elements of a foreach step run at once, but it has no foreach; limit the whole pipeline with Pipeline(..., max_parallel=N)"),
     Code("PC220", ERROR, "unknown option '{option}' for add_step{hint}"),
     Code("PC221", ERROR, "option '{option}' of add_step must be {expected}, not {got}"),

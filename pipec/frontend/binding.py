@@ -198,6 +198,9 @@ class Binder:
         if name == "statuses" and decl.option("final"):
             return ir.StatusesRef()
         if name in self.context:
+            if param.default is not None:  # the context wins: say so
+                self.diagnostics.add("PC240", param.span, param=name, step=step_name(decl),
+                                     default=decl.module.code(param.default))
             return ir.ContextRef(name)
         return self._default(decl, param)
 
