@@ -191,3 +191,19 @@ def test_every_reproducer_is_listed():
 def test_found_difference_is_fixed(found_runs, name, target):
     difference = found_runs.get((name, target))
     assert difference is None, str(difference)
+
+
+def test_objects_of_carried_classes_compare_by_class_name_and_fields():
+    """The local run returns live objects; the drivers hand them back as
+    `matrix.comparable` makes them (or as objects of another copy of the
+    class): the same value either way, a different field is a difference."""
+    import dataclasses
+
+    from matrix import Outcome, comparable
+
+    R0 = dataclasses.make_dataclass("R0", [("f0", list)])
+    Copy = dataclasses.make_dataclass("R0", [("f0", list)])
+    local = Outcome(True, {"s": "succeeded"}, {"x": R0([1, (2,)])})
+    for value in (comparable(R0([1, (2,)])), Copy([1, (2,)])):
+        assert compare.differences(local, Outcome(True, {"s": "succeeded"}, {"x": value})) == []
+    assert compare.differences(local, Outcome(True, {"s": "succeeded"}, {"x": R0([1, [2]])}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from matrix import Outcome
+from matrix import Outcome, comparable
 
 
 def exact(a: Any, b: Any) -> bool:
@@ -57,7 +57,7 @@ def differences(expected: Outcome, actual: Outcome) -> list[str]:
             found.append(f"output {name}: missing on the target; local {show(expected.outputs[name])}")
         elif name not in expected.outputs:
             found.append(f"output {name}: only on the target: {show(actual.outputs[name])}")
-        elif not exact(expected.outputs[name], actual.outputs[name]):
+        elif not exact(comparable(expected.outputs[name]), comparable(actual.outputs[name])):
             found.append(
                 f"output {name}: local {show(expected.outputs[name])}, target {show(actual.outputs[name])}"
             )
