@@ -89,6 +89,9 @@ class Outcome:
     success: bool
     statuses: dict[str, str]
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Steps the target's test runner never started (kfp.local stops at the
+    # first failed task), with their outputs: the fuzzer cannot compare them.
+    not_run: dict[str, tuple] = field(default_factory=dict)
 
 
 def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:

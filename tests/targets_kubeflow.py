@@ -140,6 +140,7 @@ def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outco
     names = _Names(pipeline)
     statuses: dict[str, str] = {}
     outputs: dict = {}
+    not_run: dict[str, tuple] = {}
     for step in pipeline.steps:  # execution order: upstream first
         task = names.task[step.name]
         result = _step_result(run, task, step, spec)
@@ -151,9 +152,14 @@ def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outco
             statuses[step.name] = "failed"
         elif any(statuses[u] in ("failed", "upstream_failed") for u in step.upstream):
             statuses[step.name] = "upstream_failed"
+        elif not success and gate is None and not any(statuses[u] == "skipped" for u in step.upstream):
+            # Nothing skipped it: kfp.local stops at its first failed task
+            # (a KFP backend would run it), so what it would do is unknown.
+            statuses[step.name] = "not_run"
+            not_run[step.name] = tuple(step.outputs)
         else:
             statuses[step.name] = "skipped"
-    return Outcome(success, statuses, outputs)
+    return Outcome(success, statuses, outputs, not_run)
 
 
 def run(scenario: Scenario, workdir: Path) -> Outcome:

@@ -207,3 +207,15 @@ def test_objects_of_carried_classes_compare_by_class_name_and_fields():
     for value in (comparable(R0([1, (2,)])), Copy([1, (2,)])):
         assert compare.differences(local, Outcome(True, {"s": "succeeded"}, {"x": value})) == []
     assert compare.differences(local, Outcome(True, {"s": "succeeded"}, {"x": R0([1, [2]])}))
+
+
+def test_steps_the_runner_never_started_are_not_compared():
+    """kfp.local stops at its first failed task; the steps it never started
+    (and their outputs) are unknown there, not skipped."""
+    from matrix import Outcome
+
+    local = Outcome(False, {"a": "failed", "b": "failed", "c": "succeeded"}, {"c_out": 1})
+    stopped = Outcome(False, {"a": "failed", "b": "not_run", "c": "succeeded"}, {"c_out": 1}, {"b": ()})
+    assert compare.differences(local, stopped) == []
+    skipped = Outcome(False, {"a": "failed", "b": "skipped", "c": "succeeded"}, {"c_out": 1})
+    assert compare.differences(local, skipped) == ["step b: local failed, target skipped"]

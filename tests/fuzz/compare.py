@@ -48,11 +48,16 @@ def differences(expected: Outcome, actual: Outcome) -> list[str]:
     found = []
     if actual.success != expected.success:
         found.append(f"run success: local {expected.success}, target {actual.success}")
+    unknown = {output for outputs in actual.not_run.values() for output in outputs}
     for step in sorted(set(expected.statuses) | set(actual.statuses)):
+        if step in actual.not_run:
+            continue
         want, got = expected.statuses.get(step, "missing"), actual.statuses.get(step, "missing")
         if want != got:
             found.append(f"step {step}: local {want}, target {got}")
     for name in sorted(set(expected.outputs) | set(actual.outputs)):
+        if name in unknown:
+            continue
         if name not in actual.outputs:
             found.append(f"output {name}: missing on the target; local {show(expected.outputs[name])}")
         elif name not in expected.outputs:
