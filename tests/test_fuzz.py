@@ -31,7 +31,12 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 
 # Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
 # its fix is merged (the strict xfail then fails until it is moved).
-FOUND: dict[str, dict[str, str]] = {}
+FOUND: dict[str, dict[str, str]] = {
+    "prefect_empty_foreach_failed_upstream": {
+        "prefect": "Prefect backend: a foreach step over an empty list maps no task, so a failed upstream step "
+        "of another parameter does not make it upstream_failed",
+    },
+}
 
 # Reproducers whose difference is fixed: they stay as regression tests on
 # the targets where they differed.
