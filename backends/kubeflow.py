@@ -444,9 +444,9 @@ class _Builder:
             "dependentTasks": [items] + ([] if nested else [t for t in self.step_producers(step) if t != items]),
             "parameterIterator": {"itemInput": channel + "-loop-item", "items": {"inputParameter": channel}},
         }
-        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
-        if limits:  # as the KFP SDK writes `dsl.ParallelFor(..., parallelism=n)`
-            scope_tasks[name]["iteratorPolicy"] = {"parallelismLimit": min(limits)}
+        limit = self.pipeline.element_limit(step)
+        if limit is not None:  # as the KFP SDK writes `dsl.ParallelFor(..., parallelism=n)`
+            scope_tasks[name]["iteratorPolicy"] = {"parallelismLimit": limit}
         if not nested:
             self.tasks.update(scope_tasks)
             self.output_task[step.name] = name

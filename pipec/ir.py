@@ -293,6 +293,12 @@ class Pipeline:
     # At most this many tasks of a run at once (None: no limit).
     max_parallel: int | None = None
 
+    def element_limit(self, step: Step) -> int | None:
+        """How many elements of foreach step `step` may run at once: the
+        lower of its own and the pipeline's `max_parallel` (None: no limit)."""
+        limits = [n for n in (step.max_parallel, self.max_parallel) if n is not None]
+        return min(limits, default=None)
+
     def step(self, name: str) -> Step:
         for step in self.steps:
             if step.name == name:

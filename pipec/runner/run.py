@@ -251,8 +251,7 @@ class _Run:
             except ValueError as exc:
                 return Outcome(False, error=f"ValueError: {exc}")
         calls = [Call({**arguments, step.foreach: _pipec_dumps(item)}) for item in items]
-        limits = [n for n in (step.max_parallel, self.pipeline.max_parallel) if n is not None]
-        return executor.run_foreach(calls, min(limits, default=None))
+        return executor.run_foreach(calls, self.pipeline.element_limit(step))
 
     # -- outputs, resume ---------------------------------------------------------
     def produced(self, result: StepResult, envelopes: dict[str, bytes]) -> StepResult:
