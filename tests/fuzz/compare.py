@@ -67,19 +67,3 @@ def differences(expected: Outcome, actual: Outcome) -> list[str]:
                 f"output {name}: local {show(expected.outputs[name])}, target {show(actual.outputs[name])}"
             )
     return found
-
-
-def unreached_by_kfp_local(expected: Outcome, actual: Outcome, outputs_of: dict[str, list[str]]) -> Outcome:
-    """kfp.local stops a failed run at its first failing task (and orders
-    independent tasks at random), so a step the local run completed that
-    kfp.local never reached (read back as "skipped") is tolerated in failed
-    runs only, as tests/test_kubeflow.py does."""
-    if expected.success:
-        return expected
-    statuses, outputs = dict(expected.statuses), dict(expected.outputs)
-    for name, status in expected.statuses.items():
-        if status == "succeeded" and actual.statuses.get(name) == "skipped":
-            statuses[name] = "skipped"
-            for key in outputs_of[name]:
-                outputs.pop(key, None)
-    return Outcome(expected.success, statuses, outputs)
