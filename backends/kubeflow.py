@@ -171,6 +171,7 @@ class _Builder:
         self.used: set[str] = set()  # optional runtime features the program needs
         self.kfp_requirement = "kfp==" + str(backend.options.setting("kfp_version", KFP_VERSION))
         self.base_image = str(backend.options.setting("base_image", BASE_IMAGE))
+        self.runtime = backend.runtime
 
     # -- gates (skip propagation) -------------------------------------------
     def gates(self, step: ir.Step) -> list[str]:
@@ -491,7 +492,8 @@ class _Builder:
     def build(self) -> dict:
         for step in self.pipeline.steps:
             self.add_step(step)
-        command = ["sh", "-ec", self.launcher, prog.program(self.used), self.kfp_requirement]
+        program = prog.program(self.used, image=self.runtime == "image")
+        command = ["sh", "-ec", self.launcher, program, self.kfp_requirement]
         args = ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY]
         for executor in self.executors.values():
             executor["container"].update(command=command, args=args)
@@ -516,7 +518,10 @@ class KubeflowBackend(Backend):
     name = "kubeflow"
     aliases = ("kfp",)
     extension = ".yaml"
-    SETTINGS = {"kfp_version": str, "base_image": str}
+    SETTINGS = {"kfp_version": str, "base_image": str, "runtime": str}
+    # Where the component programs get pipec's task runtime: carried in the
+    # spec (self-contained), or imported from pipec installed in the image.
+    RUNTIMES = ("embedded", "image")
     SUPPORTS_SCHEDULE = False
     # KFP runs a task after its upstream tasks succeeded; `ignore_upstream_
     # failure()` (all_done) is not run by kfp.local, so it cannot be checked
@@ -550,6 +555,14 @@ class KubeflowBackend(Backend):
         for line in lines:
             out += comment_lines(line)
         return out
+
+    def __init__(self, options, diagnostics) -> None:
+        super().__init__(options, diagnostics)
+        self.runtime = str(self.options.setting("runtime", self.RUNTIMES[0]))
+        if self.runtime not in self.RUNTIMES:
+            expected = " or ".join(repr(c) for c in self.RUNTIMES)
+            self.diagnostics.add("PC614", None, key="runtime", target=self.name, expected=expected, got=repr(self.runtime))
+            self.runtime = self.RUNTIMES[0]
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         from pipec.backends.kubeflow_check import check_references

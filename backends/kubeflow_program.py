@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from pipec import ir
+from pipec.version import __version__
 from pipec.backends import runtime_code
 from pipec.backends.pyfmt import INDENT
 
@@ -208,12 +209,25 @@ def features(step: ir.Step) -> set[str]:
     return out
 
 
-def program(used: set[str]) -> str:
+def program(used: set[str], image: bool = False) -> str:
     """The program every component of a pipeline runs: the runtime
     definitions it reaches (without docstrings and comments) and
     `pipec_task`, built from the spec of the component being run (its
-    `pipec-spec` input).  `used`: the optional features (`FEATURES`)."""
+    `pipec-spec` input).  `used`: the optional features (`FEATURES`).
+    With `image`, the runtime is imported from the pipec installed in the
+    task's image (`pipec.templates.kubeflow_image`) instead."""
     names = [key for key in FEATURES if key in used]
+    if image:
+        lines = [
+            "from pipec.templates import kubeflow_image as pipec_runtime",
+            "",
+            f"pipec_runtime.require({json.dumps(__version__)})",
+        ]
+        if not names:
+            return "\n".join(lines + [f"{ENTRY} = pipec_runtime._pipec_task(pipec_runtime._pipec_spec())"]) + "\n"
+        call = [f"{ENTRY} = pipec_runtime._pipec_task(", f"{INDENT}pipec_runtime._pipec_spec(),"]
+        call += [f"{INDENT}{key}=pipec_runtime.{FEATURES[key]}," for key in names]
+        return "\n".join(lines + call + [")"]) + "\n"
     if names:
         lines = [f"{ENTRY} = _pipec_task(", f"{INDENT}_pipec_spec(),"]
         lines += [f"{INDENT}{key}={FEATURES[key]}," for key in names]

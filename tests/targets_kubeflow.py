@@ -20,6 +20,7 @@ condition DAG; kfp.local still gives them folders at the run's top level.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import subprocess
@@ -58,11 +59,11 @@ RUNNER = textwrap.dedent("""
     """)
 
 
-def compile_scenario(scenario: Scenario):
+def compile_scenario(scenario: Scenario, settings: tuple = ()):
     """(pipeline IR, YAML text) of the scenario's pipeline."""
     result = load(scenario.file)
     pipeline = next(p for p in result.module.pipelines if p.name == scenario.pipeline)
-    emit = KubeflowBackend(CompileOptions(), Diagnostics()).compile(pipeline)
+    emit = KubeflowBackend(CompileOptions(settings=settings), Diagnostics()).compile(pipeline)
     return pipeline, emit.text
 
 
@@ -162,9 +163,12 @@ def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outco
     return Outcome(success, statuses, outputs, not_run)
 
 
-def run(scenario: Scenario, workdir: Path) -> Outcome:
-    """Compile, run on kfp.local without pipec, read the outcome."""
-    pipeline, text = compile_scenario(scenario)
+def run(scenario: Scenario, workdir: Path, settings: tuple = ()) -> Outcome:
+    """Compile, run on kfp.local without pipec (with it, for components
+    that import their runtime from the image: `runtime = "image"`), read
+    the outcome."""
+    pipeline, text = compile_scenario(scenario, settings)
+    image = dict(settings).get("runtime") == "image"
     workdir.mkdir(parents=True, exist_ok=True)
     yaml_path = workdir / f"{pipeline.name}.yaml"
     yaml_path.write_text(text, encoding="utf-8")
@@ -180,7 +184,9 @@ def run(scenario: Scenario, workdir: Path) -> Outcome:
     runner = workdir / "run_kfp.py"
     runner.write_text(RUNNER, encoding="utf-8")
     result_path = workdir / "result.pickle"
-    env = no_pipec_env()  # pipec blocked; no source root: helper modules are embedded
+    # pipec blocked, unless the image provides it; no source root either
+    # way: helper modules are embedded.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if image else no_pipec_env()
     env.update(TMPDIR=str(tmp), HOME=str(tmp), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(
         [sys.executable, str(runner), str(yaml_path), str(root), str(context_path), str(result_path)],

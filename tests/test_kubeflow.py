@@ -26,6 +26,7 @@ from pipec.backends.kubeflow import KubeflowBackend, _launcher  # noqa: E402
 from pipec.backends.kubeflow_check import check_references  # noqa: E402
 from pipec.diagnostics import Diagnostics  # noqa: E402
 from pipec.frontend import load  # noqa: E402
+import pipec  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow"
 SOURCES = sorted(
@@ -212,6 +213,33 @@ def test_same_outcome_as_local_run(scenario, tmp_path):
     expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
     actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
     matrix.assert_same(matrix.unreached(expected, actual), actual, "kubeflow")
+
+
+IMAGE_SCENARIOS = ("etl", "crossing", "failure", "multi_module", "retries_fallback", "gate_closed")
+
+
+@pytest.mark.parametrize(
+    "scenario", [s for s in matrix.scenarios_for("kubeflow") if s.id in IMAGE_SCENARIOS], ids=lambda s: s.id
+)
+def test_runtime_from_the_image_gives_the_same_outcome(scenario, tmp_path):
+    """`runtime = "image"`: the components import pipec's runtime from the
+    image (here, this environment) instead of carrying it, and every
+    outcome is the same as the local run's."""
+    _, text = targets_kubeflow.compile_scenario(scenario, (("runtime", "image"),))
+    program = yaml.safe_load(text)["deploymentSpec"]["executors"]["exec-pipec"]["container"]["command"][3]
+    assert program.startswith("from pipec.templates import kubeflow_image as pipec_runtime\n")
+    assert "def " not in program and black.format_str(program, mode=black.Mode()) == program
+    expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp", (("runtime", "image"),))
+    matrix.assert_same(matrix.unreached(expected, actual), actual, "kubeflow")
+
+
+def test_runtime_from_an_image_with_another_pipec_fails_the_task_clearly():
+    from pipec.templates import kubeflow_image
+
+    kubeflow_image.require(pipec.__version__)
+    with pytest.raises(RuntimeError, match=r"compiled by pipec 0\.0\.1, but the task's image has pipec"):
+        kubeflow_image.require("0.0.1")
 
 
 def _mkdir(path: Path) -> Path:
