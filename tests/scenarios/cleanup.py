@@ -30,5 +30,5 @@ def report(label: str) -> dict:
     return {"label": label, "final": True}
 
 
-pipeline = Pipeline("cleanup", context=ctx)
+pipeline = Pipeline("nightly", context=ctx)
 pipeline.add_step(divide).add_step(double).add_step(cleanup).add_step(report)
