@@ -66,6 +66,7 @@ from importlib import resources
 
 
 from pipec import ir
+from pipec.backends import kubeflow_anyway as anyway
 from pipec.backends import kubeflow_limits
 from pipec.backends import kubeflow_program as prog
 from pipec.backends import yamlfmt
@@ -102,7 +103,8 @@ class _Names:
 
     def __init__(self, pipeline: ir.Pipeline) -> None:
         self.task: dict[str, str] = {}
-        taken: set[str] = set()
+        # The exit handler's group, when the pipeline has a final step.
+        taken: set[str] = {anyway.EXIT_HANDLER} if any(s.final for s in pipeline.steps) else set()
         for step in pipeline.steps:
             base = _kfp_name(step.name)
             name, n = base, 2
@@ -358,7 +360,9 @@ class _Builder:
         return [prog.Arg(output, "param_output", kind, raw=raw)], {"outputDefinitions": definitions}
 
     def add_step(self, step: ir.Step) -> None:
-        gates = self.gates(step)
+        # A step that runs anyway runs whatever its upstream steps did.
+        runs_anyway = anyway.runs_anyway(self.pipeline, step)
+        gates = [] if runs_anyway else self.gates(step)
         if step.when is not None:
             gates = gates + [self.add_gate(step, gates)]
         self.own_gates[step.name] = gates
@@ -374,6 +378,8 @@ class _Builder:
         depends = self.step_producers(step) + gates
         spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
         spec.update(self.retry_policy(step))
+        if runs_anyway and not step.final:  # as the KFP SDK writes ignore_upstream_failure()
+            spec["triggerPolicy"] = dict(anyway.ALL_COMPLETED)
         self.tasks[name] = spec
 
     def add_foreach(self, step: ir.Step, gates: list[str]) -> None:
@@ -492,6 +498,12 @@ class _Builder:
     def build(self) -> dict:
         for step in self.pipeline.steps:
             self.add_step(step)
+        root_inputs = self.root_inputs()
+        final = anyway.exit_handler(self.pipeline)
+        if final is not None:  # as the KFP SDK writes dsl.ExitHandler
+            parameters = root_inputs["inputDefinitions"]["parameters"] if root_inputs else {}
+            self.tasks, group = anyway.wrap(self.tasks, self.names.task[final.name], parameters)
+            self.components[f"comp-{anyway.EXIT_HANDLER}"] = group
         program = prog.program(self.used, image=self.runtime == "image")
         command = ["sh", "-ec", self.launcher, program, self.kfp_requirement]
         args = ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY]
@@ -503,7 +515,7 @@ class _Builder:
         return {
             "pipelineInfo": info,
             "schemaVersion": "2.1.0",
-            "root": {"dag": {"tasks": self.tasks}, **self.root_inputs()},
+            "root": {"dag": {"tasks": self.tasks}, **root_inputs},
             "components": self.components,
             "deploymentSpec": {"executors": self.executors},
         }
@@ -523,11 +535,20 @@ class KubeflowBackend(Backend):
     # spec (self-contained), or imported from pipec installed in the image.
     RUNTIMES = ("embedded", "image")
     SUPPORTS_SCHEDULE = False
-    # KFP runs a task after its upstream tasks succeeded; `ignore_upstream_
-    # failure()` (all_done) is not run by kfp.local, so it cannot be checked
-    # here: the other rules and the final step are PC601.
-    SUPPORTED_TRIGGERS = ("all_succeeded",)
-    SUPPORTS_FINAL = False
+    # all_done and the final step where KFP runs them faithfully, the rest
+    # PC601 (see kubeflow_anyway).
+
+    def check_capabilities(self, pipeline: ir.Pipeline) -> None:
+        super().check_capabilities(pipeline)
+        for step in pipeline.steps:
+            if step.final:
+                problems, exit_task = anyway.final_problems(step)
+                consequence = "it gets None" if exit_task else "it runs as an ordinary step"
+                for feature in problems:
+                    self.unsupported(step, feature, "final", consequence)
+            else:
+                for feature in anyway.trigger_problems(pipeline, step):
+                    self.unsupported(step, feature, "trigger", "the step runs only after its upstream steps succeeded")
 
     def header(self, pipeline: ir.Pipeline) -> list[str]:
         lines = [

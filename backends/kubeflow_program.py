@@ -117,6 +117,8 @@ def constants(step: ir.Step) -> dict:
         ref = binding.ref
         if isinstance(ref, ir.ConstantValue):
             out[binding.param] = ref.value
+        elif isinstance(ref, ir.StatusesRef):  # KFP has none to give (PC601; None when warned)
+            out[binding.param] = None
         elif isinstance(ref, ir.DefaultValue) and binding.param == step.foreach:
             out[binding.param] = ref.value
     return out

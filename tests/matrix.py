@@ -65,6 +65,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("after_failed", SCENARIO_DIR / "after.py", "after", (("size", -1),)),
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
+    Scenario("cleanup", SCENARIO_DIR / "cleanup.py", "nightly", (), ("dagster",)),
+    Scenario("cleanup_ok", SCENARIO_DIR / "cleanup.py", "nightly", (("divisor", 1),), ("dagster",)),
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
 )
 
