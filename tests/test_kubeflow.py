@@ -215,7 +215,7 @@ def test_same_outcome_as_local_run(scenario, tmp_path):
     matrix.assert_same(matrix.unreached(expected, actual), actual, "kubeflow")
 
 
-IMAGE_SCENARIOS = ("etl", "crossing", "failure", "multi_module", "retries_fallback", "gate_closed")
+IMAGE_SCENARIOS = ("crossing", "multi_module", "retries_fallback")
 
 
 @pytest.mark.parametrize(
