@@ -111,6 +111,18 @@ async def flow_runs():
     return sorted((names[run.flow_id], run.state.name) for run in runs)
 
 
+async def table_artifacts():
+    """(key, data) of every table artifact the flows created."""
+    async with get_client() as client:
+        found = await client.read_artifacts()
+    out = []
+    for artifact in found:
+        if artifact.type == "table":
+            data = artifact.data
+            out.append((artifact.key, json.loads(data) if isinstance(data, str) else data))
+    return sorted(out, key=repr)
+
+
 async def create_pool(name):
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
@@ -144,6 +156,7 @@ def run_commands(commands, results):
         results["commands"].append((command["argv"], proc.returncode, output))
     results["deployments"] = asyncio.run(deployments())
     results["flow_runs"] = asyncio.run(flow_runs())
+    results["artifacts"] = asyncio.run(table_artifacts())
 
 
 def main(jobs_path, out_path):
