@@ -68,7 +68,8 @@ def parameter_kind(step: ir.Step) -> str | None:
     """The declared type ("int", "float", "str", "bool") the step's output
     travels as a parameter with, or None (artifacts): only a step with one
     output, no foreach, and one of those return annotations."""
-    if len(step.outputs) == 1 and step.foreach is None and step.returns in SCALARS:
+    typed = step.files or step.metrics  # typed artifacts (`-> str` of a path stays one)
+    if len(step.outputs) == 1 and step.foreach is None and step.returns in SCALARS and not typed:
         return step.returns
     return None
 
@@ -214,11 +215,14 @@ def program(used: set[str]) -> str:
     `pipec_task`, built from the spec of the component being run (its
     `pipec-spec` input).  `used`: the optional features (`FEATURES`)."""
     names = [key for key in FEATURES if key in used]
+    # A pipeline with file outputs or metrics (typed KFP artifacts) builds
+    # its task with `_pipec_artifacts`, the others with `_pipec_task`.
+    entry = "_pipec_artifacts" if "artifacts" in used else "_pipec_task"
     if names:
-        lines = [f"{ENTRY} = _pipec_task(", f"{INDENT}_pipec_spec(),"]
+        lines = [f"{ENTRY} = {entry}(", f"{INDENT}_pipec_spec(),"]
         lines += [f"{INDENT}{key}={FEATURES[key]}," for key in names]
         bootstrap = "\n".join(lines + [")"])
     else:
-        bootstrap = f"{ENTRY} = _pipec_task(_pipec_spec())"
+        bootstrap = f"{ENTRY} = {entry}(_pipec_spec())"
     codes = runtime_code.select(_RUNTIMES, runtime_code.identifiers(bootstrap), strip=True)
     return "\n\n\n".join([*codes, bootstrap]) + "\n"

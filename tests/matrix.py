@@ -119,8 +119,11 @@ def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:
 
 def file_value(path) -> tuple:
     """A file output as compared: ("<file>", base name, the file's bytes, or
-    {relative path: bytes} of a directory's files).  Standard library only."""
-    path = Path(path)
+    {relative path: bytes} of a directory's files).  Standard library only,
+    self-contained: the target drivers embed it with `comparable`."""
+    import pathlib
+
+    path = pathlib.Path(path)
     if path.is_dir():
         contents = {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
     else:
@@ -149,13 +152,14 @@ def comparable(value):
 
     if type(value) is tuple and len(value) == 3 and value[0] == "__pipec_file__":
         import io
+        import os
         import tarfile
         import tempfile
 
         with tempfile.TemporaryDirectory() as folder:  # a packed file output: its contents
             with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
                 tar.extractall(folder, filter="data")
-            return file_value(Path(folder) / value[1])
+            return file_value(os.path.join(folder, value[1]))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: comparable(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return ("<dataclass>", type(value).__qualname__, fields)
