@@ -483,8 +483,6 @@ def _pipec_child_code():
         "import pickle",
         "import re",
         "import sys",
-        "import tarfile",
-        "import tempfile",
         "import types",
         "import weakref",
         "",

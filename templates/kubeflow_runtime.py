@@ -370,13 +370,18 @@ def _pipec_artifacts(spec, **features):
     plain["args"] += [[a[0], "output"] for a in args if a[1] == "file_output"]
     inner = inspect.signature(_pipec_task(plain, **features))
     keyword = inspect.Parameter.KEYWORD_ONLY
-    parameters = [p for p in inner.parameters.values() if p.name not in dict(
-        (a[0], a) for a in args if a[1] == "file_output")]
+    parameters = [
+        p
+        for p in inner.parameters.values()
+        if p.name not in dict((a[0], a) for a in args if a[1] == "file_output")
+    ]
     for name, kind, ctype, raw in args:
         if kind in typed:
             kind_class = dsl.Metrics if kind == "metrics" else getattr(dsl, ctype)
             io = dsl.Input if kind == "file" else dsl.Output
-            parameters.append(inspect.Parameter(name, keyword, annotation=io[kind_class]))
+            parameters.append(
+                inspect.Parameter(name, keyword, annotation=io[kind_class])
+            )
     returns = inner.return_annotation
     returns = None if returns is inspect.Signature.empty else returns
 
@@ -386,7 +391,9 @@ def _pipec_artifacts(spec, **features):
         for name, kind, ctype, raw in args:
             if kind == "file":
                 artifact = kwargs.pop(name)
-                base = artifact.metadata.get("pipec_name") or os.path.basename(artifact.path)
+                base = artifact.metadata.get("pipec_name") or os.path.basename(
+                    artifact.path
+                )
                 copy = os.path.join(tempfile.mkdtemp(prefix="pipec-file-"), base)
                 _pipec_copy(artifact.path, copy)
                 call["constants"][name] = copy

@@ -24,11 +24,8 @@ import inspect
 import io
 import json
 import linecache
-import os
 import pickle
 import sys
-import tarfile
-import tempfile
 import types
 import weakref
 
@@ -288,6 +285,8 @@ def _pipec_typed(step, values, files, metrics):
 def _pipec_file_path(step, name, value):
     """The path a file output's value names: a str or os.PathLike naming an
     existing file or directory, else the step fails."""
+    import os
+
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(
             f"output {name!r} of step {step!r} is a file output: the step must "
@@ -309,6 +308,9 @@ def _pipec_pack(step, name, value):
     its base name, a tar of the file or directory), the same bytes for the
     same contents (entries sorted, no times or owners), so caches keyed on
     inputs see the contents."""
+    import os
+    import tarfile
+
     path = _pipec_file_path(step, name, value)
     base = os.path.basename(path.rstrip(os.sep)) or name
 
@@ -326,6 +328,10 @@ def _pipec_unpack(value, folder=None):
     """What a step gets for `value`: for a packed file output, the path of a
     copy (the same base name, a directory stays one) in `folder` (default: a
     fresh temporary folder); any other value as it is."""
+    import os
+    import tarfile
+    import tempfile
+
     if type(value) is not tuple or len(value) != 3 or value[0] != "__pipec_file__":
         return value
     folder = folder or tempfile.mkdtemp(prefix="pipec-file-")
