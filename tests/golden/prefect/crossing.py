@@ -544,13 +544,18 @@ class _PipecStep:
         args = {name: values[name] for name in self.params}
         function = getattr(module, self.function)
         value = await asyncio.to_thread(self.call, function, args)
-        return self.envelopes(value)
+        return await self.envelopes(value)
 
-    def envelopes(self, value):
-        """The step's outputs from its return value, each in its envelope:
-        file outputs packed, metrics checked and shown as a table artifact."""
+    async def envelopes(self, value):
+        """The step's outputs from its return value, each in its envelope."""
         if not self.files and not self.metrics:
             return _pipec_envelopes(self.name, self.outputs, value)
+        return await asyncio.to_thread(self.typed, value)
+
+    def typed(self, value):
+        """`envelopes` of a step with file outputs or metrics: files packed,
+        metrics checked and shown as a table artifact (in a worker thread:
+        Prefect's sync API, not in the event loop)."""
         outputs = _pipec_outputs(self.name, self.outputs, value)
         outputs = _pipec_typed(self.name, outputs, self.files, self.metrics)
         if self.metrics:
@@ -561,7 +566,9 @@ class _PipecStep:
                 for name in self.metrics
                 for key, number in outputs[name].items()
             ]
-            key = "".join(c if c.isascii() and c.isalnum() else "-" for c in self.name.lower())
+            key = "".join(
+                c if c.isascii() and c.isalnum() else "-" for c in self.name.lower()
+            )
             create_table_artifact(rows, key=key, description=f"metrics of {self.name}")
         return {name: _pipec_dumps(item) for name, item in outputs.items()}
 
@@ -606,7 +613,7 @@ class _PipecStep:
         args = _pipec_fallback_args(getattr(module, self.function), args)
         fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
-        return self.envelopes(value)
+        return await self.envelopes(value)
 
 
 class _PipecNoElements:
