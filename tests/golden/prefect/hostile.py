@@ -548,19 +548,17 @@ class _PipecStep:
         return await self.envelopes(value)
 
     async def envelopes(self, value):
-        """The step's outputs from its return value, each in its envelope."""
+        """The step's outputs from its return value, each in its envelope:
+        file outputs packed (in a worker thread), metrics checked and shown
+        as a table artifact keyed by the step's name."""
         if not self.files and not self.metrics:
             return _pipec_envelopes(self.name, self.outputs, value)
-        return await asyncio.to_thread(self.typed, value)
-
-    def typed(self, value):
-        """`envelopes` of a step with file outputs or metrics: files packed,
-        metrics checked and shown as a table artifact (in a worker thread:
-        Prefect's sync API, not in the event loop)."""
         outputs = _pipec_outputs(self.name, self.outputs, value)
-        outputs = _pipec_typed(self.name, outputs, self.files, self.metrics)
+        outputs = await asyncio.to_thread(
+            _pipec_typed, self.name, outputs, self.files, self.metrics
+        )
         if self.metrics:
-            from prefect.artifacts import create_table_artifact
+            from prefect.artifacts import acreate_table_artifact
 
             rows = [
                 {"output": name, "metric": key, "value": number}
@@ -570,7 +568,9 @@ class _PipecStep:
             key = "".join(
                 c if c.isascii() and c.isalnum() else "-" for c in self.name.lower()
             )
-            create_table_artifact(rows, key=key, description=f"metrics of {self.name}")
+            await acreate_table_artifact(
+                rows, key=key, description=f"metrics of {self.name}"
+            )
         return {name: _pipec_dumps(item) for name, item in outputs.items()}
 
     def call(self, function, args):
