@@ -17,6 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 import matrix  # noqa: E402
+from symbols import undefined_globals  # noqa: E402
 import targets_kubeflow  # noqa: E402
 
 from pipec.backends import base  # noqa: E402
@@ -123,26 +124,6 @@ def test_component_programs_are_black_stable_and_fixed_shell(filename):
         compile(program, name, "exec")
 
 
-def _undefined_globals(program: str, name: str) -> set[str]:
-    """Names the program reads as globals (at module level or from a
-    function) that it neither defines nor gets from builtins."""
-    import builtins
-    import symtable
-
-    table = symtable.symtable(program, name, "exec")
-    defined = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    missing = set()
-    pending = [table]
-    while pending:
-        scope = pending.pop()
-        pending.extend(scope.get_children())
-        for symbol in scope.get_symbols():
-            reads_global = symbol.is_global() or scope.get_type() == "module"
-            if reads_global and symbol.is_referenced() and symbol.get_name() not in defined:
-                missing.add(symbol.get_name())
-    return missing - set(dir(builtins))
-
-
 @pytest.mark.parametrize("filename", sorted(COMPILED))
 def test_component_programs_carry_what_they_use_and_no_more(filename):
     """The pipeline's program embeds only the runtime definitions its
@@ -151,7 +132,7 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
     modules or conditions, nor any docstring or comment."""
     for name, container in _programs(COMPILED[filename]):
         program = container["command"][3]
-        assert _undefined_globals(program, name) == set(), name
+        assert undefined_globals(program, name) == set(), name
         defined = set()
         for node in ast.parse(program).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
