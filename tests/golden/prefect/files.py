@@ -743,6 +743,24 @@ def _pipec_gated(gate, elements, *upstream):
     return [None], list(upstream) + [gate]
 
 
+def _pipec_fanout(elements, runs):
+    """The elements of a foreach step that also takes outputs of the
+    upstream steps `runs`.  Given no element, the step's status still comes
+    from those runs by the rule every step shares (`_pipec_blocked`): an
+    empty `.map` creates no task, so nothing would wait for a failed run
+    and the step would seem to succeed.  One element then stands for the
+    skip, or waits (through the step's other arguments) for the failed run
+    and is never ready."""
+    if elements:
+        return elements
+    status = _pipec_blocked([_pipec_status(run)[0] for run in runs], "all_succeeded")
+    if status == "upstream_failed":
+        return [None]
+    if status == "skipped":
+        return [_PIPEC_SKIPPED]
+    return elements
+
+
 def _pipec_finish(runs):
     """The flow's result: every step's status and outputs; a Failed state
     (with the same data) when a step failed."""
