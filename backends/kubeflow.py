@@ -76,6 +76,11 @@ from pipec.backends.pyfmt import comment_lines, header_value
 KFP_VERSION = "2.17.0"
 BASE_IMAGE = "python:3.11"
 ARTIFACT = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
+
+
+def _artifact(kind: str) -> dict:
+    """The artifact type of a typed output: `system.Model`, `system.Metrics`..."""
+    return {"schemaTitle": f"system.{kind}", "schemaVersion": "0.0.1"}
 CHANNEL = "pipelinechannel--"
 # The KFP v2 backend keeps a run's spec in an Argo workflow annotation of at
 # most this many bytes (kubeflow/pipelines#10968).
@@ -218,6 +223,12 @@ class _Builder:
                     ins.append(_In(name, "parameters", definition, {"taskOutputParameter": source}))
                     source = {"producerTask": task, "outputArtifactKey": self.raw_output[ref.step]}
                     ins.append(_In(raw, "artifacts", {"artifactType": ARTIFACT}, {"taskOutputArtifact": source}))
+                elif ref.output in dict(producer.files):
+                    kind = dict(producer.files)[ref.output]
+                    args.append(prog.Arg(name, "file", kind))
+                    self.used.add("artifacts")
+                    source = {"producerTask": task, "outputArtifactKey": ref.output}
+                    ins.append(_In(name, "artifacts", {"artifactType": _artifact(kind)}, {"taskOutputArtifact": source}))
                 else:
                     many = producer.foreach is not None
                     args.append(prog.Arg(name, "artifacts" if many else "artifact"))
@@ -348,8 +359,15 @@ class _Builder:
         """The wrapper's output arguments and the component's outputDefinitions."""
         kind = prog.parameter_kind(step)
         if kind is None:
-            args = [prog.Arg(o, "output") for o in step.outputs]
-            artifacts = {o: {"artifactType": ARTIFACT} for o in step.outputs}
+            files = dict(step.files)
+            args = [prog.Arg(o, "file_output", files[o]) if o in files else prog.Arg(o, "output") for o in step.outputs]
+            artifacts = {o: {"artifactType": _artifact(files.get(o, "Artifact"))} for o in step.outputs}
+            for output in step.metrics:  # shown in the KFP UI: a system.Metrics artifact
+                key = _fresh(output + "_metrics", taken)
+                args.append(prog.Arg(key, "metrics", raw=output))
+                artifacts[key] = {"artifactType": _artifact("Metrics")}
+            if step.files or step.metrics:
+                self.used.add("artifacts")
             return args, ({"outputDefinitions": {"artifacts": artifacts}} if artifacts else {})
         (output,) = step.outputs
         raw = self.raw_output[step.name] = _fresh(output + "_pipec_raw", taken)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from matrix import NO_PIPEC, Outcome, Scenario, no_pipec_env
+from matrix import NO_PIPEC, Outcome, Scenario, file_value, no_pipec_env
 
 from pipec.backends.base import CompileOptions
 from pipec.backends.kubeflow import KubeflowBackend, _Names
@@ -77,7 +77,7 @@ def _restore(value, kind: str):
     return {"int": int, "float": float, "bool": bool, "str": str}[kind](value)
 
 
-def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None = None):
+def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None = None, files=()):
     """None (did not run), "failed", or the dict of outputs.  `parameters`:
     output name -> (declared type, raw artifact key) of parameter outputs."""
     if not folder.is_dir():
@@ -93,9 +93,17 @@ def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None
             else:
                 values = json.loads((folder / "executor_output.json").read_text())["parameterValues"]
                 result[name] = _restore(values[name], kind)
+        elif name in files:  # a typed artifact: the file or directory itself
+            result[name] = ("<file>", _metadata(folder, name)["pipec_name"], file_value(folder / name)[2])
         else:
             result[name] = _read(folder / name)
     return result
+
+
+def _metadata(folder: Path, name: str) -> dict:
+    """The metadata the task wrote for its output artifact `name`."""
+    artifacts = json.loads((folder / "executor_output.json").read_text())["artifacts"]
+    return artifacts[name]["artifacts"][0]["metadata"]
 
 
 def _parameters(spec: dict, task: str, step) -> dict:
@@ -113,7 +121,7 @@ def _parameters(spec: dict, task: str, step) -> dict:
 
 def _step_result(run: Path, task: str, step, spec: dict):
     if step.foreach is None:
-        return _task_result(run / task, step.outputs, _parameters(spec, task, step))
+        return _task_result(run / task, step.outputs, _parameters(spec, task, step), dict(step.files))
     items = _task_result(run / f"{task}-items", ())
     if not isinstance(items, dict):
         return items
