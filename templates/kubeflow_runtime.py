@@ -166,16 +166,17 @@ def _pipec_timed(function, kwargs, timeout):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _pipec_attempts(module, spec, kwargs):
+def _pipec_attempts(module, spec, kwargs, check=None):
     """Run a step that has a timeout or a fallback: its timeout per attempt,
     the in-component retries, and the fallback's value after the last
-    attempt failed."""
+    attempt failed.  `check` (`_pipec_checked`) checks an attempt's value."""
     function = getattr(module, spec["function"])
     fallback = getattr(module, spec["fallback"]) if spec["fallback"] else None
     attempts = spec["attempts"] if fallback else 1
     for attempt in range(1, attempts + 1):
         try:
-            return _pipec_timed(function, kwargs, spec["timeout"])
+            value = _pipec_timed(function, kwargs, spec["timeout"])
+            return check(spec, value) if check else value
         except Exception as exc:
             print(f"step {spec['step']!r} attempt {attempt} failed: {exc!r}")
             if attempt < attempts:
@@ -184,6 +185,17 @@ def _pipec_attempts(module, spec, kwargs):
                 raise
     print(f"step {spec['step']!r}: calling fallback {spec['fallback']!r}")
     return _pipec_call(fallback, kwargs)
+
+
+def _pipec_checked(spec, value, files, metrics):
+    """`value`, once its file outputs (`files`) name existing paths and its
+    `metrics` are numbers: a bad one is a failed attempt (then retried, or
+    replaced by the fallback's value), as the local run has it."""
+    values = _pipec_outputs(spec["step"], spec["outputs"], value)
+    _pipec_typed(spec["step"], values, (), metrics)
+    for name in files:
+        _pipec_file_path(spec["step"], name, values[name])
+    return value
 
 
 def _pipec_module(spec):
@@ -366,6 +378,15 @@ def _pipec_artifacts(spec, **features):
 
     typed = ("file", "file_output", "metrics")
     args = [_pipec_arg(arg) for arg in spec["args"]]
+    if "call" in features:  # a bad file output or metrics is a failed attempt
+        attempts = features["call"]
+        files = [a[0] for a in args if a[1] == "file_output"]
+        metrics = [a[3] for a in args if a[1] == "metrics"]
+
+        def check(spec, value):
+            return _pipec_checked(spec, value, files, metrics)
+
+        features = dict(features, call=lambda *call: attempts(*call, check=check))
     plain = dict(spec, args=[a for a in spec["args"] if _pipec_arg(a)[1] not in typed])
     plain["args"] += [[a[0], "output"] for a in args if a[1] == "file_output"]
     inner = inspect.signature(_pipec_task(plain, **features))

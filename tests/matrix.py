@@ -70,6 +70,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
     Scenario("files", SCENARIO_DIR / "files.py", "files"),
     Scenario("files_missing", SCENARIO_DIR / "files.py", "files", (("broken", True),)),
+    Scenario("files_fallback", SCENARIO_DIR / "files.py", "files", (("backup_broken", True),)),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

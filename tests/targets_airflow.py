@@ -14,6 +14,7 @@ outputs read back from XCom and the artifact store.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -165,7 +166,17 @@ def _driver(request: dict) -> dict:
         started = time.perf_counter()
         try:
             dag = bag.get_dag(run["dag_id"])
-            dagrun = dag.test(run_conf=run["conf"])
+            # dag.test() runs every task in this process and leaves the
+            # run's conf in the DAG's params; a scheduler parses the DAG
+            # afresh, so each run here starts from the file's params.
+            params = copy.deepcopy(dag.params)
+            tasks = {t.task_id: copy.deepcopy(t.params) for t in dag.tasks}
+            try:
+                dagrun = dag.test(run_conf=run["conf"])
+            finally:
+                dag.params = params
+                for task in dag.tasks:
+                    task.params = tasks[task.task_id]
             result["runs"][run["id"]] = _read_back(dagrun, run["steps"])
             result["runs"][run["id"]]["envelopes"] = _envelopes(dagrun)
             result["runs"][run["id"]]["seconds"] = time.perf_counter() - started

@@ -3,16 +3,18 @@ directory of several files (a Model) and a single file, `export` returns a
 path as a `pathlib.Path`, `read` gets local copies and returns their names
 and contents (so the comparison checks contents, not paths), `evaluate`
 reports metrics that stay an ordinary output for `summarize`.  With
-`broken`, `export` returns a path that names nothing and fails."""
+`broken`, `export` returns a path that names nothing and fails.  With
+`backup_broken`, so does `backup`, whose fallback's file is then its output
+(a bad file output is a failed attempt, as an exception is)."""
 
 import json
 import os
 import pathlib
 import tempfile
 
-from pipec import Pipeline, context, step
+from pipec import Pipeline, context, on_failure, step
 
-ctx = context(rows=3, note="hello", broken=False)
+ctx = context(rows=3, note="hello", broken=False, backup_broken=False)
 
 
 @step(outputs=["model", "report"], files={"model": "Model", "report": "Artifact"})
@@ -36,6 +38,26 @@ def export(rows: int, broken: bool):
     path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
     path.write_text("".join(f"{i},{i * i}\n" for i in range(rows)))
     return path.with_suffix(".missing") if broken else path
+
+
+def write_backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the fallback")
+    return path
+
+
+@step(outputs=["backup"], files=["backup"])
+@on_failure(write_backup)
+def backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the step")
+    return path.with_suffix(".missing") if backup_broken else path
+
+
+@step(outputs=["backup_text"])
+def read_backup(backup: str) -> str:
+    with open(backup) as f:
+        return f.read()
 
 
 def listing(folder):
@@ -74,3 +96,4 @@ def summarize(scores: dict) -> str:
 
 pipeline = Pipeline("files", context=ctx)
 pipeline.add_step(train).add_step(export).add_step(read).add_step(evaluate).add_step(summarize)
+pipeline.add_step(backup).add_step(read_backup)

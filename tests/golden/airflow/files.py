@@ -972,7 +972,7 @@ def _pipec_require(names):
 _PIPEC_STORE = {"root": None, "conn_id": None, "xcom_max_bytes": 65536}
 _PIPEC_HELPERS = {}
 
-# Step "train" (files.py:19): its code, run inside its task.
+# Step "train" (files.py:21): its code, run inside its task.
 SOURCE_train = """\
 import json
 import os
@@ -994,7 +994,7 @@ def train(rows: int, note: str):
     return model, report
 """
 
-# Step "export" (files.py:35): its code, run inside its task.
+# Step "export" (files.py:37): its code, run inside its task.
 SOURCE_export = """\
 import pathlib
 import tempfile
@@ -1006,7 +1006,7 @@ def export(rows: int, broken: bool):
     return path.with_suffix(".missing") if broken else path
 """
 
-# Step "read" (files.py:52): its code, run inside its task.
+# Step "read" (files.py:74): its code, run inside its task.
 SOURCE_read = """\
 import os
 
@@ -1033,7 +1033,7 @@ def read(model: str, report: str, dataset: str) -> dict:
     }
 """
 
-# Step "evaluate" (files.py:65): its code, run inside its task.
+# Step "evaluate" (files.py:87): its code, run inside its task.
 SOURCE_evaluate = """\
 import os
 
@@ -1043,10 +1043,35 @@ def evaluate(model: str, rows: int) -> dict:
     return {"accuracy": count / rows, "loss": 0.25, "weights": count}
 """
 
-# Step "summarize" (files.py:71): its code, run inside its task.
+# Step "summarize" (files.py:93): its code, run inside its task.
 SOURCE_summarize = """\
 def summarize(scores: dict) -> str:
     return f"accuracy {scores['accuracy']:.2f} from {scores['weights']} weights"
+"""
+
+# Step "backup" (files.py:51): its code, run inside its task.
+SOURCE_backup = """\
+import pathlib
+import tempfile
+
+
+def backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the step")
+    return path.with_suffix(".missing") if backup_broken else path
+
+
+def write_backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the fallback")
+    return path
+"""
+
+# Step "read_backup" (files.py:58): its code, run inside its task.
+SOURCE_read_backup = """\
+def read_backup(backup: str) -> str:
+    with open(backup) as f:
+        return f.read()
 """
 
 
@@ -1059,6 +1084,7 @@ with DAG(
         "rows": Param(3, type="integer"),
         "note": Param("hello", type="string"),
         "broken": Param(False, type="boolean"),
+        "backup_broken": Param(False, type="boolean"),
     },
 ) as dag:
 
@@ -1133,3 +1159,31 @@ with DAG(
         )
 
     out_summarize = task_summarize({"evaluate": out_evaluate})
+
+    @task(task_id="backup", retries=0)
+    def task_backup(inputs):
+        return _pipec_run(
+            inputs,
+            step="backup",
+            source=SOURCE_backup,
+            function="backup",
+            outputs=["backup"],
+            params={"backup_broken": ["context", "backup_broken"]},
+            fallback="write_backup",
+            files=["backup"],
+        )
+
+    out_backup = task_backup({})
+
+    @task(task_id="read_backup", retries=0)
+    def task_read_backup(inputs):
+        return _pipec_run(
+            inputs,
+            step="read_backup",
+            source=SOURCE_read_backup,
+            function="read_backup",
+            outputs=["backup_text"],
+            params={"backup": ["output", "backup", "backup"]},
+        )
+
+    out_read_backup = task_read_backup({"backup": out_backup})

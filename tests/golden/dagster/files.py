@@ -600,6 +600,7 @@ class FilesContext(ConfigurableResource):
     rows: int = 3
     note: str = "hello"
     broken: bool = False
+    backup_broken: bool = False
 
 
 _TRAIN_CODE = """\
@@ -777,6 +778,69 @@ def summarize(context, **inputs):
     yield from _SUMMARIZE_STEP.run(context, inputs)
 
 
+_BACKUP_CODE = """\
+import pathlib
+import tempfile
+
+
+def backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the step")
+    return path.with_suffix(".missing") if backup_broken else path
+
+
+def write_backup(backup_broken: bool):
+    path = pathlib.Path(tempfile.mkdtemp()) / "backup.txt"
+    path.write_text("from the fallback")
+    return path
+"""
+_BACKUP_STEP = _PipecStep(
+    name="backup",
+    code=_BACKUP_CODE,
+    location="<pipec step backup from files.py>",
+    module="files",
+    function="backup",
+    outputs=["backup"],
+    refs={"backup_broken": ["context", "backup_broken"]},
+    fallback="write_backup",
+    files=["backup"],
+)
+
+
+@op(
+    out={"backup": Out(is_required=False)},
+    required_resource_keys={"context"},
+    tags={"pipec/step": "backup"},
+)
+def backup(context, **inputs):
+    yield from _BACKUP_STEP.run(context, inputs)
+
+
+_READ_BACKUP_CODE = """\
+def read_backup(backup: str) -> str:
+    with open(backup) as f:
+        return f.read()
+"""
+_READ_BACKUP_STEP = _PipecStep(
+    name="read_backup",
+    code=_READ_BACKUP_CODE,
+    location="<pipec step read_backup from files.py>",
+    module="files",
+    function="read_backup",
+    outputs=["backup_text"],
+    refs={"backup": ["output", "backup"]},
+)
+
+
+@op(
+    ins={"backup": In()},
+    out={"backup_text": Out(is_required=False)},
+    tags={"pipec/step": "read_backup"},
+)
+def read_backup(context, **inputs):
+    yield from _READ_BACKUP_STEP.run(context, inputs)
+
+
 @job(tags={"pipec/pipeline": "files"})
 def files():
     model, report = train()
@@ -784,6 +848,8 @@ def files():
     contents = read(model=model, report=report, dataset=dataset)
     scores = evaluate(model=model)
     summary = summarize(scores=scores)
+    backup_2 = backup()
+    backup_text = read_backup(backup=backup_2)
 
 
 defs = Definitions(
