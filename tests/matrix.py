@@ -66,6 +66,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
+    Scenario("restock", EXAMPLES / "restock.py", "restock", (), ("kubeflow", "dagster")),
+    Scenario("restock_failed", EXAMPLES / "restock.py", "restock", (("warehouse", "west"),), ("kubeflow", "dagster")),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]
