@@ -32,6 +32,10 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 # Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
 # its fix is merged (the strict xfail then fails until it is moved).
 FOUND: dict[str, dict[str, str]] = {
+    "airflow_skip_before_upstream_failed": {
+        "airflow": "Airflow's all_success skips a task as soon as one upstream task is skipped, before another "
+        "upstream task is upstream_failed; the local run waits for all of them and a failure beats a skip",
+    },
     "prefect_empty_foreach_failed_upstream": {
         "prefect": "Prefect backend: a foreach step over an empty list maps no task, so a failed upstream step "
         "of another parameter does not make it upstream_failed",
