@@ -273,6 +273,10 @@ def task_block(step: ir.Step, backend: AirflowBackend) -> str:
     extra: tuple[tuple[str, Expr], ...] = ()
     if step.packages and backend.SUPPORTS_PACKAGES:
         extra = (("packages", Lit(list(step.packages))),)
+    if step.files:
+        extra += (("files", Lit([name for name, _ in step.files])),)
+    if step.metrics:
+        extra += (("metrics", Lit(list(step.metrics))),)
     pod = backend.SUPPORTS_RESOURCES and _needs_pod(step)
     if step.foreach is None:
         run = _run_call(step, extra)

@@ -72,6 +72,8 @@ class Backend:
     # The trigger rules (`ir.TRIGGERS`) a target maps, and the final step.
     SUPPORTED_TRIGGERS: ClassVar[tuple[str, ...]] = ir.TRIGGERS
     SUPPORTS_FINAL: ClassVar[bool] = True
+    # Why the other rules and the final step are not, said in the PC601.
+    ANYWAY_REASON: ClassVar[str] = ""
 
     rewrites: ClassVar[tuple[Callable[[ir.Pipeline], ir.Pipeline], ...]] = ()
 
@@ -111,10 +113,11 @@ class Backend:
                 self.unsupported(step, "a container image", "image")
             if step.packages and not self.SUPPORTS_PACKAGES:
                 self.unsupported(step, "packages", "packages")
+            why = f" ({self.ANYWAY_REASON})" if self.ANYWAY_REASON else ""
             if step.final and not self.SUPPORTS_FINAL:
-                self.unsupported(step, "a final step (final=True)", "final")
+                self.unsupported(step, "a final step (final=True)" + why, "final")
             elif step.trigger not in self.SUPPORTED_TRIGGERS:
-                self.unsupported(step, f"trigger={step.trigger!r}", "trigger")
+                self.unsupported(step, f"trigger={step.trigger!r}" + why, "trigger")
 
     # -- compile -----------------------------------------------------------
     def compile(self, pipeline: ir.Pipeline) -> Emit:

@@ -111,8 +111,17 @@ class DagsterBackend(Backend):
     SUPPORTS_CACHE = False
     # An op runs when all its inputs arrived (`after` steps: Nothing
     # inputs): Dagster has no trigger rules and no op that runs anyway.
+    # Its executors' `step_dependency_config` (require_upstream_step_
+    # success: false) starts an op once its inputs are there, but still
+    # abandons an op whose upstream op failed or was abandoned before
+    # yielding them; hooks and run-status sensors run outside the graph.
     SUPPORTED_TRIGGERS = ("all_succeeded",)
     SUPPORTS_FINAL = False
+    ANYWAY_REASON = (
+        "Dagster starts an op only once its upstream ops yielded its inputs, and abandons it when one of them "
+        "failed or was abandoned, also with require_upstream_step_success: false; failure hooks and "
+        "run-failure sensors run outside the job's graph and give no step outputs"
+    )
 
     def check_capabilities(self, pipeline: ir.Pipeline) -> None:
         super().check_capabilities(pipeline)
@@ -287,6 +296,7 @@ class DefinitionsFile:
                 optional.append(("backoff", float(retry.backoff)))
         if step.timeout is not None:
             optional.append(("timeout", float(step.timeout)))
+        optional += [("files", [name for name, _ in step.files]), ("metrics", list(step.metrics))]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 

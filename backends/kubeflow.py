@@ -66,6 +66,7 @@ from importlib import resources
 
 
 from pipec import ir
+from pipec.backends import kubeflow_anyway as anyway
 from pipec.backends import kubeflow_limits
 from pipec.backends import kubeflow_program as prog
 from pipec.backends import yamlfmt
@@ -75,6 +76,11 @@ from pipec.backends.pyfmt import comment_lines, header_value
 KFP_VERSION = "2.17.0"
 BASE_IMAGE = "python:3.11"
 ARTIFACT = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
+
+
+def _artifact(kind: str) -> dict:
+    """The artifact type of a typed output: `system.Model`, `system.Metrics`..."""
+    return {"schemaTitle": f"system.{kind}", "schemaVersion": "0.0.1"}
 CHANNEL = "pipelinechannel--"
 # The KFP v2 backend keeps a run's spec in an Argo workflow annotation of at
 # most this many bytes (kubeflow/pipelines#10968).
@@ -102,7 +108,8 @@ class _Names:
 
     def __init__(self, pipeline: ir.Pipeline) -> None:
         self.task: dict[str, str] = {}
-        taken: set[str] = set()
+        # The exit handler's group, when the pipeline has a final step.
+        taken: set[str] = {anyway.EXIT_HANDLER} if any(s.final for s in pipeline.steps) else set()
         for step in pipeline.steps:
             base = _kfp_name(step.name)
             name, n = base, 2
@@ -171,6 +178,7 @@ class _Builder:
         self.used: set[str] = set()  # optional runtime features the program needs
         self.kfp_requirement = "kfp==" + str(backend.options.setting("kfp_version", KFP_VERSION))
         self.base_image = str(backend.options.setting("base_image", BASE_IMAGE))
+        self.runtime = backend.runtime
 
     # -- gates (skip propagation) -------------------------------------------
     def gates(self, step: ir.Step) -> list[str]:
@@ -215,6 +223,12 @@ class _Builder:
                     ins.append(_In(name, "parameters", definition, {"taskOutputParameter": source}))
                     source = {"producerTask": task, "outputArtifactKey": self.raw_output[ref.step]}
                     ins.append(_In(raw, "artifacts", {"artifactType": ARTIFACT}, {"taskOutputArtifact": source}))
+                elif ref.output in dict(producer.files):
+                    kind = dict(producer.files)[ref.output]
+                    args.append(prog.Arg(name, "file", kind))
+                    self.used.add("artifacts")
+                    source = {"producerTask": task, "outputArtifactKey": ref.output}
+                    ins.append(_In(name, "artifacts", {"artifactType": _artifact(kind)}, {"taskOutputArtifact": source}))
                 else:
                     many = producer.foreach is not None
                     args.append(prog.Arg(name, "artifacts" if many else "artifact"))
@@ -345,8 +359,15 @@ class _Builder:
         """The wrapper's output arguments and the component's outputDefinitions."""
         kind = prog.parameter_kind(step)
         if kind is None:
-            args = [prog.Arg(o, "output") for o in step.outputs]
-            artifacts = {o: {"artifactType": ARTIFACT} for o in step.outputs}
+            files = dict(step.files)
+            args = [prog.Arg(o, "file_output", files[o]) if o in files else prog.Arg(o, "output") for o in step.outputs]
+            artifacts = {o: {"artifactType": _artifact(files.get(o, "Artifact"))} for o in step.outputs}
+            for output in step.metrics:  # shown in the KFP UI: a system.Metrics artifact
+                key = _fresh(output + "_metrics", taken)
+                args.append(prog.Arg(key, "metrics", raw=output))
+                artifacts[key] = {"artifactType": _artifact("Metrics")}
+            if step.files or step.metrics:
+                self.used.add("artifacts")
             return args, ({"outputDefinitions": {"artifacts": artifacts}} if artifacts else {})
         (output,) = step.outputs
         raw = self.raw_output[step.name] = _fresh(output + "_pipec_raw", taken)
@@ -357,7 +378,9 @@ class _Builder:
         return [prog.Arg(output, "param_output", kind, raw=raw)], {"outputDefinitions": definitions}
 
     def add_step(self, step: ir.Step) -> None:
-        gates = self.gates(step)
+        # A step that runs anyway runs whatever its upstream steps did.
+        runs_anyway = anyway.runs_anyway(self.pipeline, step)
+        gates = [] if runs_anyway else self.gates(step)
         if step.when is not None:
             gates = gates + [self.add_gate(step, gates)]
         self.own_gates[step.name] = gates
@@ -373,6 +396,8 @@ class _Builder:
         depends = self.step_producers(step) + gates
         spec = self.task(name, comp, step, self.task_inputs(ins, gates), depends, gates)
         spec.update(self.retry_policy(step))
+        if runs_anyway and not step.final:  # as the KFP SDK writes ignore_upstream_failure()
+            spec["triggerPolicy"] = dict(anyway.ALL_COMPLETED)
         self.tasks[name] = spec
 
     def add_foreach(self, step: ir.Step, gates: list[str]) -> None:
@@ -491,7 +516,14 @@ class _Builder:
     def build(self) -> dict:
         for step in self.pipeline.steps:
             self.add_step(step)
-        command = ["sh", "-ec", self.launcher, prog.program(self.used), self.kfp_requirement]
+        root_inputs = self.root_inputs()
+        final = anyway.exit_handler(self.pipeline)
+        if final is not None:  # as the KFP SDK writes dsl.ExitHandler
+            parameters = root_inputs["inputDefinitions"]["parameters"] if root_inputs else {}
+            self.tasks, group = anyway.wrap(self.tasks, self.names.task[final.name], parameters)
+            self.components[f"comp-{anyway.EXIT_HANDLER}"] = group
+        program = prog.program(self.used, image=self.runtime == "image")
+        command = ["sh", "-ec", self.launcher, program, self.kfp_requirement]
         args = ["--executor_input", "{{$}}", "--function_to_execute", prog.ENTRY]
         for executor in self.executors.values():
             executor["container"].update(command=command, args=args)
@@ -501,7 +533,7 @@ class _Builder:
         return {
             "pipelineInfo": info,
             "schemaVersion": "2.1.0",
-            "root": {"dag": {"tasks": self.tasks}, **self.root_inputs()},
+            "root": {"dag": {"tasks": self.tasks}, **root_inputs},
             "components": self.components,
             "deploymentSpec": {"executors": self.executors},
         }
@@ -516,13 +548,25 @@ class KubeflowBackend(Backend):
     name = "kubeflow"
     aliases = ("kfp",)
     extension = ".yaml"
-    SETTINGS = {"kfp_version": str, "base_image": str}
+    SETTINGS = {"kfp_version": str, "base_image": str, "runtime": str}
+    # Where the component programs get pipec's task runtime: carried in the
+    # spec (self-contained), or imported from pipec installed in the image.
+    RUNTIMES = ("embedded", "image")
     SUPPORTS_SCHEDULE = False
-    # KFP runs a task after its upstream tasks succeeded; `ignore_upstream_
-    # failure()` (all_done) is not run by kfp.local, so it cannot be checked
-    # here: the other rules and the final step are PC601.
-    SUPPORTED_TRIGGERS = ("all_succeeded",)
-    SUPPORTS_FINAL = False
+    # all_done and the final step where KFP runs them faithfully, the rest
+    # PC601 (see kubeflow_anyway).
+
+    def check_capabilities(self, pipeline: ir.Pipeline) -> None:
+        super().check_capabilities(pipeline)
+        for step in pipeline.steps:
+            if step.final:
+                problems, exit_task = anyway.final_problems(step)
+                consequence = "it gets None" if exit_task else "it runs as an ordinary step"
+                for feature in problems:
+                    self.unsupported(step, feature, "final", consequence)
+            else:
+                for feature in anyway.trigger_problems(pipeline, step):
+                    self.unsupported(step, feature, "trigger", "the step runs only after its upstream steps succeeded")
 
     def header(self, pipeline: ir.Pipeline) -> list[str]:
         lines = [
@@ -550,6 +594,14 @@ class KubeflowBackend(Backend):
         for line in lines:
             out += comment_lines(line)
         return out
+
+    def __init__(self, options, diagnostics) -> None:
+        super().__init__(options, diagnostics)
+        self.runtime = str(self.options.setting("runtime", self.RUNTIMES[0]))
+        if self.runtime not in self.RUNTIMES:
+            expected = " or ".join(repr(c) for c in self.RUNTIMES)
+            self.diagnostics.add("PC614", None, key="runtime", target=self.name, expected=expected, got=repr(self.runtime))
+            self.runtime = self.RUNTIMES[0]
 
     def emit(self, pipeline: ir.Pipeline) -> Emit:
         from pipec.backends.kubeflow_check import check_references

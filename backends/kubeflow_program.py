@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from pipec import ir
+from pipec.version import __version__
 from pipec.backends import runtime_code
 from pipec.backends.pyfmt import INDENT
 
@@ -68,7 +69,8 @@ def parameter_kind(step: ir.Step) -> str | None:
     """The declared type ("int", "float", "str", "bool") the step's output
     travels as a parameter with, or None (artifacts): only a step with one
     output, no foreach, and one of those return annotations."""
-    if len(step.outputs) == 1 and step.foreach is None and step.returns in SCALARS:
+    typed = step.files or step.metrics  # typed artifacts (`-> str` of a path stays one)
+    if len(step.outputs) == 1 and step.foreach is None and step.returns in SCALARS and not typed:
         return step.returns
     return None
 
@@ -116,6 +118,8 @@ def constants(step: ir.Step) -> dict:
         ref = binding.ref
         if isinstance(ref, ir.ConstantValue):
             out[binding.param] = ref.value
+        elif isinstance(ref, ir.StatusesRef):  # KFP has none to give (PC601; None when warned)
+            out[binding.param] = None
         elif isinstance(ref, ir.DefaultValue) and binding.param == step.foreach:
             out[binding.param] = ref.value
     return out
@@ -208,17 +212,26 @@ def features(step: ir.Step) -> set[str]:
     return out
 
 
-def program(used: set[str]) -> str:
+def program(used: set[str], image: bool = False) -> str:
     """The program every component of a pipeline runs: the runtime
     definitions it reaches (without docstrings and comments) and
     `pipec_task`, built from the spec of the component being run (its
-    `pipec-spec` input).  `used`: the optional features (`FEATURES`)."""
+    `pipec-spec` input).  `used`: the optional features (`FEATURES`).
+    With `image`, the runtime is imported from the pipec installed in the
+    task's image (`pipec.templates.kubeflow_image`) instead."""
     names = [key for key in FEATURES if key in used]
+    # A pipeline with file outputs or metrics (typed KFP artifacts) builds
+    # its task with `_pipec_artifacts`, the others with `_pipec_task`.
+    entry = "_pipec_artifacts" if "artifacts" in used else "_pipec_task"
+    prefix = "pipec_runtime." if image else ""
     if names:
-        lines = [f"{ENTRY} = _pipec_task(", f"{INDENT}_pipec_spec(),"]
-        lines += [f"{INDENT}{key}={FEATURES[key]}," for key in names]
+        lines = [f"{ENTRY} = {prefix}{entry}(", f"{INDENT}{prefix}_pipec_spec(),"]
+        lines += [f"{INDENT}{key}={prefix}{FEATURES[key]}," for key in names]
         bootstrap = "\n".join(lines + [")"])
     else:
-        bootstrap = f"{ENTRY} = _pipec_task(_pipec_spec())"
+        bootstrap = f"{ENTRY} = {prefix}{entry}({prefix}_pipec_spec())"
+    if image:
+        head = "from pipec.templates import kubeflow_image as pipec_runtime\n\n"
+        return head + f"pipec_runtime.require({json.dumps(__version__)})\n" + bootstrap + "\n"
     codes = runtime_code.select(_RUNTIMES, runtime_code.identifiers(bootstrap), strip=True)
     return "\n\n\n".join([*codes, bootstrap]) + "\n"

@@ -179,6 +179,17 @@ def maps_upstream(step: ir.Step) -> bool:
     return gated(step) and any(isinstance(b.ref, ir.OutputRef) for b in step.when.params)
 
 
+def fanout_upstream(step: ir.Step) -> list[str]:
+    """The upstream steps of a foreach step (not the one whose output it
+    maps over) that its elements depend on: over an empty list it still
+    takes its status from them (`_pipec_fanout`)."""
+    if not step.foreach or controlled(step):
+        return []
+    binding = step.param(step.foreach)
+    producer = binding.ref.step if binding is not None and isinstance(binding.ref, ir.OutputRef) else None
+    return [name for name in step.upstream if name != producer]
+
+
 def gated(step: ir.Step) -> bool:
     """A foreach step with a `when`: the predicate is evaluated once, on
     whole values, by a task of its own before the elements are mapped (as
@@ -264,7 +275,7 @@ class FlowFile:
         if step.fallback:
             names.fallback_task = self.names.take(f"{ident}_on_failure")
             names.attempt = self.names.take(f"{ident}_attempt")
-        if maps_upstream(step) or gated(step):
+        if maps_upstream(step) or gated(step) or fanout_upstream(step):
             names.items = self.names.take(f"{ident}_items")
         if controlled(step):
             names.upstream_states = self.names.take(f"{ident}_upstream")
@@ -376,7 +387,8 @@ class FlowFile:
         optional = [("upstream", names.upstream()), ("foreach", step.foreach), ("foreach_key", step.foreach_key),
                     ("fallback", code.fallback),
                     ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel),
-                    ("go", names.go), ("anyway", step.trigger != "all_succeeded")]
+                    ("go", names.go), ("anyway", step.trigger != "all_succeeded"),
+                    ("files", [name for name, _ in step.files]), ("metrics", list(step.metrics))]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 
@@ -505,6 +517,12 @@ class FlowFile:
                           [Arg(value=names.gate), elements] + upstream, 1)
             args[0] = arg(step.foreach, names.items)
             wait_for = [arg("wait_for", names.wait)]
+            elements = Arg(value=names.items)
+        others = fanout_upstream(step)
+        if others:
+            runs = Arg(value=f"[{', '.join(self.by_name[u].run for u in others)}]")
+            lines += call(f"{names.items} = _pipec_fanout", [elements, runs], 1)
+            args[0] = arg(step.foreach, names.items)
         lines += call(f"{target} = {names.task}.map", args + wait_for, 1)
         if names.fallback_task:
             lines += call(f"{names.run} = {names.fallback_task}.map",

@@ -90,6 +90,9 @@ class StatusesRef:
 
 Ref = Union[OutputRef, ContextRef, DefaultValue, ConstantValue, StatusesRef]
 
+# The types of file outputs (KFP's artifact classes, `system.<type>` there).
+ARTIFACT_TYPES = ("Artifact", "Dataset", "Model", "HTML", "Markdown")
+
 # When a step runs, given how its upstream steps ended (Airflow's trigger
 # rules all_success, all_done, none_failed_min_one_success, one_success).
 TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
@@ -233,6 +236,13 @@ class Step:
     # The pipeline's final step: runs after every other step (they are its
     # `upstream`, trigger all_done) whatever happened.
     final: bool = False
+    # Outputs that are files or directories: (output name, artifact type:
+    # one of ARTIFACT_TYPES), in output order.  The step returns a path; the
+    # contents travel; a consumer gets the path of a local copy.
+    files: tuple[tuple[str, str], ...] = ()
+    # Outputs that are metrics (a dict of str -> int / float), in output
+    # order: ordinary outputs that each target also shows as metrics.
+    metrics: tuple[str, ...] = ()
 
     def option_span(self, option: str) -> Span:
         for name, span in self.option_spans:
@@ -400,6 +410,8 @@ _OMITTED_DEFAULTS = {
     ("Step", "after"): (),
     ("Step", "trigger"): "all_succeeded",
     ("Step", "final"): False,
+    ("Step", "files"): (),
+    ("Step", "metrics"): (),
 }
 
 

@@ -38,6 +38,8 @@ STEP_OPTIONS: dict[str, Any] = {
     "cache_ttl": None,
     "foreach_key": None,
     "params": None,
+    "files": None,
+    "metrics": (),
 }
 TRIGGERS = ("all_succeeded", "all_done", "none_failed", "one_succeeded")
 RETRY_OPTIONS: dict[str, Any] = {"max_attempts": 3, "delay": 1.0, "backoff": 2.0}
@@ -132,6 +134,14 @@ def is_json_value(value: Any) -> bool:
     return False
 
 
+def _is_files(value: Any) -> bool:
+    """`files=["model"]` or `files={"model": "Model"}` (the type is checked
+    where the step is read, with its own message)."""
+    if isinstance(value, dict):
+        return all(is_identifier(k) and isinstance(t, str) for k, t in value.items())
+    return _is_identifiers(value)
+
+
 def _is_constants(value: Any) -> bool:
     """`params={"b": 3}`: parameter -> literal."""
     return isinstance(value, dict) and all(
@@ -198,6 +208,10 @@ STEP_SPECS: dict[str, OptionSpec] = {
     "cache_ttl": OptionSpec(
         "a number of seconds > 0 or None", _optional(lambda v: _is_number(v) and v > 0)
     ),
+    "files": OptionSpec(
+        "a list of output names, or a dict {output name: artifact type}", _optional(_is_files)
+    ),
+    "metrics": OptionSpec("a list of output names", _optional(_is_identifiers)),
 }
 
 # Options only `pipeline.add_step(fn, ...)` takes; with STEP_SPECS, what

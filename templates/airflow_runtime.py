@@ -91,8 +91,12 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
         params=params,
     )
     if options.get("packages"):
-        return _pipec_isolated(facts, inputs, call)
-    return _pipec_step(facts, inputs, call)
+        result = _pipec_isolated(facts, inputs, call)
+    else:
+        result = _pipec_step(facts, inputs, call)
+    for name in options.get("metrics", ()):  # shown as they are in the XCom tab
+        context["ti"].xcom_push(key="metrics_" + name, value=_pipec_get(result[name]))
+    return result
 
 
 def _pipec_facts(context):
@@ -139,10 +143,15 @@ def _pipec_step(facts, inputs, call):
     try:
         if call.get("fallback_only"):
             raise AirflowTaskTimeout(f"step {step!r} timed out")
-        values = _pipec_outputs(
+        values = _pipec_typed(
             step,
-            call["outputs"],
-            _pipec_call(getattr(module, call["function"]), kwargs),
+            _pipec_outputs(
+                step,
+                call["outputs"],
+                _pipec_call(getattr(module, call["function"]), kwargs),
+            ),
+            call.get("files", ()),
+            call.get("metrics", ()),
         )
     except (Exception, AirflowTaskTimeout):
         if fallback is None or not facts["last_try"]:
@@ -150,13 +159,18 @@ def _pipec_step(facts, inputs, call):
         print(
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
-        values = _pipec_outputs(
+        values = _pipec_typed(
             step,
-            call["outputs"],
-            _pipec_call(
-                getattr(module, fallback),
-                _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+            _pipec_outputs(
+                step,
+                call["outputs"],
+                _pipec_call(
+                    getattr(module, fallback),
+                    _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+                ),
             ),
+            call.get("files", ()),
+            call.get("metrics", ()),
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
@@ -219,8 +233,8 @@ def _pipec_value(facts, inputs, ref):
     result = inputs[ref[1]]
     if result is None:  # its step produced nothing (a step that runs anyway)
         return None
-    if isinstance(result, dict):
-        return _pipec_get(result[ref[2]])
+    if isinstance(result, dict):  # a file output: the path of a local copy
+        return _pipec_unpack(_pipec_get(result[ref[2]]))
     return [_pipec_get(each[ref[2]]) for each in result if each is not None]
 
 
@@ -432,11 +446,17 @@ _PIPEC_CHILD = (
     "_pipec_pickle",
     "_pipec_unpickle",
     "_pipec_outputs",
+    "_pipec_typed",
+    "_pipec_file_path",
+    "_pipec_pack",
+    "_pipec_unpack",
     "_pipec_same",
     "_pipec_step",
     "_pipec_when",
     "_pipec_items",
+    "_pipec_field",
     "_pipec_value",
+    "_pipec_fallback_args",
     "_pipec_call",
     "_pipec_json",
     "_pipec_put",

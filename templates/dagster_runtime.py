@@ -63,6 +63,10 @@ class _PipecStep:
         self.timeout = options.get("timeout")
         # The Nothing output that steps running `after` this one wait for.
         self.done = options.get("done")
+        # Outputs that are files (packed to travel) and metrics (also the
+        # output's metadata, shown in Dagster's UI).
+        self.files = tuple(options.get("files", ()))
+        self.metrics = tuple(options.get("metrics", ()))
 
     def load(self):
         return _pipec_load(self.code, self.location, self.module)
@@ -71,8 +75,8 @@ class _PipecStep:
         """A fresh copy of the value bound by `ref` (through the envelope, as
         the other targets and the local run hand values over): a step that
         changes its inputs in place changes its own copies only."""
-        if ref[0] == "output":
-            value = inputs[ref[1]]
+        if ref[0] == "output":  # a file output: the path of a local copy
+            return _pipec_unpack(_pipec_loads(_pipec_dumps(inputs[ref[1]])))
         elif ref[0] == "context":
             value = getattr(context.resources.context, ref[1])
         else:
@@ -100,7 +104,7 @@ class _PipecStep:
         delay when it fails and retries are left, else the fallback."""
         try:
             value = _pipec_timed(getattr(module, self.function), kwargs, self)
-            return _pipec_outputs(self.name, self.outputs, value)
+            return self.typed(_pipec_outputs(self.name, self.outputs, value))
         except Exception as exc:
             retry = context.retry_number
             if retry < self.retries:
@@ -114,7 +118,13 @@ class _PipecStep:
             )
         kwargs = _pipec_fallback_args(getattr(module, self.function), kwargs)
         value = _pipec_call(getattr(module, self.fallback), kwargs)
-        return _pipec_outputs(self.name, self.outputs, value)
+        return self.typed(_pipec_outputs(self.name, self.outputs, value))
+
+    def typed(self, values):
+        """File outputs packed, metrics checked."""
+        if not self.files and not self.metrics:
+            return values
+        return _pipec_typed(self.name, values, self.files, self.metrics)
 
     def run(self, context, inputs):
         """The op of a plain step: yields its outputs, or none when skipped."""
@@ -124,7 +134,8 @@ class _PipecStep:
         kwargs = {k: self.value(context, inputs, r) for k, r in self.refs.items()}
         values = self.attempt(context, module, kwargs)
         for name, out in zip(self.outputs, self.outs):
-            yield Output(values[name], out)
+            metadata = dict(values[name]) if name in self.metrics else None
+            yield Output(values[name], out, metadata=metadata)
         if self.done:
             yield Output(None, self.done)
 

@@ -351,3 +351,82 @@ def _pipec_task(spec, **features):
     )
     task.__annotations__ = dict(annotations, **({"return": returns} if returns else {}))
     return task
+
+
+def _pipec_artifacts(spec, **features):
+    """`_pipec_task` for a pipeline with file outputs or metrics.  Spec
+    arguments of kind "file" (an input that is a file output of type
+    `context type`), "file_output" (an output the step returns the path of)
+    and "metrics" (the Metrics artifact of output `raw`) are KFP's typed
+    artifacts: a file output's file or directory is copied into its artifact
+    (its base name in the metadata), a file input is copied to a fresh local
+    folder and passed as that path, and metrics become the Metrics
+    artifact's metadata (as `Metrics.log_metric` writes them)."""
+    from kfp import dsl
+
+    typed = ("file", "file_output", "metrics")
+    args = [_pipec_arg(arg) for arg in spec["args"]]
+    plain = dict(spec, args=[a for a in spec["args"] if _pipec_arg(a)[1] not in typed])
+    plain["args"] += [[a[0], "output"] for a in args if a[1] == "file_output"]
+    inner = inspect.signature(_pipec_task(plain, **features))
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        p
+        for p in inner.parameters.values()
+        if p.name not in dict((a[0], a) for a in args if a[1] == "file_output")
+    ]
+    for name, kind, ctype, raw in args:
+        if kind in typed:
+            kind_class = dsl.Metrics if kind == "metrics" else getattr(dsl, ctype)
+            io = dsl.Input if kind == "file" else dsl.Output
+            parameters.append(
+                inspect.Parameter(name, keyword, annotation=io[kind_class])
+            )
+    returns = inner.return_annotation
+    returns = None if returns is inspect.Signature.empty else returns
+
+    def task(**kwargs):
+        call = dict(plain, constants=dict(plain.get("constants", {})))
+        files, metrics = {}, {}
+        for name, kind, ctype, raw in args:
+            if kind == "file":
+                artifact = kwargs.pop(name)
+                base = artifact.metadata.get("pipec_name") or os.path.basename(
+                    artifact.path
+                )
+                copy = os.path.join(tempfile.mkdtemp(prefix="pipec-file-"), base)
+                _pipec_copy(artifact.path, copy)
+                call["constants"][name] = copy
+            elif kind == "file_output":
+                files[name] = kwargs[name]
+                path = os.path.join(tempfile.mkdtemp(prefix="pipec-out-"), name)
+                kwargs[name] = types.SimpleNamespace(path=path, metadata={})
+            elif kind == "metrics":
+                metrics[raw] = kwargs.pop(name)
+        result = _pipec_invoke(call, features, kwargs, returns)
+        for name, artifact in files.items():
+            source = _pipec_file_path(spec["step"], name, _pipec_read(kwargs[name]))
+            _pipec_copy(source, artifact.path)
+            artifact.metadata["pipec_name"] = os.path.basename(source.rstrip(os.sep))
+        for name, artifact in metrics.items():
+            value = _pipec_read(kwargs[name])
+            _pipec_typed(spec["step"], {name: value}, (), (name,))
+            artifact.metadata.update(value)
+        return result
+
+    task.__signature__ = inner.replace(parameters=parameters)
+    task.__annotations__ = {p.name: p.annotation for p in parameters}
+    if returns is not None:
+        task.__annotations__["return"] = returns
+    return task
+
+
+def _pipec_copy(source, target):
+    """Copy the file or directory `source` to the path `target`."""
+    import shutil
+
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    if os.path.isdir(source):
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, target)

@@ -53,6 +53,10 @@ class _PipecStep:
         # whether an output its upstream step did not produce reads None.
         self.go = options.get("go")
         self.anyway = bool(options.get("anyway"))
+        # Outputs that are files (packed to travel) and metrics (shown as a
+        # table artifact keyed by the step's name).
+        self.files = tuple(options.get("files", ()))
+        self.metrics = tuple(options.get("metrics", ()))
 
     def cache_key(self, context, parameters):
         """The step's code and bindings, for the task's cache policy."""
@@ -112,7 +116,33 @@ class _PipecStep:
         args = {name: values[name] for name in self.params}
         function = getattr(module, self.function)
         value = await asyncio.to_thread(self.call, function, args)
-        return _pipec_envelopes(self.name, self.outputs, value)
+        return await self.envelopes(value)
+
+    async def envelopes(self, value):
+        """The step's outputs from its return value, each in its envelope:
+        file outputs packed (in a worker thread), metrics checked and shown
+        as a table artifact keyed by the step's name."""
+        if not self.files and not self.metrics:
+            return _pipec_envelopes(self.name, self.outputs, value)
+        outputs = _pipec_outputs(self.name, self.outputs, value)
+        outputs = await asyncio.to_thread(
+            _pipec_typed, self.name, outputs, self.files, self.metrics
+        )
+        if self.metrics:
+            from prefect.artifacts import acreate_table_artifact
+
+            rows = [
+                {"output": name, "metric": key, "value": number}
+                for name in self.metrics
+                for key, number in outputs[name].items()
+            ]
+            key = "".join(
+                c if c.isascii() and c.isalnum() else "-" for c in self.name.lower()
+            )
+            await acreate_table_artifact(
+                rows, key=key, description=f"metrics of {self.name}"
+            )
+        return {name: _pipec_dumps(item) for name, item in outputs.items()}
 
     def call(self, function, args):
         """The step function called, once a slot is free if the step has a
@@ -155,7 +185,7 @@ class _PipecStep:
         args = _pipec_fallback_args(getattr(module, self.function), args)
         fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
-        return _pipec_envelopes(self.name, self.outputs, value)
+        return await self.envelopes(value)
 
 
 class _PipecNoElements:
@@ -199,7 +229,7 @@ def _pipec_select(result, output):
         return [_pipec_loads(item[output]) for item in result]
     if result is None:
         return _PIPEC_SKIPPED
-    return _pipec_loads(result[output])
+    return _pipec_unpack(_pipec_loads(result[output]))  # a file: a local copy
 
 
 def _pipec_cache(step):
@@ -283,6 +313,24 @@ def _pipec_gated(gate, elements, *upstream):
     if status == "failed":
         return [_PipecNoElements("raised")], list(upstream)
     return [None], list(upstream) + [gate]
+
+
+def _pipec_fanout(elements, runs):
+    """The elements of a foreach step that also takes outputs of the
+    upstream steps `runs`.  Given no element, the step's status still comes
+    from those runs by the rule every step shares (`_pipec_blocked`): an
+    empty `.map` creates no task, so nothing would wait for a failed run
+    and the step would seem to succeed.  One element then stands for the
+    skip, or waits (through the step's other arguments) for the failed run
+    and is never ready."""
+    if elements:
+        return elements
+    status = _pipec_blocked([_pipec_status(run)[0] for run in runs], "all_succeeded")
+    if status == "upstream_failed":
+        return [None]
+    if status == "skipped":
+        return [_PIPEC_SKIPPED]
+    return elements
 
 
 def _pipec_finish(runs):

@@ -263,6 +263,86 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_typed(step, values, files, metrics):
+    """The outputs `values` of step `step` as they travel: each file output
+    (`files`: its names) packed (`_pipec_pack`), each metrics output
+    (`metrics`) checked to be a dict of str -> int / float."""
+    values = dict(values)
+    for name in metrics:
+        value = values[name]
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) in (int, float) for k, v in value.items()
+        ):
+            raise TypeError(
+                f"output {name!r} of step {step!r} holds metrics: it must be a dict "
+                f"of str -> int or float, not {value!r:.200}"
+            )
+    for name in files:
+        values[name] = _pipec_pack(step, name, values[name])
+    return values
+
+
+def _pipec_file_path(step, name, value):
+    """The path a file output's value names: a str or os.PathLike naming an
+    existing file or directory, else the step fails."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"output {name!r} of step {step!r} is a file output: the step must "
+            f"return the path of a file or directory (a str or os.PathLike), "
+            f"not a {type(value).__name__}"
+        )
+    path = os.fsdecode(os.fspath(value))
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"output {name!r} of step {step!r} is a file output, but the path it "
+            f"returned, {path!r}, names no file or directory (the working "
+            f"directory is {os.getcwd()!r})"
+        )
+    return os.path.abspath(path)
+
+
+def _pipec_pack(step, name, value):
+    """A file output as a value every target carries: ("__pipec_file__",
+    its base name, a tar of the file or directory), the same bytes for the
+    same contents (entries sorted, no times or owners), so caches keyed on
+    inputs see the contents."""
+    import os
+    import tarfile
+
+    path = _pipec_file_path(step, name, value)
+    base = os.path.basename(path.rstrip(os.sep)) or name
+
+    def plain(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(path, arcname=base, filter=plain)
+    return ("__pipec_file__", base, buffer.getvalue())
+
+
+def _pipec_unpack(value, folder=None):
+    """What a step gets for `value`: for a packed file output, the path of a
+    copy (the same base name, a directory stays one) in `folder` (default: a
+    fresh temporary folder); any other value as it is."""
+    import os
+    import tarfile
+    import tempfile
+
+    if type(value) is not tuple or len(value) != 3 or value[0] != "__pipec_file__":
+        return value
+    folder = folder or tempfile.mkdtemp(prefix="pipec-file-")
+    with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
+        if hasattr(tarfile, "data_filter"):  # no path outside `folder`
+            tar.extractall(folder, filter="data")
+        else:
+            tar.extractall(folder)
+    return os.path.join(folder, value[1])
+
+
 def _pipec_fallback_args(function, kwargs):
     """The arguments a fallback is called with: the same as the step
     function's, `kwargs` and the function's own defaults (left to its

@@ -65,7 +65,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("after_failed", SCENARIO_DIR / "after.py", "after", (("size", -1),)),
     Scenario("anyway", SCENARIO_DIR / "anyway.py", "anyway", (), ("kubeflow", "dagster")),
     Scenario("anyway_ok", SCENARIO_DIR / "anyway.py", "anyway", (("divisor", 1),), ("kubeflow", "dagster")),
+    Scenario("cleanup", SCENARIO_DIR / "cleanup.py", "nightly", (), ("dagster",)),
+    Scenario("cleanup_ok", SCENARIO_DIR / "cleanup.py", "nightly", (("divisor", 1),), ("dagster",)),
     Scenario("limits", SCENARIO_DIR / "limits.py", "limits", (("state_dir", "{tmp}"),)),
+    Scenario("files", SCENARIO_DIR / "files.py", "files"),
+    Scenario("files_missing", SCENARIO_DIR / "files.py", "files", (("broken", True),)),
     Scenario("restock", EXAMPLES / "restock.py", "restock", (), ("kubeflow", "dagster")),
     Scenario("restock_failed", EXAMPLES / "restock.py", "restock", (("warehouse", "west"),), ("kubeflow", "dagster")),
 )
@@ -112,7 +116,23 @@ def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:
     for name, step_result in result.step_results.items():
         status = step_result.status
         statuses[name] = "succeeded" if status == "cached" else status
-    return Outcome(result.success, statuses, dict(result.outputs))
+    files = {name for step in pipeline.steps for name, _ in step.files}
+    outputs = {k: file_value(v) if k in files else v for k, v in result.outputs.items()}
+    return Outcome(result.success, statuses, outputs)
+
+
+def file_value(path) -> tuple:
+    """A file output as compared: ("<file>", base name, the file's bytes, or
+    {relative path: bytes} of a directory's files).  Standard library only,
+    self-contained: the target drivers embed it with `comparable`."""
+    import pathlib
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        contents = {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    else:
+        contents = path.read_bytes()
+    return ("<file>", path.name, contents)
 
 
 def strict_equal(a: Any, b: Any) -> bool:
@@ -134,6 +154,16 @@ def comparable(value):
     drivers use it too."""
     import dataclasses
 
+    if type(value) is tuple and len(value) == 3 and value[0] == "__pipec_file__":
+        import io
+        import os
+        import tarfile
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:  # a packed file output: its contents
+            with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
+                tar.extractall(folder, filter="data")
+            return file_value(os.path.join(folder, value[1]))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: comparable(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return ("<dataclass>", type(value).__qualname__, fields)

@@ -182,7 +182,7 @@ def _driver() -> str:
     import inspect
 
     head, call = DRIVER.rsplit("\n\nmain(", 1)
-    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
+    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\n" + inspect.getsource(matrix.file_value) + "\n\nmain(" + call
 
 
 def run_scenarios(scenarios, base: Path, commands: list[dict] = (), variants: dict[str, tuple] = None,

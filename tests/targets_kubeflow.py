@@ -20,6 +20,7 @@ condition DAG; kfp.local still gives them folders at the run's top level.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import subprocess
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from matrix import NO_PIPEC, Outcome, Scenario, no_pipec_env
+from matrix import NO_PIPEC, Outcome, Scenario, file_value, no_pipec_env
 
 from pipec.backends.base import CompileOptions
 from pipec.backends.kubeflow import KubeflowBackend, _Names
@@ -58,11 +59,11 @@ RUNNER = textwrap.dedent("""
     """)
 
 
-def compile_scenario(scenario: Scenario):
+def compile_scenario(scenario: Scenario, settings: tuple = ()):
     """(pipeline IR, YAML text) of the scenario's pipeline."""
     result = load(scenario.file)
     pipeline = next(p for p in result.module.pipelines if p.name == scenario.pipeline)
-    emit = KubeflowBackend(CompileOptions(), Diagnostics()).compile(pipeline)
+    emit = KubeflowBackend(CompileOptions(settings=settings), Diagnostics()).compile(pipeline)
     return pipeline, emit.text
 
 
@@ -76,7 +77,7 @@ def _restore(value, kind: str):
     return {"int": int, "float": float, "bool": bool, "str": str}[kind](value)
 
 
-def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None = None):
+def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None = None, files=()):
     """None (did not run), "failed", or the dict of outputs.  `parameters`:
     output name -> (declared type, raw artifact key) of parameter outputs."""
     if not folder.is_dir():
@@ -92,9 +93,17 @@ def _task_result(folder: Path, outputs: tuple[str, ...], parameters: dict | None
             else:
                 values = json.loads((folder / "executor_output.json").read_text())["parameterValues"]
                 result[name] = _restore(values[name], kind)
+        elif name in files:  # a typed artifact: the file or directory itself
+            result[name] = ("<file>", _metadata(folder, name)["pipec_name"], file_value(folder / name)[2])
         else:
             result[name] = _read(folder / name)
     return result
+
+
+def _metadata(folder: Path, name: str) -> dict:
+    """The metadata the task wrote for its output artifact `name`."""
+    artifacts = json.loads((folder / "executor_output.json").read_text())["artifacts"]
+    return artifacts[name]["artifacts"][0]["metadata"]
 
 
 def _parameters(spec: dict, task: str, step) -> dict:
@@ -112,7 +121,7 @@ def _parameters(spec: dict, task: str, step) -> dict:
 
 def _step_result(run: Path, task: str, step, spec: dict):
     if step.foreach is None:
-        return _task_result(run / task, step.outputs, _parameters(spec, task, step))
+        return _task_result(run / task, step.outputs, _parameters(spec, task, step), dict(step.files))
     items = _task_result(run / f"{task}-items", ())
     if not isinstance(items, dict):
         return items
@@ -162,9 +171,12 @@ def read_outcome(pipeline, root: Path, success: bool | str, spec: dict) -> Outco
     return Outcome(success, statuses, outputs, not_run)
 
 
-def run(scenario: Scenario, workdir: Path) -> Outcome:
-    """Compile, run on kfp.local without pipec, read the outcome."""
-    pipeline, text = compile_scenario(scenario)
+def run(scenario: Scenario, workdir: Path, settings: tuple = ()) -> Outcome:
+    """Compile, run on kfp.local without pipec (with it, for components
+    that import their runtime from the image: `runtime = "image"`), read
+    the outcome."""
+    pipeline, text = compile_scenario(scenario, settings)
+    image = dict(settings).get("runtime") == "image"
     workdir.mkdir(parents=True, exist_ok=True)
     yaml_path = workdir / f"{pipeline.name}.yaml"
     yaml_path.write_text(text, encoding="utf-8")
@@ -180,7 +192,9 @@ def run(scenario: Scenario, workdir: Path) -> Outcome:
     runner = workdir / "run_kfp.py"
     runner.write_text(RUNNER, encoding="utf-8")
     result_path = workdir / "result.pickle"
-    env = no_pipec_env()  # pipec blocked; no source root: helper modules are embedded
+    # pipec blocked, unless the image provides it; no source root either
+    # way: helper modules are embedded.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if image else no_pipec_env()
     env.update(TMPDIR=str(tmp), HOME=str(tmp), PYTHONDONTWRITEBYTECODE="1")
     proc = subprocess.run(
         [sys.executable, str(runner), str(yaml_path), str(root), str(context_path), str(result_path)],

@@ -111,6 +111,18 @@ async def flow_runs():
     return sorted((names[run.flow_id], run.state.name) for run in runs)
 
 
+async def table_artifacts():
+    """(key, data) of every table artifact the flows created."""
+    async with get_client() as client:
+        found = await client.read_artifacts()
+    out = []
+    for artifact in found:
+        if artifact.type == "table":
+            data = artifact.data
+            out.append((artifact.key, json.loads(data) if isinstance(data, str) else data))
+    return sorted(out, key=repr)
+
+
 async def create_pool(name):
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
@@ -144,6 +156,7 @@ def run_commands(commands, results):
         results["commands"].append((command["argv"], proc.returncode, output))
     results["deployments"] = asyncio.run(deployments())
     results["flow_runs"] = asyncio.run(flow_runs())
+    results["artifacts"] = asyncio.run(table_artifacts())
 
 
 def main(jobs_path, out_path):
@@ -198,7 +211,7 @@ def _driver() -> str:
     import inspect
 
     head, call = DRIVER.rsplit("\n\nmain(", 1)
-    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\nmain(" + call
+    return head + "\n\n" + inspect.getsource(matrix.comparable) + "\n\n" + inspect.getsource(matrix.file_value) + "\n\nmain(" + call
 
 
 def run_scenarios(scenarios, base: Path, commands: list[dict] = (), timeout: float = 900) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import matrix
+from symbols import undefined_globals
 from pipec.backends.airflow import AirflowBackend
 from pipec.backends.base import CompileOptions
 from pipec.diagnostics import Diagnostics
@@ -126,6 +127,28 @@ def test_packages_and_pods_are_errors_where_no_mechanism_is_selected(tmp_path):
     # By default both have a mechanism: no diagnostic at all.
     for name in ("pods_case.py", "deploy_case.py"):
         assert compile_source(root / name)[1] == []
+
+
+def test_the_virtual_environment_script_defines_what_it_uses(tmp_path):
+    """The script a step's virtual environment runs is assembled from the
+    DAG file's own runtime definitions: every global it reads is among them
+    (the store root is set by its main function)."""
+    import importlib.util
+
+    root = write_tree(tmp_path / "src")
+    text, _ = compile_source(root / "deploy_case.py")
+    dag_file = tmp_path / "dag_file.py"
+    dag_file.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("pipec_dag_file", dag_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        script = module._pipec_child_code()
+    finally:
+        del sys.modules[spec.name]
+    assert "_pipec_child_main(" in script
+    assert undefined_globals(script, "child") == {"_PIPEC_STORE"}
 
 
 def test_an_unknown_mechanism_is_a_settings_error(tmp_path):

@@ -248,3 +248,18 @@ def test_context_keys_dagster_reserves_are_located_errors():
     assert [d.code for d in diagnostics if d.code.startswith("PC60")] == ["PC602", "PC603"]
     assert "    model_config:" not in text and "#   context key model_config: 0\n" in text
     ast.parse(text)
+
+
+def test_steps_that_run_anyway_are_located_errors_that_say_why():
+    """Trigger rules and the final step: Dagster abandons an op whose
+    upstream op failed, so each is a PC601 at its option, naming why."""
+    diagnostics = Diagnostics()
+    DagsterBackend(CompileOptions(), diagnostics).compile(pipeline(matrix.SCENARIO_DIR / "cleanup.py"))
+    errors = sorted((d.line, d.message) for d in diagnostics if d.code == "PC601")
+    lines = (matrix.SCENARIO_DIR / "cleanup.py").read_text(encoding="utf-8").splitlines()
+    assert [line for line, _ in errors] == [
+        lines.index('@step(after=["divide"], trigger="all_done", outputs=["cleaned"])') + 1,
+        lines.index('@step(final=True, outputs=["report"])') + 1,
+    ]
+    assert "trigger='all_done'" in errors[0][1] and "a final step (final=True)" in errors[1][1]
+    assert all("abandons it when one of them failed" in message for _, message in errors)

@@ -17,6 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 
 import matrix  # noqa: E402
+from symbols import undefined_globals  # noqa: E402
 import targets_kubeflow  # noqa: E402
 
 from pipec.backends import base  # noqa: E402
@@ -25,6 +26,7 @@ from pipec.backends.kubeflow import KubeflowBackend, _launcher  # noqa: E402
 from pipec.backends.kubeflow_check import check_references  # noqa: E402
 from pipec.diagnostics import Diagnostics  # noqa: E402
 from pipec.frontend import load  # noqa: E402
+import pipec  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "kubeflow"
 SOURCES = sorted(
@@ -123,26 +125,6 @@ def test_component_programs_are_black_stable_and_fixed_shell(filename):
         compile(program, name, "exec")
 
 
-def _undefined_globals(program: str, name: str) -> set[str]:
-    """Names the program reads as globals (at module level or from a
-    function) that it neither defines nor gets from builtins."""
-    import builtins
-    import symtable
-
-    table = symtable.symtable(program, name, "exec")
-    defined = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
-    missing = set()
-    pending = [table]
-    while pending:
-        scope = pending.pop()
-        pending.extend(scope.get_children())
-        for symbol in scope.get_symbols():
-            reads_global = symbol.is_global() or scope.get_type() == "module"
-            if reads_global and symbol.is_referenced() and symbol.get_name() not in defined:
-                missing.add(symbol.get_name())
-    return missing - set(dir(builtins))
-
-
 @pytest.mark.parametrize("filename", sorted(COMPILED))
 def test_component_programs_carry_what_they_use_and_no_more(filename):
     """The pipeline's program embeds only the runtime definitions its
@@ -151,7 +133,7 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
     modules or conditions, nor any docstring or comment."""
     for name, container in _programs(COMPILED[filename]):
         program = container["command"][3]
-        assert _undefined_globals(program, name) == set(), name
+        assert undefined_globals(program, name) == set(), name
         defined = set()
         for node in ast.parse(program).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -164,15 +146,19 @@ def test_component_programs_carry_what_they_use_and_no_more(filename):
         if "install=_pipec_install" not in program:
             assert not defined & {"_pipec_install", "subprocess"}, name
         if "helpers=_pipec_helpers" not in program:
-            assert not defined & {"_pipec_helpers", "tempfile"}, name
+            assert "_pipec_helpers" not in defined, name
+            if "_pipec_artifacts(" not in program:  # file outputs are copied through temporary folders
+                assert "tempfile" not in defined, name
+        if "_pipec_artifacts(" not in program:
+            assert not defined & {"_pipec_artifacts", "_pipec_copy", "_pipec_typed", "_pipec_pack"}, name
         if "predicate=_pipec_run_predicate" not in program:
             assert "_pipec_run_predicate" not in defined, name
 
 
 def test_undefined_globals_are_found():
     # The check above could not pass vacuously.
-    assert _undefined_globals("def f():\n    return _pipec_read(x)\n", "p") == {"_pipec_read", "x"}
-    assert _undefined_globals("import json\n\ndef f(x):\n    return json.loads(x)\n", "p") == set()
+    assert undefined_globals("def f():\n    return _pipec_read(x)\n", "p") == {"_pipec_read", "x"}
+    assert undefined_globals("import json\n\ndef f(x):\n    return json.loads(x)\n", "p") == set()
 
 
 def test_hostile_values_arrive_exactly_as_written():
@@ -231,6 +217,33 @@ def test_same_outcome_as_local_run(scenario, tmp_path):
     expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
     actual = targets_kubeflow.run(scenario, tmp_path / "kfp")
     matrix.assert_same(matrix.unreached(expected, actual), actual, "kubeflow")
+
+
+IMAGE_SCENARIOS = ("crossing", "multi_module", "retries_fallback")
+
+
+@pytest.mark.parametrize(
+    "scenario", [s for s in matrix.scenarios_for("kubeflow") if s.id in IMAGE_SCENARIOS], ids=lambda s: s.id
+)
+def test_runtime_from_the_image_gives_the_same_outcome(scenario, tmp_path):
+    """`runtime = "image"`: the components import pipec's runtime from the
+    image (here, this environment) instead of carrying it, and every
+    outcome is the same as the local run's."""
+    _, text = targets_kubeflow.compile_scenario(scenario, (("runtime", "image"),))
+    program = yaml.safe_load(text)["deploymentSpec"]["executors"]["exec-pipec"]["container"]["command"][3]
+    assert program.startswith("from pipec.templates import kubeflow_image as pipec_runtime\n")
+    assert "def " not in program and black.format_str(program, mode=black.Mode()) == program
+    expected = matrix.local_outcome(scenario, _mkdir(tmp_path / "local"))
+    actual = targets_kubeflow.run(scenario, tmp_path / "kfp", (("runtime", "image"),))
+    matrix.assert_same(matrix.unreached(expected, actual), actual, "kubeflow")
+
+
+def test_runtime_from_an_image_with_another_pipec_fails_the_task_clearly():
+    from pipec.templates import kubeflow_image
+
+    kubeflow_image.require(pipec.__version__)
+    with pytest.raises(RuntimeError, match=r"compiled by pipec 0\.0\.1, but the task's image has pipec"):
+        kubeflow_image.require("0.0.1")
 
 
 def _mkdir(path: Path) -> Path:

@@ -93,6 +93,14 @@ def test_scenarios_cover_every_status(prefect_runs):
     assert flaky == [("flaky_fetch", "COMPLETED", "Completed")]
 
 
+def test_metrics_are_a_table_artifact_keyed_by_the_step(prefect_runs):
+    tables = [data for key, data in prefect_runs["artifacts"] if key == "evaluate"]
+    expected = [{"output": "scores", "metric": "accuracy", "value": 1.0},
+                {"output": "scores", "metric": "loss", "value": 0.25},
+                {"output": "scores", "metric": "weights", "value": 3}]
+    assert tables and all(table == expected for table in tables), prefect_runs["artifacts"]
+
+
 def test_python_file_runs_the_flow_with_its_defaults(prefect_runs):
     commands = prefect_runs["commands"]
     by_file = {argv[-1].rsplit("/", 1)[-1]: (code, out) for argv, code, out in commands if argv[1] != "-m"}

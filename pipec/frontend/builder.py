@@ -27,6 +27,7 @@ from pipec.frontend.binding import (
     step_name,
     step_outputs,
 )
+from pipec.frontend.artifacts import typed_outputs
 from pipec.frontend.closure import CodeExtractor
 from pipec.frontend.declarations import StepDecl, StepReader
 from pipec.frontend.literals import LiteralEvaluator
@@ -135,11 +136,13 @@ class Builder:
             if decl.fallback and code.fallback
             else None
         )
+        outputs = tuple(step_outputs(decl))
+        files, metrics = typed_outputs(decl, name, outputs, foreach, self.diagnostics)
         step = ir.Step(
             name=name,
             function=decl.function,
             params=params,
-            outputs=tuple(step_outputs(decl)),
+            outputs=outputs,
             code=code,
             span=decl.span,
             retry=retry_policy(decl, self.diagnostics),
@@ -158,6 +161,8 @@ class Builder:
             option_spans=option_spans(decl),
             trigger="all_done" if decl.option("final") else decl.option("trigger", "all_succeeded"),
             final=bool(decl.option("final", False)),
+            files=files,
+            metrics=metrics,
         )
         producers = []
         for ref in step.input_refs():

@@ -50,7 +50,8 @@ from typing import Any, Callable
 from pipec.runner.capture import element_capture
 from pipec.runner.events import ATTEMPT_FAILED, ELEMENT_FINISHED, Event
 from pipec.runner.outputs import normalize_outputs
-from pipec.templates.task_runtime import _pipec_call, _pipec_dumps, _pipec_fallback_args, _pipec_loads
+from pipec.templates.task_runtime import (_pipec_call, _pipec_dumps, _pipec_fallback_args, _pipec_loads,
+                                          _pipec_typed, _pipec_unpack)
 
 # Module-level so tests can replace it: execute.sleep = fake.
 sleep = time.sleep
@@ -88,7 +89,8 @@ class Call:
     arguments: dict[str, bytes]
 
     def values(self) -> dict[str, Any]:
-        return {name: _pipec_loads(data) for name, data in self.arguments.items()}
+        # A file output arrives as the path of a fresh copy, as on every target.
+        return {name: _pipec_unpack(_pipec_loads(data)) for name, data in self.arguments.items()}
 
     def invoke(self, fn: Callable, values: dict[str, Any] | None = None) -> Any:
         """`fn` called with this call's values (or `values`), as every target
@@ -171,7 +173,7 @@ class StepExecutor:
         for attempt in range(1, attempts + 1):
             try:
                 value = call_with_timeout(self.function, call, step.timeout, step.name)
-                outputs = normalize_outputs(step.name, step.outputs, value)
+                outputs = self.typed(normalize_outputs(step.name, step.outputs, value))
                 return Outcome(True, outputs, attempt, envelopes=_envelopes(step.name, outputs))
             except (Exception, SystemExit) as exc:
                 error, tb = describe(exc), traceback.format_exc()
@@ -185,11 +187,18 @@ class StepExecutor:
             return Outcome(False, attempts=attempts, error=error, traceback=tb)
         return self._fallback(call, attempts, error, tb)
 
+    def typed(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """File outputs packed (their contents, as they are now), metrics checked."""
+        step = self.step
+        if not step.files and not step.metrics:
+            return outputs
+        return _pipec_typed(step.name, outputs, [name for name, _ in step.files], step.metrics)
+
     def _fallback(self, call: Call, attempts: int, error: str | None, tb: str | None) -> Outcome:
         step = self.step
         try:
             value = call.invoke(self.fallback, _pipec_fallback_args(self.function, call.values()))
-            outputs = normalize_outputs(step.name, step.outputs, value)
+            outputs = self.typed(normalize_outputs(step.name, step.outputs, value))
             envelopes = _envelopes(step.name, outputs)
         except (Exception, SystemExit) as exc:
             message = f"{error}; then fallback {step.code.fallback!r} failed: {describe(exc)}"

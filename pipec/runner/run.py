@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from urllib.parse import quote
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -50,7 +51,8 @@ from pipec.runner.execute import Call, Outcome, StepExecutor, describe, exit_gua
 from pipec.runner.plan import blocked_by, compile_pipeline, resolve_context, run_statuses
 from pipec.runner.result import (CACHED, FAILED, SKIPPED, SUCCEEDED, PipelineResult, StepResult)
 from pipec.runner.store import RunDir, Store, git_commit, now_iso
-from pipec.templates.task_runtime import _PIPEC_FOREIGN, _pipec_dumps, _pipec_field, _pipec_load, _pipec_loads
+from pipec.templates.task_runtime import (_PIPEC_FOREIGN, _pipec_dumps, _pipec_field, _pipec_load, _pipec_loads,
+                                          _pipec_unpack)
 
 REUSABLE = (SUCCEEDED, CACHED)
 _NONE = _pipec_dumps(None)
@@ -305,13 +307,29 @@ class _Run:
                   duration_seconds=result.duration_seconds, error=result.error, detail=detail)
         return result
 
+    def output_values(self) -> dict[str, Any]:
+        """Every output's value; a file output's is the path of its copy in
+        the run's folder `files/<output>/`."""
+        files = {name for step in self.pipeline.steps for name, _ in step.files}
+        values = {}
+        for name, data in self.envelopes.items():
+            value = _pipec_loads(data)
+            if name in files:
+                folder = self.run.path / "files" / quote(name, safe="")
+                if not folder.exists():
+                    folder.mkdir(parents=True)
+                    value = _pipec_unpack(value, str(folder))
+                else:
+                    value = str(folder / value[1]) if isinstance(value, tuple) else value
+            values[name] = value
+        return values
+
     def write_record(self, start: float, finished: bool) -> PipelineResult:
         result = PipelineResult(
             run_id=self.run.run_id,
             pipeline_name=self.pipeline.name,
             success=all(r.ok for r in self.results.values()),
-            outputs={name: _pipec_loads(data) for name, data in self.envelopes.items()}
-            if finished else {},
+            outputs=self.output_values() if finished else {},
             step_results=dict(self.results),
             duration_seconds=round(time.perf_counter() - start, 6),
             started_at=self.started_at,

@@ -261,6 +261,86 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_typed(step, values, files, metrics):
+    """The outputs `values` of step `step` as they travel: each file output
+    (`files`: its names) packed (`_pipec_pack`), each metrics output
+    (`metrics`) checked to be a dict of str -> int / float."""
+    values = dict(values)
+    for name in metrics:
+        value = values[name]
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) in (int, float) for k, v in value.items()
+        ):
+            raise TypeError(
+                f"output {name!r} of step {step!r} holds metrics: it must be a dict "
+                f"of str -> int or float, not {value!r:.200}"
+            )
+    for name in files:
+        values[name] = _pipec_pack(step, name, values[name])
+    return values
+
+
+def _pipec_file_path(step, name, value):
+    """The path a file output's value names: a str or os.PathLike naming an
+    existing file or directory, else the step fails."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"output {name!r} of step {step!r} is a file output: the step must "
+            f"return the path of a file or directory (a str or os.PathLike), "
+            f"not a {type(value).__name__}"
+        )
+    path = os.fsdecode(os.fspath(value))
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"output {name!r} of step {step!r} is a file output, but the path it "
+            f"returned, {path!r}, names no file or directory (the working "
+            f"directory is {os.getcwd()!r})"
+        )
+    return os.path.abspath(path)
+
+
+def _pipec_pack(step, name, value):
+    """A file output as a value every target carries: ("__pipec_file__",
+    its base name, a tar of the file or directory), the same bytes for the
+    same contents (entries sorted, no times or owners), so caches keyed on
+    inputs see the contents."""
+    import os
+    import tarfile
+
+    path = _pipec_file_path(step, name, value)
+    base = os.path.basename(path.rstrip(os.sep)) or name
+
+    def plain(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(path, arcname=base, filter=plain)
+    return ("__pipec_file__", base, buffer.getvalue())
+
+
+def _pipec_unpack(value, folder=None):
+    """What a step gets for `value`: for a packed file output, the path of a
+    copy (the same base name, a directory stays one) in `folder` (default: a
+    fresh temporary folder); any other value as it is."""
+    import os
+    import tarfile
+    import tempfile
+
+    if type(value) is not tuple or len(value) != 3 or value[0] != "__pipec_file__":
+        return value
+    folder = folder or tempfile.mkdtemp(prefix="pipec-file-")
+    with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
+        if hasattr(tarfile, "data_filter"):  # no path outside `folder`
+            tar.extractall(folder, filter="data")
+        else:
+            tar.extractall(folder)
+    return os.path.join(folder, value[1])
+
+
 def _pipec_fallback_args(function, kwargs):
     """The arguments a fallback is called with: the same as the step
     function's, `kwargs` and the function's own defaults (left to its
@@ -349,6 +429,10 @@ class _PipecStep:
         self.timeout = options.get("timeout")
         # The Nothing output that steps running `after` this one wait for.
         self.done = options.get("done")
+        # Outputs that are files (packed to travel) and metrics (also the
+        # output's metadata, shown in Dagster's UI).
+        self.files = tuple(options.get("files", ()))
+        self.metrics = tuple(options.get("metrics", ()))
 
     def load(self):
         return _pipec_load(self.code, self.location, self.module)
@@ -357,8 +441,8 @@ class _PipecStep:
         """A fresh copy of the value bound by `ref` (through the envelope, as
         the other targets and the local run hand values over): a step that
         changes its inputs in place changes its own copies only."""
-        if ref[0] == "output":
-            value = inputs[ref[1]]
+        if ref[0] == "output":  # a file output: the path of a local copy
+            return _pipec_unpack(_pipec_loads(_pipec_dumps(inputs[ref[1]])))
         elif ref[0] == "context":
             value = getattr(context.resources.context, ref[1])
         else:
@@ -386,7 +470,7 @@ class _PipecStep:
         delay when it fails and retries are left, else the fallback."""
         try:
             value = _pipec_timed(getattr(module, self.function), kwargs, self)
-            return _pipec_outputs(self.name, self.outputs, value)
+            return self.typed(_pipec_outputs(self.name, self.outputs, value))
         except Exception as exc:
             retry = context.retry_number
             if retry < self.retries:
@@ -400,7 +484,13 @@ class _PipecStep:
             )
         kwargs = _pipec_fallback_args(getattr(module, self.function), kwargs)
         value = _pipec_call(getattr(module, self.fallback), kwargs)
-        return _pipec_outputs(self.name, self.outputs, value)
+        return self.typed(_pipec_outputs(self.name, self.outputs, value))
+
+    def typed(self, values):
+        """File outputs packed, metrics checked."""
+        if not self.files and not self.metrics:
+            return values
+        return _pipec_typed(self.name, values, self.files, self.metrics)
 
     def run(self, context, inputs):
         """The op of a plain step: yields its outputs, or none when skipped."""
@@ -410,7 +500,8 @@ class _PipecStep:
         kwargs = {k: self.value(context, inputs, r) for k, r in self.refs.items()}
         values = self.attempt(context, module, kwargs)
         for name, out in zip(self.outputs, self.outs):
-            yield Output(values[name], out)
+            metadata = dict(values[name]) if name in self.metrics else None
+            yield Output(values[name], out, metadata=metadata)
         if self.done:
             yield Output(None, self.done)
 
