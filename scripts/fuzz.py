@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--targets", default=",".join(harness.TARGETS))
     parser.add_argument("--batch", type=int, default=50, help="pipelines per orchestrator process")
-    parser.add_argument("--features", default="", help=f"comma-separated: {', '.join(sorted(strategies.FEATURES))}, or language (all of "
-                        f"{', '.join(sorted(strategies.LANGUAGE))})")
+    parser.add_argument("--features", default="",
+                        help=f"comma-separated: {', '.join(sorted(strategies.FEATURES))}, "
+                        f"or language (all of {', '.join(sorted(strategies.LANGUAGE))})")
     parser.add_argument("--range", default=None, metavar="START:STOP",
                         help="run only these pipelines of the batch (to share a batch between processes)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary folder)")

@@ -265,6 +265,86 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_typed(step, values, files, metrics):
+    """The outputs `values` of step `step` as they travel: each file output
+    (`files`: its names) packed (`_pipec_pack`), each metrics output
+    (`metrics`) checked to be a dict of str -> int / float."""
+    values = dict(values)
+    for name in metrics:
+        value = values[name]
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) in (int, float) for k, v in value.items()
+        ):
+            raise TypeError(
+                f"output {name!r} of step {step!r} holds metrics: it must be a dict "
+                f"of str -> int or float, not {value!r:.200}"
+            )
+    for name in files:
+        values[name] = _pipec_pack(step, name, values[name])
+    return values
+
+
+def _pipec_file_path(step, name, value):
+    """The path a file output's value names: a str or os.PathLike naming an
+    existing file or directory, else the step fails."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"output {name!r} of step {step!r} is a file output: the step must "
+            f"return the path of a file or directory (a str or os.PathLike), "
+            f"not a {type(value).__name__}"
+        )
+    path = os.fsdecode(os.fspath(value))
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"output {name!r} of step {step!r} is a file output, but the path it "
+            f"returned, {path!r}, names no file or directory (the working "
+            f"directory is {os.getcwd()!r})"
+        )
+    return os.path.abspath(path)
+
+
+def _pipec_pack(step, name, value):
+    """A file output as a value every target carries: ("__pipec_file__",
+    its base name, a tar of the file or directory), the same bytes for the
+    same contents (entries sorted, no times or owners), so caches keyed on
+    inputs see the contents."""
+    import os
+    import tarfile
+
+    path = _pipec_file_path(step, name, value)
+    base = os.path.basename(path.rstrip(os.sep)) or name
+
+    def plain(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(path, arcname=base, filter=plain)
+    return ("__pipec_file__", base, buffer.getvalue())
+
+
+def _pipec_unpack(value, folder=None):
+    """What a step gets for `value`: for a packed file output, the path of a
+    copy (the same base name, a directory stays one) in `folder` (default: a
+    fresh temporary folder); any other value as it is."""
+    import os
+    import tarfile
+    import tempfile
+
+    if type(value) is not tuple or len(value) != 3 or value[0] != "__pipec_file__":
+        return value
+    folder = folder or tempfile.mkdtemp(prefix="pipec-file-")
+    with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
+        if hasattr(tarfile, "data_filter"):  # no path outside `folder`
+            tar.extractall(folder, filter="data")
+        else:
+            tar.extractall(folder)
+    return os.path.join(folder, value[1])
+
+
 def _pipec_fallback_args(function, kwargs):
     """The arguments a fallback is called with: the same as the step
     function's, `kwargs` and the function's own defaults (left to its
@@ -395,8 +475,12 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
         params=params,
     )
     if options.get("packages"):
-        return _pipec_isolated(facts, inputs, call)
-    return _pipec_step(facts, inputs, call)
+        result = _pipec_isolated(facts, inputs, call)
+    else:
+        result = _pipec_step(facts, inputs, call)
+    for name in options.get("metrics", ()):  # shown as they are in the XCom tab
+        context["ti"].xcom_push(key="metrics_" + name, value=_pipec_get(result[name]))
+    return result
 
 
 def _pipec_facts(context):
@@ -443,10 +527,15 @@ def _pipec_step(facts, inputs, call):
     try:
         if call.get("fallback_only"):
             raise AirflowTaskTimeout(f"step {step!r} timed out")
-        values = _pipec_outputs(
+        values = _pipec_typed(
             step,
-            call["outputs"],
-            _pipec_call(getattr(module, call["function"]), kwargs),
+            _pipec_outputs(
+                step,
+                call["outputs"],
+                _pipec_call(getattr(module, call["function"]), kwargs),
+            ),
+            call.get("files", ()),
+            call.get("metrics", ()),
         )
     except (Exception, AirflowTaskTimeout):
         if fallback is None or not facts["last_try"]:
@@ -454,13 +543,18 @@ def _pipec_step(facts, inputs, call):
         print(
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
-        values = _pipec_outputs(
+        values = _pipec_typed(
             step,
-            call["outputs"],
-            _pipec_call(
-                getattr(module, fallback),
-                _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+            _pipec_outputs(
+                step,
+                call["outputs"],
+                _pipec_call(
+                    getattr(module, fallback),
+                    _pipec_fallback_args(getattr(module, call["function"]), kwargs),
+                ),
             ),
+            call.get("files", ()),
+            call.get("metrics", ()),
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
@@ -523,8 +617,8 @@ def _pipec_value(facts, inputs, ref):
     result = inputs[ref[1]]
     if result is None:  # its step produced nothing (a step that runs anyway)
         return None
-    if isinstance(result, dict):
-        return _pipec_get(result[ref[2]])
+    if isinstance(result, dict):  # a file output: the path of a local copy
+        return _pipec_unpack(_pipec_get(result[ref[2]]))
     return [_pipec_get(each[ref[2]]) for each in result if each is not None]
 
 
@@ -736,11 +830,17 @@ _PIPEC_CHILD = (
     "_pipec_pickle",
     "_pipec_unpickle",
     "_pipec_outputs",
+    "_pipec_typed",
+    "_pipec_file_path",
+    "_pipec_pack",
+    "_pipec_unpack",
     "_pipec_same",
     "_pipec_step",
     "_pipec_when",
     "_pipec_items",
+    "_pipec_field",
     "_pipec_value",
+    "_pipec_fallback_args",
     "_pipec_call",
     "_pipec_json",
     "_pipec_put",

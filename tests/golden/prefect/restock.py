@@ -251,6 +251,86 @@ def _pipec_outputs(step, names, value):
     )
 
 
+def _pipec_typed(step, values, files, metrics):
+    """The outputs `values` of step `step` as they travel: each file output
+    (`files`: its names) packed (`_pipec_pack`), each metrics output
+    (`metrics`) checked to be a dict of str -> int / float."""
+    values = dict(values)
+    for name in metrics:
+        value = values[name]
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and type(v) in (int, float) for k, v in value.items()
+        ):
+            raise TypeError(
+                f"output {name!r} of step {step!r} holds metrics: it must be a dict "
+                f"of str -> int or float, not {value!r:.200}"
+            )
+    for name in files:
+        values[name] = _pipec_pack(step, name, values[name])
+    return values
+
+
+def _pipec_file_path(step, name, value):
+    """The path a file output's value names: a str or os.PathLike naming an
+    existing file or directory, else the step fails."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"output {name!r} of step {step!r} is a file output: the step must "
+            f"return the path of a file or directory (a str or os.PathLike), "
+            f"not a {type(value).__name__}"
+        )
+    path = os.fsdecode(os.fspath(value))
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"output {name!r} of step {step!r} is a file output, but the path it "
+            f"returned, {path!r}, names no file or directory (the working "
+            f"directory is {os.getcwd()!r})"
+        )
+    return os.path.abspath(path)
+
+
+def _pipec_pack(step, name, value):
+    """A file output as a value every target carries: ("__pipec_file__",
+    its base name, a tar of the file or directory), the same bytes for the
+    same contents (entries sorted, no times or owners), so caches keyed on
+    inputs see the contents."""
+    import os
+    import tarfile
+
+    path = _pipec_file_path(step, name, value)
+    base = os.path.basename(path.rstrip(os.sep)) or name
+
+    def plain(info):
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(path, arcname=base, filter=plain)
+    return ("__pipec_file__", base, buffer.getvalue())
+
+
+def _pipec_unpack(value, folder=None):
+    """What a step gets for `value`: for a packed file output, the path of a
+    copy (the same base name, a directory stays one) in `folder` (default: a
+    fresh temporary folder); any other value as it is."""
+    import os
+    import tarfile
+    import tempfile
+
+    if type(value) is not tuple or len(value) != 3 or value[0] != "__pipec_file__":
+        return value
+    folder = folder or tempfile.mkdtemp(prefix="pipec-file-")
+    with tarfile.open(fileobj=io.BytesIO(value[2])) as tar:
+        if hasattr(tarfile, "data_filter"):  # no path outside `folder`
+            tar.extractall(folder, filter="data")
+        else:
+            tar.extractall(folder)
+    return os.path.join(folder, value[1])
+
+
 def _pipec_fallback_args(function, kwargs):
     """The arguments a fallback is called with: the same as the step
     function's, `kwargs` and the function's own defaults (left to its
@@ -333,6 +413,8 @@ def _pipec_same(a, b):
 
 
 # pipec task environment
+import os
+import tempfile
 import threading
 
 
@@ -400,6 +482,10 @@ class _PipecStep:
         # whether an output its upstream step did not produce reads None.
         self.go = options.get("go")
         self.anyway = bool(options.get("anyway"))
+        # Outputs that are files (packed to travel) and metrics (shown as a
+        # table artifact keyed by the step's name).
+        self.files = tuple(options.get("files", ()))
+        self.metrics = tuple(options.get("metrics", ()))
 
     def cache_key(self, context, parameters):
         """The step's code and bindings, for the task's cache policy."""
@@ -459,7 +545,33 @@ class _PipecStep:
         args = {name: values[name] for name in self.params}
         function = getattr(module, self.function)
         value = await asyncio.to_thread(self.call, function, args)
-        return _pipec_envelopes(self.name, self.outputs, value)
+        return await self.envelopes(value)
+
+    async def envelopes(self, value):
+        """The step's outputs from its return value, each in its envelope:
+        file outputs packed (in a worker thread), metrics checked and shown
+        as a table artifact keyed by the step's name."""
+        if not self.files and not self.metrics:
+            return _pipec_envelopes(self.name, self.outputs, value)
+        outputs = _pipec_outputs(self.name, self.outputs, value)
+        outputs = await asyncio.to_thread(
+            _pipec_typed, self.name, outputs, self.files, self.metrics
+        )
+        if self.metrics:
+            from prefect.artifacts import acreate_table_artifact
+
+            rows = [
+                {"output": name, "metric": key, "value": number}
+                for name in self.metrics
+                for key, number in outputs[name].items()
+            ]
+            key = "".join(
+                c if c.isascii() and c.isalnum() else "-" for c in self.name.lower()
+            )
+            await acreate_table_artifact(
+                rows, key=key, description=f"metrics of {self.name}"
+            )
+        return {name: _pipec_dumps(item) for name, item in outputs.items()}
 
     def call(self, function, args):
         """The step function called, once a slot is free if the step has a
@@ -502,7 +614,7 @@ class _PipecStep:
         args = _pipec_fallback_args(getattr(module, self.function), args)
         fallback = getattr(module, self.fallback)
         value = await asyncio.to_thread(_pipec_call, fallback, args)
-        return _pipec_envelopes(self.name, self.outputs, value)
+        return await self.envelopes(value)
 
 
 class _PipecNoElements:
@@ -546,7 +658,7 @@ def _pipec_select(result, output):
         return [_pipec_loads(item[output]) for item in result]
     if result is None:
         return _PIPEC_SKIPPED
-    return _pipec_loads(result[output])
+    return _pipec_unpack(_pipec_loads(result[output]))  # a file: a local copy
 
 
 def _pipec_cache(step):
@@ -630,6 +742,24 @@ def _pipec_gated(gate, elements, *upstream):
     if status == "failed":
         return [_PipecNoElements("raised")], list(upstream)
     return [None], list(upstream) + [gate]
+
+
+def _pipec_fanout(elements, runs):
+    """The elements of a foreach step that also takes outputs of the
+    upstream steps `runs`.  Given no element, the step's status still comes
+    from those runs by the rule every step shares (`_pipec_blocked`): an
+    empty `.map` creates no task, so nothing would wait for a failed run
+    and the step would seem to succeed.  One element then stands for the
+    skip, or waits (through the step's other arguments) for the failed run
+    and is never ready."""
+    if elements:
+        return elements
+    status = _pipec_blocked([_pipec_status(run)[0] for run in runs], "all_succeeded")
+    if status == "upstream_failed":
+        return [None]
+    if status == "skipped":
+        return [_PIPEC_SKIPPED]
+    return elements
 
 
 def _pipec_finish(runs):
