@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--targets", default=",".join(harness.TARGETS))
     parser.add_argument("--batch", type=int, default=50, help="pipelines per orchestrator process")
-    parser.add_argument("--features", default="", help=f"comma-separated: {', '.join(sorted(strategies.FEATURES))}")
+    parser.add_argument("--features", default="",
+                        help=f"comma-separated: {', '.join(sorted(strategies.FEATURES))}, "
+                        f"or language (all of {', '.join(sorted(strategies.LANGUAGE))})")
     parser.add_argument("--range", default=None, metavar="START:STOP",
                         help="run only these pipelines of the batch (to share a batch between processes)")
     parser.add_argument("--out", type=Path, help="working folder (default: a new temporary folder)")
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     out = args.out or Path(tempfile.mkdtemp(prefix="pipec-fuzz-"))
-    features = frozenset(f for f in args.features.split(",") if f)
+    features = strategies.expand(f for f in args.features.split(",") if f)
 
     start = time.perf_counter()
     pipelines = strategies.batch(args.seed, args.count, features)
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         for target, n in report.ran.items():
             total.ran[target] = total.ran.get(target, 0) + n
             total.seconds[target] = total.seconds.get(target, 0.0) + report.seconds[target]
+        for target, names in report.refused.items():
+            total.refused.setdefault(target, []).extend(names)
         for difference in report.differences:
             print(difference, flush=True)
         total.differences.extend(report.differences)

@@ -71,6 +71,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("files", SCENARIO_DIR / "files.py", "files"),
     Scenario("files_missing", SCENARIO_DIR / "files.py", "files", (("broken", True),)),
     Scenario("files_fallback", SCENARIO_DIR / "files.py", "files", (("backup_broken", True),)),
+    Scenario("restock", EXAMPLES / "restock.py", "restock", (), ("kubeflow", "dagster")),
+    Scenario("restock_failed", EXAMPLES / "restock.py", "restock", (("warehouse", "west"),), ("kubeflow", "dagster")),
 )
 
 SCENARIO_IDS = [s.id for s in SCENARIOS]

@@ -25,8 +25,8 @@ from pipec.frontend import load
 
 GOLDEN = matrix.REPO / "tests" / "golden" / "dagster"
 MODULES = sorted(
-    [p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"]
-    + sorted(set(matrix.SCENARIO_DIR.glob("*.py")) - matrix.refused_files("dagster"))
+    {p for p in matrix.EXAMPLES.rglob("*.py") if p.name != "__init__.py"}.union(matrix.SCENARIO_DIR.glob("*.py"))
+    - matrix.refused_files("dagster")
 )
 BLACK = black.Mode(target_versions={black.TargetVersion.PY310})
 

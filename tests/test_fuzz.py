@@ -31,7 +31,12 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 
 # Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
 # its fix is merged (the strict xfail then fails until it is moved).
-FOUND: dict[str, dict[str, str]] = {}
+FOUND: dict[str, dict[str, str]] = {
+    "airflow_skip_before_upstream_failed": {
+        "airflow": "Airflow's all_success skips a task as soon as one upstream task is skipped, before another "
+        "upstream task is upstream_failed; the local run waits for all of them and a failure beats a skip",
+    },
+}
 
 # Reproducers whose difference is fixed: they stay as regression tests on
 # the targets where they differed.
@@ -98,6 +103,89 @@ def test_instances_feature_generates_instances_wiring_and_literals(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pipec.cli", "check", *(str(c.file) for c in cases)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+LANGUAGE = strategies.expand(["language"])
+
+
+def _constructs(pipelines) -> set[str]:
+    """The language constructs the pipelines use."""
+    seen = set()
+    for p in pipelines:
+        seen |= {"loop"} if p.loop else set()
+        seen |= {"pipeline max_parallel"} if p.max_parallel else set()
+        for s in p.steps:
+            seen |= {f"trigger {s.trigger}"} if s.trigger else set()
+            literal = any(q.source == "constant" and q.name == s.foreach for q in s.params)
+            for name, used in (("after", s.after), ("final", s.final), ("foreach_key", s.foreach_key),
+                               ("foreach literal", literal), ("wiring", s.wiring),
+                               ("max_parallel", s.max_parallel), ("cache_ttl", s.cache_ttl)):
+                seen |= {name} if used else set()
+    return seen
+
+
+ALL_CONSTRUCTS = {"after", "final", "foreach_key", "foreach literal", "wiring", "max_parallel", "cache_ttl", "loop",
+                  "pipeline max_parallel", "trigger all_done", "trigger none_failed", "trigger one_succeeded"}
+
+
+def test_language_features_generate_every_construct_and_pass_check(tmp_path):
+    """With the language's flags ("language"), the generator writes every
+    ordering, fan-out and limit form, only in deterministic places, and
+    `pipec check` accepts every module."""
+    pipelines = strategies.batch(7, 40, LANGUAGE)
+    assert _constructs(pipelines) == ALL_CONSTRUCTS
+    text = "".join(model.source(p) for p in pipelines)
+    for construct in ("after=[", "trigger='all_done'", "final=True", "def s", "statuses", "foreach_key='id'",
+                      "max_parallel=", "cache_ttl=", "for each in (", "for each in [", "inputs={"):
+        assert construct in text, construct
+    for p in pipelines:
+        steps = {s.name: s for s in p.steps}
+        for s in p.steps:
+            if s.trigger == "one_succeeded":  # Airflow starts it when one upstream step succeeded
+                assert not [q for q in s.params if q.source == "output"] and s.after, s
+                assert s.when is None or s.when.source in dict(p.context), s
+            if s.trigger or s.after:
+                assert s.foreach is None, s  # PC601 on Airflow and Prefect
+            assert all(not steps[a].final for a in s.after)
+        assert sum(s.final for s in p.steps) <= 1
+    cases = harness.write_cases(pipelines, tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "pipec.cli", "check", *(str(c.file) for c in cases)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_target_that_refuses_a_construct_is_counted_not_a_difference(tmp_path):
+    """KFP refuses a final step and trigger rules (PC601 only): the harness
+    compiles the rest of the batch and counts the refused pipeline; an
+    error other than PC601 stays a difference."""
+    broken = tmp_path / "broken.py"
+    broken.write_text("from pipec import Pipeline, step\n\n\n@step\ndef lonely(x):\n    return x\n\n\n"
+                      'pipeline = Pipeline("broken")\npipeline.add_step(lonely)\n')  # PC203: x is bound to nothing
+    cases = [harness.Case("anyway", matrix.SCENARIO_DIR / "anyway.py"), harness.Case("etl", matrix.EXAMPLES / "etl.py"),
+             harness.Case("broken", broken)]
+    batch = harness.Batch(cases, tmp_path / "work")
+    _, compiled = batch.compile("kubeflow", ["anyway", "etl", "broken"])
+    assert compiled == ["etl"]
+    assert batch.report.refused == {"kubeflow": ["anyway"]}
+    assert [(d.pipeline, d.target) for d in batch.report.differences] == [("broken", "kubeflow")]
+
+
+# A few pipelines with the language's constructs, run locally and on
+# Airflow (which expresses them all) and KFP (which refuses trigger rules
+# and final steps: those pipelines are counted as refused there).
+LANGUAGE_SEED, LANGUAGE_COUNT = 4, 4
+
+
+@pytest.mark.slow
+def test_language_batch_agrees_on_airflow_and_kubeflow(tmp_path):
+    pipelines = strategies.batch(LANGUAGE_SEED, LANGUAGE_COUNT, LANGUAGE)
+    assert _constructs(pipelines) >= {"after", "final", "foreach_key", "foreach literal", "wiring", "loop",
+                                      "trigger all_done", "trigger one_succeeded", "max_parallel", "cache_ttl"}
+    report = harness.run(pipelines, tmp_path, ["airflow", "kubeflow"], progress=lambda _: None)
+    assert not report.differences, "\n".join(map(str, report.differences))
+    refused = report.refused.get("kubeflow", [])
+    assert refused == [p.name for p in pipelines if any(s.final or s.trigger for s in p.steps)]
+    assert report.ran == {"local": LANGUAGE_COUNT, "airflow": LANGUAGE_COUNT, "kubeflow": LANGUAGE_COUNT - len(refused)}
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,10 @@ orchestrator process, pipec unimportable there:
 
 A driver that dies takes its batch with it; the batch is then run again one
 pipeline at a time so the culprit is named.
+
+A target that refuses a pipeline with PC601 only (a construct it cannot
+express, reported as such) does not run it: the report counts it as
+refused on that target, not as a difference.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -60,9 +65,14 @@ class Report:
     ran: dict[str, int] = field(default_factory=dict)  # target -> pipelines compared
     seconds: dict[str, float] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
+    refused: dict[str, list[str]] = field(default_factory=dict)  # target -> pipelines refused with PC601
 
     def summary(self) -> str:
-        lines = [f"{t}: {n} pipelines compared in {self.seconds.get(t, 0):.1f} s" for t, n in self.ran.items()]
+        lines = [
+            f"{t}: {n} pipelines compared in {self.seconds.get(t, 0):.1f} s"
+            + (f", {len(self.refused[t])} refused (PC601)" if self.refused.get(t) else "")
+            for t, n in self.ran.items()
+        ]
         by_target = {}
         for d in self.differences:
             by_target[d.target] = by_target.get(d.target, 0) + 1
@@ -157,17 +167,29 @@ class Batch:
     # -- the targets ------------------------------------------------------
 
     def compile(self, target: str, names: list[str]) -> tuple[Path, list[str]]:
-        """Compile `names` into a fresh folder; the names that compiled."""
+        """Compile `names` into a fresh folder; the names that compiled.
+        The modules the target refuses with PC601 only are set aside (one
+        compile reports them all); any other failure is compiled again one
+        module at a time, so that its message names its module."""
         out = self.root / target / "compiled"
         out.mkdir(parents=True, exist_ok=True)
         proc = _pipec(["compile", "--target", target, "-o", str(out), *(str(self.files[n]) for n in names)])
         if proc.returncode == 0:
             return out, names
+        codes = error_codes(proc.stdout + proc.stderr)
+        refused = [n for n in names if codes.get(self.files[n].resolve()) == {"PC601"}]
+        self.report.refused.setdefault(target, []).extend(refused)
+        rest = [n for n in names if n not in refused]
+        if refused and rest and _pipec(["compile", "--target", target, "-o", str(out),
+                                        *(str(self.files[n]) for n in rest)]).returncode == 0:
+            return out, rest
         ok = []
-        for name in names:
+        for name in rest:
             one = _pipec(["compile", "--target", target, "-o", str(out), str(self.files[name])])
             if one.returncode == 0:
                 ok.append(name)
+            elif error_codes(one.stdout + one.stderr).get(self.files[name].resolve()) == {"PC601"}:
+                self.report.refused.setdefault(target, []).append(name)
             else:
                 self.differ(name, target, ["compile failed:"] + (one.stdout + one.stderr).strip().splitlines()[-12:])
         return out, ok
@@ -296,6 +318,18 @@ class Batch:
             run = results["runs"][scenario.id]
             outcomes[scenario.id] = run["error"] if "error" in run else targets_dagster.outcome(scenario, run)
         return outcomes
+
+
+ERROR_LINE = re.compile(r"^(\S.*):\d+:\d+: error: .*\[(PC\d+)\]$", re.MULTILINE)
+
+
+def error_codes(output: str) -> dict[Path, set[str]]:
+    """The codes of the errors `pipec compile` printed, by module (a module
+    whose only code is PC601 is refused by the target, as it should be)."""
+    codes: dict[Path, set[str]] = {}
+    for path, code in ERROR_LINE.findall(output):
+        codes.setdefault(Path(path).resolve(), set()).add(code)
+    return codes
 
 
 class DriverFailed(AssertionError):

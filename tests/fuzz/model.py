@@ -16,6 +16,11 @@ same statuses and outputs, types included.
 - `When`: a predicate over a context key or an upstream output (Python
   truthiness), written as a lambda or a module-level function.
 - `Run.overrides`: context values replaced for the run.
+- The language's ordering and fan-out forms: `after` steps, a `trigger`
+  rule, the pipeline's `final` step (its `statuses` parameter), a foreach
+  over a literal list given with `params` and over one field of each
+  element (`foreach_key`), `max_parallel`, `cache_ttl`, and steps added in
+  a loop over a literal tuple or list (`Pipeline.loop`).
 """
 
 from __future__ import annotations
@@ -101,8 +106,9 @@ def is_list(expr: Expr) -> bool:
 @dataclass(frozen=True)
 class Param:
     name: str
-    # "output", "context", "default", or "constant" (a literal given with
+    # "output", "context", "default", "constant" (a literal given with
     # `params=`, in `default`, on the decorator or where the step is added)
+    # or "statuses" (the final step's statuses of every other step)
     source: str
     default: Any = None
     annotation: str | None = None
@@ -149,6 +155,12 @@ class Step:
     # instance: `add_step(fn, name=..., outputs=..., ...)` on a function
     # named `fn_<name>`, whose decorator gives only `outputs=["unused"]`).
     options_at: str = "decorator"
+    after: tuple[str, ...] = ()  # steps it runs after without taking their outputs
+    trigger: str | None = None  # None: the default rule (all_succeeded), not written
+    final: bool = False
+    foreach_key: str | None = None
+    max_parallel: int | None = None
+    cache_ttl: float | None = None
 
     @property
     def inputs(self) -> list[str]:
@@ -176,6 +188,10 @@ class Pipeline:
     overrides: tuple[tuple[str, Any], ...] = ()
     dataclasses: tuple[tuple[str, tuple[str, ...]], ...] = ()  # class name, field names
     enable_cache: bool = True
+    max_parallel: int | None = None
+    # (start, stop): the add_step calls add_order[start:stop] are written as
+    # one loop over a literal tuple ("tuple") or list ("list") of functions.
+    loop: tuple[int, int, str] | None = None
 
     @property
     def uses_state(self) -> bool:
@@ -284,8 +300,20 @@ class _Writer:
             options.append(f"params={{{body}}}")
         if step.foreach:
             options.append(f"foreach={step.foreach!r}")
+        if step.foreach_key:
+            options.append(f"foreach_key={step.foreach_key!r}")
+        if step.max_parallel is not None:
+            options.append(f"max_parallel={step.max_parallel}")
         if step.retry and step.retry.style == "step":
             options.append(f"retries={step.retry.attempts - 1}, retry_delay=0.1")
+        if step.after:
+            options.append(f"after={list(step.after)!r}")
+        if step.trigger:
+            options.append(f"trigger={step.trigger!r}")
+        if step.final:
+            options.append("final=True")
+        if step.cache_ttl is not None:
+            options.append(f"cache_ttl={step.cache_ttl!r}")
         return options
 
     def add_step(self, step: Step) -> str:
@@ -362,10 +390,25 @@ class _Writer:
             parts.append("\n" + ATTEMPT_HELPER)
         for text in self.functions + steps:
             parts.append("\n\n" + text)
-        adds = "".join(self.add_step(p.steps[i]) for i in p.add_order)
         cache = "" if p.enable_cache else ", enable_cache=False"
-        parts.append(f"\n\npipeline = Pipeline({p.name!r}, context=ctx{cache})\npipeline{adds}\n")
+        limit = "" if p.max_parallel is None else f", max_parallel={p.max_parallel}"
+        parts.append(f"\n\npipeline = Pipeline({p.name!r}, context=ctx{cache}{limit})\n{self.adds()}")
         return "".join(parts)
+
+    def adds(self) -> str:
+        """The add_step calls, in `add_order`: chained, and those of
+        `loop` in a loop over a literal tuple or list of the functions."""
+        p = self.pipeline
+        start, stop, kind = p.loop or (len(p.add_order), len(p.add_order), "")
+        lines = []
+        for first, last in ((0, start), (stop, len(p.add_order))):
+            if first == stop and start < stop:
+                names = ", ".join(p.steps[i].function for i in p.add_order[start:stop])
+                seq = f"[{names}]" if kind == "list" else f"({names})"
+                lines.append(f"for each in {seq}:\n    pipeline.add_step(each)\n")
+            if first < last:
+                lines.append("pipeline" + "".join(self.add_step(p.steps[i]) for i in p.add_order[first:last]) + "\n")
+        return "".join(lines)
 
 
 def source(pipeline: Pipeline, origin: str = "") -> str:

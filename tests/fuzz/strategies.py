@@ -15,6 +15,20 @@ yet: "dataclasses" (instances of dataclasses defined in the module cross
 tasks), "posonly" (positional-only step parameters) and "instances"
 (options given at `add_step` on a function of another name, parameters
 wired to outputs of other names by `inputs` dicts, literals by `params`).
+
+The language's ordering, fan-out and limit forms have a flag each (all of
+them: "language"): "wiring" (`inputs={"param": "output"}` dicts, on @step
+without "instances"), "after" (ordering-only dependencies), "trigger"
+(`all_done`, `none_failed`, `one_succeeded`), "final" (a final step that
+returns its `statuses`), "foreach_literal" (a foreach over a literal list
+given with `params`), "foreach_key" (over one field of each element of a
+list of dicts: a literal, a context value or an upstream output),
+"max_parallel" (on foreach steps and on the pipeline), "cache_ttl" and
+"loops" (steps added in a loop over a literal tuple or list).  Only
+deterministic pipelines: a `one_succeeded` step reads no output of its
+upstream steps (Airflow starts it when the first one succeeds, when an
+output of another may not exist yet), and no foreach step gets `after` or
+a trigger rule (PC601 on Airflow and Prefect).
 """
 
 from __future__ import annotations
@@ -23,7 +37,19 @@ from hypothesis import strategies as st
 
 from fuzz.model import Const, Fail, Pack, Param, Pipeline, Record, Ref, Retry, Step, When
 
-FEATURES = frozenset({"dataclasses", "posonly", "instances"})
+LANGUAGE = frozenset({"wiring", "after", "trigger", "final", "foreach_literal", "foreach_key", "max_parallel",
+                      "cache_ttl", "loops"})
+FEATURES = frozenset({"dataclasses", "posonly", "instances"}) | LANGUAGE
+TRIGGERS = ("all_done", "none_failed", "one_succeeded")
+KEY = "id"  # the field a foreach_key step fans out over
+
+
+def expand(names) -> frozenset:
+    """Feature names, "language" standing for every flag of LANGUAGE."""
+    chosen = set(names)
+    if "language" in chosen:
+        chosen = (chosen - {"language"}) | LANGUAGE
+    return frozenset(chosen)
 
 # Strings that have broken code generators and serialisers before.
 SPECIAL_TEXT = ("", "{{ ds }}", "a'b\"c\\d\n", "\x00", "ﬁ", "1", "true", "null", "${HOME}", "é\u0301", "🚀")
@@ -85,6 +111,23 @@ class _Scope:
         self.lists = {k for k, v in context if isinstance(v, list)}
         self.features = features
         self.classes: list[tuple[str, tuple[str, ...]]] = []
+        self.steps: list[str] = []  # earlier steps, for `after`
+        # Lists of dicts that each have the field KEY (foreach_key can range
+        # over them): context keys and outputs.
+        self.keyed = {k for k, v in context if _keyed(v)}
+
+
+def _keyed(value) -> bool:
+    return isinstance(value, list) and all(isinstance(e, dict) and KEY in e for e in value)
+
+
+def keyed_lists(valid: bool = True) -> st.SearchStrategy:
+    """Lists of dicts with the field KEY (one element may lack it when not
+    `valid`: the foreach_key step then fails)."""
+    element = st.fixed_dictionaries({KEY: context_values}, optional={"x": context_values})
+    if valid:
+        return st.lists(element, max_size=3)
+    return st.lists(element, min_size=1, max_size=3).map(lambda items: items[:-1] + [{"x": items[-1][KEY]}])
 
 
 def _expr(draw, params: list[str], scope: _Scope, depth: int = 0):
@@ -114,26 +157,55 @@ def _returns_list(expr, step_foreach: str | None, scope: _Scope) -> bool:
 @st.composite
 def steps(draw, index: int, scope: _Scope) -> Step:
     name = f"s{index}"
-    upstream = draw(st.lists(st.sampled_from(scope.outputs), unique=True, max_size=3)) if scope.outputs else []
+    on = scope.features.__contains__
+    # A trigger rule is drawn first: a one_succeeded step takes no output.
+    trigger = None
+    if on("trigger") and scope.steps and draw(st.integers(0, 2)) == 0:
+        trigger = draw(st.sampled_from(TRIGGERS))
+    takes_outputs = trigger != "one_succeeded"
+    upstream = (draw(st.lists(st.sampled_from(scope.outputs), unique=True, max_size=3))
+                if scope.outputs and takes_outputs else [])
     keys = sorted(scope.context)
     from_context = draw(st.lists(st.sampled_from(keys), unique=True, max_size=2)) if keys else []
     foreach = None
+    foreach_key = None
+    literal_list = None
     candidates = [n for n in upstream + from_context if n in scope.lists]
-    if draw(st.integers(0, 3)) == 0:
-        pool = candidates or sorted(scope.lists & (set(scope.outputs) | set(keys)))
-        if pool:
-            foreach = draw(st.sampled_from(pool))
-            if foreach not in upstream + from_context:
-                (upstream if foreach in scope.outputs else from_context).append(foreach)
+    if trigger is None and draw(st.integers(0, 3)) == 0:
+        form = "name"
+        if on("foreach_literal") or on("foreach_key"):
+            forms = ["name"] + (["literal"] if on("foreach_literal") else []) + (["key"] if on("foreach_key") else [])
+            form = draw(st.sampled_from(forms))
+        if form == "literal":
+            foreach, literal_list = f"x{index}", draw(st.lists(context_values, max_size=3))
+        elif form == "key":
+            pool = sorted(scope.keyed & (set(scope.outputs) | set(keys))) if takes_outputs else []
+            source = draw(st.sampled_from(["literal"] + pool))
+            foreach_key = KEY
+            if source == "literal":
+                foreach, literal_list = f"x{index}", draw(keyed_lists(valid=draw(st.integers(0, 5)) > 0))
+            else:
+                foreach = source
+                if foreach not in upstream + from_context:
+                    (upstream if foreach in scope.outputs else from_context).append(foreach)
+        else:
+            pool = candidates or sorted(scope.lists & (set(scope.outputs) | set(keys)))
+            if pool:
+                foreach = draw(st.sampled_from(pool))
+                if foreach not in upstream + from_context:
+                    (upstream if foreach in scope.outputs else from_context).append(foreach)
     instances = "instances" in scope.features
+    rewire = instances or on("wiring")
     params = []
     for n in upstream:
-        rename = instances and n != foreach and draw(st.booleans())
+        rename = rewire and n != foreach and draw(st.booleans())
         params.append(Param(f"w_{n}", "output", wire=n) if rename else Param(n, "output"))
     for key in from_context:
         kind = ANNOTATIONS.get(type(scope.context[key]))
         annotate = kind is not None and key != foreach and draw(st.booleans())
         params.append(Param(key, "context", annotation=kind if annotate else None))
+    if literal_list is not None:
+        params.append(Param(foreach, "constant", default=literal_list))
     for i in range(draw(st.integers(0, 1))):
         params.append(Param(f"d{index}_{i}", "default", default=draw(python_values)))
     if instances:
@@ -141,11 +213,18 @@ def steps(draw, index: int, scope: _Scope) -> Step:
             params.append(Param(f"k{index}_{i}", "constant", default=draw(context_values)))
     names = [p.name for p in params]
     outputs = tuple(f"{name}_{chr(97 + i)}" for i in range(draw(st.integers(0, 3))))
-    returns = tuple(_expr(draw, names, scope) for _ in outputs)
+    keyed = [on("foreach_key") and foreach is None and draw(st.integers(0, 3)) == 0 for _ in outputs]
+    returns = tuple(Const(draw(keyed_lists())) if k else _expr(draw, names, scope) for k in keyed)
     lists = [_returns_list(e, foreach, scope) for e in returns]
 
+    after: tuple[str, ...] = ()
+    if foreach is None and (on("after") or trigger == "one_succeeded") and scope.steps:
+        least = 1 if trigger == "one_succeeded" else 0
+        after = tuple(draw(st.lists(st.sampled_from(scope.steps), unique=True, min_size=least, max_size=2)))
+    if trigger is not None and not upstream and not after:
+        trigger = None  # a rule needs upstream steps
     when = None
-    sources = keys + scope.outputs
+    sources = keys + (scope.outputs if takes_outputs else [])
     if sources and draw(st.integers(0, 3)) == 0:
         when = When(draw(st.sampled_from(sources)), function=draw(st.booleans()), negate=draw(st.booleans()))
     retry = None
@@ -165,6 +244,10 @@ def steps(draw, index: int, scope: _Scope) -> Step:
         kind = ANNOTATIONS.get(type(returns[0].value))
         if kind is not None and draw(st.booleans()):
             return_annotation = kind
+    max_parallel = draw(st.integers(1, 3)) if on("max_parallel") and foreach and draw(st.booleans()) else None
+    cache_ttl = None
+    if on("cache_ttl") and draw(st.integers(0, 3)) == 0:
+        cache_ttl = draw(st.sampled_from((0.5, 60, 3600.0, 86400)))
 
     step = Step(
         name=name,
@@ -181,10 +264,45 @@ def steps(draw, index: int, scope: _Scope) -> Step:
         return_annotation=return_annotation,
         positional_only="posonly" in scope.features and draw(st.booleans()),
         options_at=draw(st.sampled_from(("decorator", "add_step"))) if instances else "decorator",
+        after=after,
+        trigger=trigger,
+        foreach_key=foreach_key,
+        max_parallel=max_parallel,
+        cache_ttl=cache_ttl,
     )
     scope.outputs.extend(outputs)
+    scope.steps.append(name)
     scope.lists.update(o for o, is_list in zip(outputs, lists) if is_list or foreach is not None)
+    if fallback is None and foreach is None:
+        scope.keyed.update(o for o, k in zip(outputs, keyed) if k)
     return step
+
+
+@st.composite
+def final_steps(draw, index: int, scope: _Scope) -> Step:
+    """The pipeline's final step: it returns what its `statuses` parameter
+    receives (every other step's status), maybe with an output of another
+    step (None when not produced) or a context value."""
+    params = [Param("statuses", "statuses")]
+    if scope.outputs and draw(st.booleans()):
+        params.append(Param(draw(st.sampled_from(scope.outputs)), "output"))
+    if scope.context and draw(st.booleans()):
+        params.append(Param(draw(st.sampled_from(sorted(scope.context))), "context"))
+    outputs = tuple(f"s{index}_{chr(97 + i)}" for i in range(draw(st.integers(0, 2))))
+    names = [p.name for p in params]
+    returns = tuple(Pack("list", tuple(Ref(n) for n in names)) if i == 0 else _expr(draw, names, scope)
+                    for i in range(len(outputs)))
+    return Step(
+        name=f"s{index}",
+        params=tuple(params),
+        outputs=outputs,
+        returns=returns,
+        declare_inputs=draw(st.booleans()),
+        fail=Fail() if draw(st.integers(0, 5)) == 0 else None,
+        shape=draw(st.sampled_from(("tuple", "list", "dict"))),
+        options_at=draw(st.sampled_from(("decorator", "add_step"))) if "instances" in scope.features else "decorator",
+        final=True,
+    )
 
 
 @st.composite
@@ -193,19 +311,38 @@ def pipelines(draw, name: str = "fz", features: frozenset = frozenset(), max_ste
     context = [(f"c{i}", draw(context_values)) for i in range(draw(st.integers(0, 3)))]
     if draw(st.booleans()):  # a list to fan out over
         context.append((f"c{len(context)}", draw(st.lists(json_scalars, max_size=3))))
+    if "foreach_key" in features and draw(st.booleans()):  # a list of dicts to fan out over one field
+        context.append((f"c{len(context)}", draw(keyed_lists())))
     scope = _Scope(context, features)
     drawn = [draw(steps(i, scope)) for i in range(draw(st.integers(1, max_steps)))]
+    if "final" in features and draw(st.booleans()):
+        drawn.append(draw(final_steps(len(drawn), scope)))
     overridden = draw(st.lists(st.sampled_from([k for k, _ in context]), unique=True, max_size=2)) if context else []
     overrides = tuple((k, draw(same_type(dict(context)[k]))) for k in overridden)
+    add_order = tuple(draw(st.permutations(range(len(drawn)))))
     return Pipeline(
         name=name,
         context=tuple(context),
         steps=tuple(drawn),
-        add_order=tuple(draw(st.permutations(range(len(drawn))))),
+        add_order=add_order,
         overrides=overrides,
         dataclasses=tuple(scope.classes),
         enable_cache=draw(st.booleans()),
+        max_parallel=draw(st.integers(1, 4)) if "max_parallel" in features and draw(st.booleans()) else None,
+        loop=draw(loops(drawn, add_order)) if "loops" in features else None,
     )
+
+
+@st.composite
+def loops(draw, drawn: list[Step], add_order: tuple[int, ...]):
+    """A run of at least two add_step calls without options (steps whose
+    options are on the decorator) to write as a loop, or None."""
+    runs = [(a, b) for a in range(len(add_order)) for b in range(a + 2, len(add_order) + 1)
+            if all(drawn[i].options_at == "decorator" for i in add_order[a:b])]
+    if not runs or not draw(st.booleans()):
+        return None
+    start, stop = draw(st.sampled_from(runs))
+    return start, stop, draw(st.sampled_from(("tuple", "list")))
 
 
 
@@ -255,5 +392,5 @@ def _main(argv: list[str]) -> None:
     import sys
 
     seed, count, features, prefix = argv
-    chosen = frozenset(f for f in features.split(",") if f)
+    chosen = expand(f for f in features.split(",") if f)
     sys.stdout.buffer.write(pickle.dumps(_draw(int(seed), int(count), chosen, prefix)))
