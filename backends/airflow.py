@@ -123,11 +123,13 @@ class AirflowBackend(Backend):
         for step in pipeline.steps:
             if step.foreach is not None and step.trigger != "all_succeeded":
                 self.unsupported(step, "a trigger rule on a foreach step", "trigger")
+        self.skip_waits = skip_waits(pipeline)
         template = _environment().get_template("airflow_dag.py.j2")
         pods = self.SUPPORTS_RESOURCES and any(_needs_pod(s) for s in pipeline.steps)
         text = template.render(
             header=self.header(pipeline),
-            imports=_runtime_imports(bool(pipeline.timezone)) + ("\n" + POD_IMPORT if pods else ""),
+            imports=_runtime_imports(bool(pipeline.timezone))
+            + ("\n" + POD_IMPORT if pods else ""),
             runtime=_runtime_code(),
             store=self.store() + "\n" + self.helpers(pipeline),
             sources=[_source_block(step) for step in pipeline.steps],
@@ -266,6 +268,31 @@ def _param(param: ir.ContextParam) -> Call:
 # -- tasks ------------------------------------------------------------------
 
 
+def skip_waits(pipeline: ir.Pipeline) -> set[str]:
+    """The steps (of the default rule, not fanned out) with several upstream
+    steps of which one may be skipped.  Airflow's all_success skips a task
+    as soon as one upstream task is skipped, without waiting for the others
+    (trigger_rule_dep.py), while the local run waits for every upstream
+    step and lets a failure win over a skip (`_pipec_blocked`).  These
+    tasks therefore run by none_failed (a failure still makes them
+    upstream_failed, natively) and skip themselves when an upstream step
+    was skipped."""
+    may_skip: set[str] = set()
+    waits: set[str] = set()
+    for step in pipeline.steps:  # upstream first
+        skipped_upstream = any(u in may_skip for u in step.upstream)
+        if step.trigger == "all_succeeded" and step.foreach is None:
+            if skipped_upstream and len(step.upstream) > 1:
+                waits.add(step.name)
+        if (
+            step.when is not None
+            or step.trigger in ("none_failed", "one_succeeded")
+            or (step.trigger == "all_succeeded" and skipped_upstream)
+        ):
+            may_skip.add(step.name)
+    return waits
+
+
 def task_block(step: ir.Step, backend: AirflowBackend) -> str:
     """The task definitions of one step and the lines that wire them."""
     name = py_name(step.name)
@@ -279,8 +306,22 @@ def task_block(step: ir.Step, backend: AirflowBackend) -> str:
         extra += (("metrics", Lit(list(step.metrics))),)
     pod = backend.SUPPORTS_RESOURCES and _needs_pod(step)
     if step.foreach is None:
+        trigger = None
+        if step.name in backend.skip_waits:
+            extra += (("skip_waits", Lit(list(step.upstream))),)
+            trigger = "none_failed"
         run = _run_call(step, extra)
-        defs = [_task_def(step, step.name, "task_" + name, ("inputs",), run, pod=pod)]
+        defs = [
+            _task_def(
+                step,
+                step.name,
+                "task_" + name,
+                ("inputs",),
+                run,
+                pod=pod,
+                trigger=trigger,
+            )
+        ]
         wiring = [
             statement(1, f"out_{name} = ", Call("task_" + name, ((None, inputs),)))
         ]
@@ -335,9 +376,13 @@ def _task_def(
     retries: bool = True,
     pod: bool = False,
     limit: int | None = None,
+    trigger: str | None = None,
 ) -> str:
-    """`limit`: at most this many mapped instances of the task at once."""
+    """`limit`: at most this many mapped instances of the task at once;
+    `trigger`: the task's trigger rule, for a step of the default rule."""
     args = _task_args(step, task_id, retries)
+    if trigger is not None:
+        args.append(("trigger_rule", Lit(trigger)))
     if pod:
         args.append(("executor_config", pod_override(step)))
     if limit is not None:
@@ -390,7 +435,12 @@ def watcher_block(pipeline: ir.Pipeline) -> list[str]:
         statement(1, "def ", Call("pipec_run_status", ()), ":"),
         statement(2, "", Call("_pipec_run_failed", ())),
     ]
-    outs = Call("", tuple((None, Raw("out_" + py_name(s.name))) for s in pipeline.steps), "[", "]")
+    outs = Call(
+        "",
+        tuple((None, Raw("out_" + py_name(s.name))) for s in pipeline.steps),
+        "[",
+        "]",
+    )
     wiring = statement(1, "", outs, " >> pipec_run_status()")
     return ["\n".join(lines), wiring]
 
@@ -552,7 +602,9 @@ def _runtime_imports(pendulum: bool = False) -> str:
     common, _ = _split_runtime("task_runtime.py")
     airflow, _ = _split_runtime("airflow_runtime.py")
     extra = ["import pendulum"] if pendulum else []
-    plain = sorted({line for line in common + airflow + extra if line.startswith("import ")})
+    plain = sorted(
+        {line for line in common + airflow + extra if line.startswith("import ")}
+    )
     rest = [line for line in airflow if line and not line.startswith("import ")]
     assert all(line.startswith("import ") for line in common if line)
     return "\n".join(plain) + "\n\n" + "\n".join(rest)

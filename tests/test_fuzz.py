@@ -31,12 +31,7 @@ SMALL_SEED, SMALL_COUNT = 13, 4
 
 # Reproducer module -> {target: why it differs}.  Move an entry to FIXED when
 # its fix is merged (the strict xfail then fails until it is moved).
-FOUND: dict[str, dict[str, str]] = {
-    "airflow_skip_before_upstream_failed": {
-        "airflow": "Airflow's all_success skips a task as soon as one upstream task is skipped, before another "
-        "upstream task is upstream_failed; the local run waits for all of them and a failure beats a skip",
-    },
-}
+FOUND: dict[str, dict[str, str]] = {}
 
 # Reproducers whose difference is fixed: they stay as regression tests on
 # the targets where they differed.
@@ -51,6 +46,10 @@ FIXED: dict[str, tuple[str, ...]] = {
     # other upstream steps (`_pipec_fanout`)
     "prefect_empty_foreach_failed_upstream": ("prefect",),
     "prefect_empty_foreach_skipped_upstream": ("prefect",),
+    # a step with several upstream steps, one of which may be skipped, runs
+    # by none_failed and skips itself (Airflow's all_success would skip it
+    # before another upstream step fails)
+    "airflow_skip_before_upstream_failed": ("airflow",),
 }
 
 

@@ -462,6 +462,12 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
     context = get_current_context()
     facts = _pipec_facts(context)
     _pipec_helpers(_PIPEC_HELPERS)
+    waits = options.pop("skip_waits", None)
+    if waits is not None:  # run by none_failed: a skipped upstream step skips it
+        statuses = _pipec_statuses(context["ti"], waits)
+        if _pipec_blocked(statuses.values(), "all_succeeded") == "skipped":
+            skipped = sorted(name for name, s in statuses.items() if s == "skipped")
+            raise AirflowSkipException(f"upstream step(s) {skipped} were skipped")
     steps = options.pop("steps", None)
     if steps is not None:
         statuses = ["default", _pipec_statuses(context["ti"], steps)]
@@ -1055,7 +1061,7 @@ with DAG(
 
     out_announce = task_announce({"load": out_load})
 
-    @task(task_id="notify", retries=0)
+    @task(task_id="notify", retries=0, trigger_rule="none_failed")
     def task_notify(inputs):
         return _pipec_run(
             inputs,
@@ -1064,6 +1070,7 @@ with DAG(
             function="notify",
             outputs=["sent"],
             params={"note": ["output", "announce", "note"]},
+            skip_waits=["train", "announce"],
         )
 
     out_notify = task_notify({"train": out_train, "announce": out_announce})

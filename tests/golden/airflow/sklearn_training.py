@@ -463,6 +463,12 @@ def _pipec_run(inputs, step, source, function, outputs, params, **options):
     context = get_current_context()
     facts = _pipec_facts(context)
     _pipec_helpers(_PIPEC_HELPERS)
+    waits = options.pop("skip_waits", None)
+    if waits is not None:  # run by none_failed: a skipped upstream step skips it
+        statuses = _pipec_statuses(context["ti"], waits)
+        if _pipec_blocked(statuses.values(), "all_succeeded") == "skipped":
+            skipped = sorted(name for name, s in statuses.items() if s == "skipped")
+            raise AirflowSkipException(f"upstream step(s) {skipped} were skipped")
     steps = options.pop("steps", None)
     if steps is not None:
         statuses = ["default", _pipec_statuses(context["ti"], steps)]
