@@ -530,37 +530,29 @@ def _pipec_step(facts, inputs, call):
         items = _pipec_items(step, foreach, kwargs[foreach], call.get("foreach_key"))
         kwargs[foreach] = items[call["index"]]
     fallback = call.get("fallback")
-    try:
-        if call.get("fallback_only"):
-            raise AirflowTaskTimeout(f"step {step!r} timed out")
-        values = _pipec_typed(
+
+    def outputs(function, arguments):
+        value = _pipec_call(function, arguments)
+        return _pipec_typed(
             step,
-            _pipec_outputs(
-                step,
-                call["outputs"],
-                _pipec_call(getattr(module, call["function"]), kwargs),
-            ),
+            _pipec_outputs(step, call["outputs"], value),
             call.get("files", ()),
             call.get("metrics", ()),
         )
+
+    try:
+        if call.get("fallback_only"):
+            raise AirflowTaskTimeout(f"step {step!r} timed out")
+        values = outputs(getattr(module, call["function"]), kwargs)
     except (Exception, AirflowTaskTimeout):
         if fallback is None or not facts["last_try"]:
             raise
         print(
             f"pipec: step {step!r} failed on its last attempt; using fallback {fallback!r}"
         )
-        values = _pipec_typed(
-            step,
-            _pipec_outputs(
-                step,
-                call["outputs"],
-                _pipec_call(
-                    getattr(module, fallback),
-                    _pipec_fallback_args(getattr(module, call["function"]), kwargs),
-                ),
-            ),
-            call.get("files", ()),
-            call.get("metrics", ()),
+        function = getattr(module, call["function"])
+        values = outputs(
+            getattr(module, fallback), _pipec_fallback_args(function, kwargs)
         )
     return {name: _pipec_put(facts, name, value) for name, value in values.items()}
 
