@@ -9,7 +9,12 @@ and the final step receives every other step's status.
     pipec run examples/restock.py --set warehouse=west
 
 The second run fails (there is no warehouse "west", so `count` fails and
-`reorder` and `order` cannot run), yet `audit` and `report` still run."""
+`reorder`, `order` and `write_order` cannot run), yet `audit` and `report`
+still run.  `write_order` writes the order as a CSV file, a file output:
+pipec carries the file itself to `audit`, on every target."""
+
+import os
+import tempfile
 
 from pipec import Pipeline, context, step
 
@@ -38,12 +43,27 @@ def order(skus: list, levels: dict, batch: int = 10) -> dict:
     return {sku: batch - levels[sku] for sku in skus}
 
 
-# Runs once `order` and `south_to_order` are done, whether they succeeded
-# or not; `placed` is None when no order was placed.
-@step(inputs={"placed": "order", "south": "south_to_order"}, trigger="all_done", outputs=["audit"])
-def audit(placed, south) -> dict:
+# A file output: the step returns the path of the file it wrote; a step
+# that reads `purchase_order` gets the path of its own copy.
+@step(inputs={"placed": "order"}, outputs=["purchase_order"], files={"purchase_order": "Dataset"})
+def write_order(placed: dict) -> str:
+    path = os.path.join(tempfile.mkdtemp(), "purchase_order.csv")
+    with open(path, "w") as f:
+        f.write("sku,quantity\n")
+        for sku, quantity in placed.items():
+            f.write(f"{sku},{quantity}\n")
+    return path
+
+
+# Runs once `write_order` and `reorder_south` are done, whether they
+# succeeded or not; `orders` is None when no order was written.
+@step(inputs={"orders": "purchase_order", "south": "south_to_order"}, trigger="all_done", outputs=["audit"])
+def audit(orders, south) -> dict:
+    if orders is not None:
+        with open(orders) as f:
+            lines = f.read().splitlines()
     return {
-        "north": "no order placed" if placed is None else f"{len(placed)} SKUs ordered",
+        "north": "no order placed" if orders is None else f"{len(lines) - 1} SKUs ordered",
         "south": "unknown" if south is None else f"{len(south)} SKUs low",
     }
 
@@ -58,7 +78,7 @@ def report(statuses: dict) -> dict:
 
 
 pipeline = Pipeline("restock", context=ctx, description="Reorder low stock, audit and report", tags=["example"])
-pipeline.add_step(count).add_step(reorder).add_step(order)
+pipeline.add_step(count).add_step(reorder).add_step(order).add_step(write_order)
 # The same step functions again, for another warehouse: a literal argument
 # (it beats the context key `warehouse`), other output names, wired by dicts.
 pipeline.add_step(count, name="count_south", params={"warehouse": "south"}, outputs=["south_stock"])

@@ -49,7 +49,9 @@ def test_restock_runs_its_instances_and_its_audit_and_report(cwd):
     assert result["outputs"]["south_stock"] == {"A-100": 9, "C-300": 1}  # the instance's literal
     assert result["outputs"]["south_to_order"] == ["C-300"]
     assert result["outputs"]["audit"] == {"north": "3 SKUs ordered", "south": "1 SKUs low"}
-    assert result["outputs"]["summary"] == {"steps": 6, "not_succeeded": []}
+    with open(result["outputs"]["purchase_order"]) as f:  # the run's own copy of the file
+        assert f.read() == "sku,quantity\nA-100,6\nB-200,10\nD-400,7\n"
+    assert result["outputs"]["summary"] == {"steps": 7, "not_succeeded": []}
 
 
 def test_restock_audit_and_report_run_when_a_step_failed(cwd):
@@ -60,13 +62,17 @@ def test_restock_audit_and_report_run_when_a_step_failed(cwd):
         "count": "failed",
         "reorder": "upstream_failed",
         "order": "upstream_failed",
+        "write_order": "upstream_failed",
         "count_south": "succeeded",
         "reorder_south": "succeeded",
         "audit": "succeeded",
         "report": "succeeded",
     }
     assert result["outputs"]["audit"] == {"north": "no order placed", "south": "1 SKUs low"}
-    assert result["outputs"]["summary"] == {"steps": 6, "not_succeeded": ["count", "order", "reorder"]}
+    assert result["outputs"]["summary"] == {
+        "steps": 7,
+        "not_succeeded": ["count", "order", "reorder", "write_order"],
+    }
 
 
 REFUSED = {"kubeflow", "dagster"}

@@ -970,7 +970,7 @@ def _pipec_require(names):
 _PIPEC_STORE = {"root": None, "conn_id": None, "xcom_max_bytes": 65536}
 _PIPEC_HELPERS = {}
 
-# Step "count" (restock.py:25): its code, run inside its task.
+# Step "count" (restock.py:30): its code, run inside its task.
 SOURCE_count = """\
 STOCK = {
     "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
@@ -984,19 +984,34 @@ def count(warehouse: str) -> dict:
     return dict(STOCK[warehouse])
 """
 
-# Step "reorder" (restock.py:32): its code, run inside its task.
+# Step "reorder" (restock.py:37): its code, run inside its task.
 SOURCE_reorder = """\
 def reorder(levels: dict, low_stock: int) -> list:
     return sorted(sku for sku, qty in levels.items() if qty < low_stock)
 """
 
-# Step "order" (restock.py:37): its code, run inside its task.
+# Step "order" (restock.py:42): its code, run inside its task.
 SOURCE_order = """\
 def order(skus: list, levels: dict, batch: int = 10) -> dict:
     return {sku: batch - levels[sku] for sku in skus}
 """
 
-# Step "count_south" (restock.py:25): its code, run inside its task.
+# Step "write_order" (restock.py:49): its code, run inside its task.
+SOURCE_write_order = """\
+import os
+import tempfile
+
+
+def write_order(placed: dict) -> str:
+    path = os.path.join(tempfile.mkdtemp(), "purchase_order.csv")
+    with open(path, "w") as f:
+        f.write("sku,quantity\\n")
+        for sku, quantity in placed.items():
+            f.write(f"{sku},{quantity}\\n")
+    return path
+"""
+
+# Step "count_south" (restock.py:30): its code, run inside its task.
 SOURCE_count_south = """\
 STOCK = {
     "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
@@ -1010,22 +1025,25 @@ def count(warehouse: str) -> dict:
     return dict(STOCK[warehouse])
 """
 
-# Step "reorder_south" (restock.py:32): its code, run inside its task.
+# Step "reorder_south" (restock.py:37): its code, run inside its task.
 SOURCE_reorder_south = """\
 def reorder(levels: dict, low_stock: int) -> list:
     return sorted(sku for sku, qty in levels.items() if qty < low_stock)
 """
 
-# Step "audit" (restock.py:44): its code, run inside its task.
+# Step "audit" (restock.py:61): its code, run inside its task.
 SOURCE_audit = """\
-def audit(placed, south) -> dict:
+def audit(orders, south) -> dict:
+    if orders is not None:
+        with open(orders) as f:
+            lines = f.read().splitlines()
     return {
-        "north": "no order placed" if placed is None else f"{len(placed)} SKUs ordered",
+        "north": "no order placed" if orders is None else f"{len(lines) - 1} SKUs ordered",
         "south": "unknown" if south is None else f"{len(south)} SKUs low",
     }
 """
 
-# Step "report" (restock.py:53): its code, run inside its task.
+# Step "report" (restock.py:73): its code, run inside its task.
 SOURCE_report = """\
 def report(statuses: dict) -> dict:
     return {
@@ -1093,6 +1111,20 @@ with DAG(
 
     out_order = task_order({"count": out_count, "reorder": out_reorder})
 
+    @task(task_id="write_order", retries=0)
+    def task_write_order(inputs):
+        return _pipec_run(
+            inputs,
+            step="write_order",
+            source=SOURCE_write_order,
+            function="write_order",
+            outputs=["purchase_order"],
+            params={"placed": ["output", "order", "order"]},
+            files=["purchase_order"],
+        )
+
+    out_write_order = task_write_order({"order": out_order})
+
     @task(task_id="count_south", retries=0)
     def task_count_south(inputs):
         return _pipec_run(
@@ -1131,12 +1163,14 @@ with DAG(
             function="audit",
             outputs=["audit"],
             params={
-                "placed": ["output", "order", "order"],
+                "orders": ["output", "write_order", "purchase_order"],
                 "south": ["output", "reorder_south", "south_to_order"],
             },
         )
 
-    out_audit = task_audit({"order": out_order, "reorder_south": out_reorder_south})
+    out_audit = task_audit(
+        {"write_order": out_write_order, "reorder_south": out_reorder_south},
+    )
 
     @task(task_id="report", retries=0, trigger_rule="all_done")
     def task_report(inputs):
@@ -1151,6 +1185,7 @@ with DAG(
                 "count",
                 "reorder",
                 "order",
+                "write_order",
                 "count_south",
                 "reorder_south",
                 "audit",
@@ -1162,6 +1197,7 @@ with DAG(
             "count": out_count,
             "reorder": out_reorder,
             "order": out_order,
+            "write_order": out_write_order,
             "count_south": out_count_south,
             "reorder_south": out_reorder_south,
             "audit": out_audit,
@@ -1176,6 +1212,7 @@ with DAG(
         out_count,
         out_reorder,
         out_order,
+        out_write_order,
         out_count_south,
         out_reorder_south,
         out_audit,

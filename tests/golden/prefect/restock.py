@@ -853,6 +853,37 @@ async def order(skus, levels):
     return await _ORDER_STEP.run(skus=skus, levels=levels)
 
 
+_WRITE_ORDER_CODE = """\
+import os
+import tempfile
+
+
+def write_order(placed: dict) -> str:
+    path = os.path.join(tempfile.mkdtemp(), "purchase_order.csv")
+    with open(path, "w") as f:
+        f.write("sku,quantity\\n")
+        for sku, quantity in placed.items():
+            f.write(f"{sku},{quantity}\\n")
+    return path
+"""
+_WRITE_ORDER_STEP = _PipecStep(
+    name="write_order",
+    code=_WRITE_ORDER_CODE,
+    location="<pipec step write_order from restock.py>",
+    module="restock",
+    function="write_order",
+    outputs=["purchase_order"],
+    params=["placed"],
+    upstream={"placed": "order"},
+    files=["purchase_order"],
+)
+
+
+@task(name="write_order", cache_policy=_pipec_cache(_WRITE_ORDER_STEP))
+async def write_order(placed):
+    return await _WRITE_ORDER_STEP.run(placed=placed)
+
+
 _COUNT_SOUTH_CODE = """\
 STOCK = {
     "north": {"A-100": 4, "B-200": 0, "C-300": 12, "D-400": 3},
@@ -903,9 +934,12 @@ async def reorder_south(levels, low_stock):
 
 
 _AUDIT_CODE = """\
-def audit(placed, south) -> dict:
+def audit(orders, south) -> dict:
+    if orders is not None:
+        with open(orders) as f:
+            lines = f.read().splitlines()
     return {
-        "north": "no order placed" if placed is None else f"{len(placed)} SKUs ordered",
+        "north": "no order placed" if orders is None else f"{len(lines) - 1} SKUs ordered",
         "south": "unknown" if south is None else f"{len(south)} SKUs low",
     }
 """
@@ -916,16 +950,16 @@ _AUDIT_STEP = _PipecStep(
     module="restock",
     function="audit",
     outputs=["audit"],
-    params=["placed", "south"],
-    upstream={"placed": "order", "south": "south_to_order"},
+    params=["orders", "south"],
+    upstream={"orders": "purchase_order", "south": "south_to_order"},
     go="pipec_go",
     anyway=True,
 )
 
 
 @task(name="audit", cache_policy=_pipec_cache(_AUDIT_STEP))
-async def audit(placed, south, pipec_go):
-    return await _AUDIT_STEP.run(placed=placed, south=south, pipec_go=pipec_go)
+async def audit(orders, south, pipec_go):
+    return await _AUDIT_STEP.run(orders=orders, south=south, pipec_go=pipec_go)
 
 
 _REPORT_CODE = """\
@@ -967,12 +1001,13 @@ def restock(warehouse: str = "north", low_stock: int = 5) -> dict:
         low_stock=low_stock,
     )
     order_run = order.submit(skus=reorder_run, levels=count_run)
+    write_order_run = write_order.submit(placed=order_run)
     audit_upstream = _PipecUpstream(
         "all_done",
-        {"order": order_run, "reorder_south": reorder_south_run},
+        {"write_order": write_order_run, "reorder_south": reorder_south_run},
     )
     audit_run = audit.submit(
-        placed=audit_upstream.given("order"),
+        orders=audit_upstream.given("write_order"),
         south=audit_upstream.given("reorder_south"),
         pipec_go=audit_upstream.go,
         wait_for=audit_upstream.wait_for,
@@ -983,6 +1018,7 @@ def restock(warehouse: str = "north", low_stock: int = 5) -> dict:
             "count": count_run,
             "reorder": reorder_run,
             "order": order_run,
+            "write_order": write_order_run,
             "count_south": count_south_run,
             "reorder_south": reorder_south_run,
             "audit": audit_run,
@@ -997,6 +1033,7 @@ def restock(warehouse: str = "north", low_stock: int = 5) -> dict:
         (_COUNT_STEP, count_run),
         (_REORDER_STEP, reorder_run),
         (_ORDER_STEP, order_run),
+        (_WRITE_ORDER_STEP, write_order_run),
         (_COUNT_SOUTH_STEP, count_south_run),
         (_REORDER_SOUTH_STEP, reorder_south_run),
         (_AUDIT_STEP, audit_run),
