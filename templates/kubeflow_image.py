@@ -9,17 +9,16 @@ the same; `require` fails a task whose image has another pipec version than
 the one that compiled it.
 """
 
-from importlib import resources
-
-from pipec.version import __version__
+from importlib import metadata, resources
 
 
 def require(version):
-    """Fail unless this pipec is `version` (the compiling one)."""
-    if version != __version__:
+    """Fail unless the installed pipec is `version` (the compiling one)."""
+    installed = metadata.version("pipec")
+    if version != installed:
         raise RuntimeError(
             f"this pipeline was compiled by pipec {version}, but the task's image has "
-            f"pipec {__version__}: install pipec=={version} in the image, or compile "
+            f"pipec {installed}: install pipec=={version} in the image, or compile "
             "with [tool.pipec.kubeflow] runtime = \"embedded\""
         )
 
