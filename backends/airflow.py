@@ -301,7 +301,7 @@ def task_block(step: ir.Step, backend: AirflowBackend) -> str:
     if step.packages and backend.SUPPORTS_PACKAGES:
         extra = (("packages", Lit(list(step.packages))),)
     if step.files:
-        extra += (("files", Lit([name for name, _ in step.files])),)
+        extra += (("files", Lit(list(step.file_outputs))),)
     if step.metrics:
         extra += (("metrics", Lit(list(step.metrics))),)
     pod = backend.SUPPORTS_RESOURCES and _needs_pod(step)

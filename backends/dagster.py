@@ -296,7 +296,7 @@ class DefinitionsFile:
                 optional.append(("backoff", float(retry.backoff)))
         if step.timeout is not None:
             optional.append(("timeout", float(step.timeout)))
-        optional += [("files", [name for name, _ in step.files]), ("metrics", list(step.metrics))]
+        optional += [("files", list(step.file_outputs)), ("metrics", list(step.metrics))]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 

@@ -388,7 +388,7 @@ class FlowFile:
                     ("fallback", code.fallback),
                     ("predicate", code.predicate), ("when", names.when), ("max_parallel", step.max_parallel),
                     ("go", names.go), ("anyway", step.trigger != "all_succeeded"),
-                    ("files", [name for name, _ in step.files]), ("metrics", list(step.metrics))]
+                    ("files", list(step.file_outputs)), ("metrics", list(step.metrics))]
         args += [lit(key, value) for key, value in optional if value]
         return [f"{names.code} = {py_block_str(code.source)}"] + call(f"{names.spec} = _PipecStep", args)
 

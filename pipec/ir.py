@@ -250,6 +250,11 @@ class Step:
                 return span
         return self.span
 
+    @property
+    def file_outputs(self) -> tuple[str, ...]:
+        """The names of the step's file outputs, in output order."""
+        return tuple(name for name, _ in self.files)
+
     def param(self, name: str) -> Binding | None:
         for binding in self.params:
             if binding.param == name:

@@ -117,7 +117,7 @@ def local_outcome(scenario: Scenario, workdir: Path) -> Outcome:
     for name, step_result in result.step_results.items():
         status = step_result.status
         statuses[name] = "succeeded" if status == "cached" else status
-    files = {name for step in pipeline.steps for name, _ in step.files}
+    files = {name for step in pipeline.steps for name in step.file_outputs}
     outputs = {k: file_value(v) if k in files else v for k, v in result.outputs.items()}
     return Outcome(result.success, statuses, outputs)
 

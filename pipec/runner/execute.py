@@ -189,10 +189,7 @@ class StepExecutor:
 
     def typed(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """File outputs packed (their contents, as they are now), metrics checked."""
-        step = self.step
-        if not step.files and not step.metrics:
-            return outputs
-        return _pipec_typed(step.name, outputs, [name for name, _ in step.files], step.metrics)
+        return _pipec_typed(self.step.name, outputs, self.step.file_outputs, self.step.metrics)
 
     def _fallback(self, call: Call, attempts: int, error: str | None, tb: str | None) -> Outcome:
         step = self.step

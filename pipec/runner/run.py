@@ -310,7 +310,7 @@ class _Run:
     def output_values(self) -> dict[str, Any]:
         """Every output's value; a file output's is the path of its copy in
         the run's folder `files/<output>/`."""
-        files = {name for step in self.pipeline.steps for name, _ in step.files}
+        files = {name for step in self.pipeline.steps for name in step.file_outputs}
         values = {}
         for name, data in self.envelopes.items():
             value = _pipec_loads(data)

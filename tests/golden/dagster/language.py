@@ -254,6 +254,8 @@ def _pipec_typed(step, values, files, metrics):
     """The outputs `values` of step `step` as they travel: each file output
     (`files`: its names) packed (`_pipec_pack`), each metrics output
     (`metrics`) checked to be a dict of str -> int / float."""
+    if not files and not metrics:
+        return values
     values = dict(values)
     for name in metrics:
         value = values[name]
@@ -429,14 +431,15 @@ class _PipecStep:
     def value(self, context, inputs, ref):
         """A fresh copy of the value bound by `ref` (through the envelope, as
         the other targets and the local run hand values over): a step that
-        changes its inputs in place changes its own copies only."""
-        if ref[0] == "output":  # a file output: the path of a local copy
-            return _pipec_unpack(_pipec_loads(_pipec_dumps(inputs[ref[1]])))
+        changes its inputs in place changes its own copies only; a file
+        output arrives as the path of a local copy."""
+        if ref[0] == "output":
+            value = inputs[ref[1]]
         elif ref[0] == "context":
             value = getattr(context.resources.context, ref[1])
         else:
             value = ref[1]
-        return _pipec_loads(_pipec_dumps(value))
+        return _pipec_unpack(_pipec_loads(_pipec_dumps(value)))
 
     def go(self, context, module, inputs):
         """False (and a log line) when the `when` predicate is false; a
@@ -477,8 +480,6 @@ class _PipecStep:
 
     def typed(self, values):
         """File outputs packed, metrics checked."""
-        if not self.files and not self.metrics:
-            return values
         return _pipec_typed(self.name, values, self.files, self.metrics)
 
     def run(self, context, inputs):

@@ -255,6 +255,8 @@ def _pipec_typed(step, values, files, metrics):
     """The outputs `values` of step `step` as they travel: each file output
     (`files`: its names) packed (`_pipec_pack`), each metrics output
     (`metrics`) checked to be a dict of str -> int / float."""
+    if not files and not metrics:
+        return values
     values = dict(values)
     for name in metrics:
         value = values[name]
